@@ -1,0 +1,91 @@
+"""The one interface every agent runtime implements.
+
+A runtime starts a role with a request (role, working directory, context, limits), streams
+output lines as they come through `emit`, and finishes with an `AgentRun`: the role's
+validated result, or an error. Runtimes: `offline` (real tools, no model), `claude` (the
+Claude Code CLI) and `command` (any agent CLI by template).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from factory_tui.engine.models import (
+    AgentUsage,
+    BacklogItem,
+    Finding,
+    Hypothesis,
+    Review,
+    Role,
+    Scorecard,
+)
+
+from .contracts import Contract
+
+OutputKind = Literal["text", "tool", "result", "error", "info"]
+Emit = Callable[[str, OutputKind], None]
+
+
+class AgentContext(BaseModel):
+    """Everything a role may be told. Each role's prompt uses the parts it needs."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    project: str = ""  # a short summary of the project
+    spec: str = ""
+    backlog: list[BacklogItem] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # messages to the CEO, high priority
+    findings: list[Finding] = Field(default_factory=list)
+    research_summary: str = ""
+    tried: dict[str, str] = Field(default_factory=dict)  # hypothesis title -> how it ended
+    hypothesis: Hypothesis | None = None
+    builder_summary: str = ""
+    diff: str = ""
+    before: Scorecard | None = None
+    after: Scorecard | None = None
+    review: Review | None = None
+    verdict: str = ""
+    failures: str = ""  # the Failure Analyst's summary
+    archive: list[str] = Field(default_factory=list)  # recent archive notes
+    playbook: str = ""
+    idea: str = ""
+    answers: dict[str, str] = Field(default_factory=dict)
+    python: str = ""  # the interpreter that runs the project's tests
+
+
+@dataclass
+class AgentRequest:
+    role: Role
+    cwd: Path
+    context: AgentContext
+    experiment: str | None = None
+    inactivity_timeout: float | None = None
+    wall_timeout: float | None = None
+
+
+@dataclass
+class AgentRun:
+    """How a role's run ended: its validated result, or the error that stopped it."""
+
+    role: Role
+    output: Contract | None = None
+    error: str | None = None
+    usage: AgentUsage = field(default_factory=AgentUsage)
+    session_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.output is not None and self.error is None
+
+
+class Runtime(Protocol):
+    name: str
+
+    async def run(self, request: AgentRequest, emit: Emit) -> AgentRun:
+        """Run the role to its end. Must end every child process when cancelled."""
+        ...

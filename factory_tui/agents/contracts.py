@@ -1,0 +1,109 @@
+"""Each role's output contract: the JSON its final message must end with.
+
+Every runtime's result is validated by these models, so the engine never sees an agent's
+output it did not check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from factory_tui.engine.models import Finding, Hypothesis, Review, Role
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ResearcherOutput(Contract):
+    summary: str
+    findings: list[Finding] = Field(default_factory=list)
+
+
+class StrategistOutput(Contract):
+    hypotheses: list[Hypothesis]
+
+
+class BuilderOutput(Contract):
+    summary: str
+    files_changed: list[str] = Field(default_factory=list)
+    commit_message: str
+
+
+class ReviewerOutput(Review, Contract):
+    pass
+
+
+class Failure(Contract):
+    name: str
+    category: str
+    cause: str
+
+
+class FailureAnalystOutput(Contract):
+    summary: str
+    failures: list[Failure] = Field(default_factory=list)
+
+
+class DistillerOutput(Contract):
+    spec: str
+    questions: list[str] = Field(default_factory=list)
+    summary: str = ""
+
+
+class ArchivistOutput(Contract):
+    note: str
+    lessons: list[str] = Field(default_factory=list)
+
+
+CONTRACTS: dict[Role, type[Contract]] = {
+    Role.RESEARCHER: ResearcherOutput,
+    Role.STRATEGIST: StrategistOutput,
+    Role.BUILDER: BuilderOutput,
+    Role.REVIEWER: ReviewerOutput,
+    Role.FAILURE_ANALYST: FailureAnalystOutput,
+    Role.DISTILLER: DistillerOutput,
+    Role.ARCHIVIST: ArchivistOutput,
+}
+
+_FENCED_JSON = re.compile(r"```(?:json)?\s*\n(.*?)\n?```", re.DOTALL)
+
+
+class ContractError(ValueError):
+    """The agent's final message has no valid JSON result for its role."""
+
+
+def extract_json(text: str) -> dict:
+    """The last fenced ```json block in `text` (or the text itself when it is bare JSON)."""
+    blocks = _FENCED_JSON.findall(text)
+    candidates = [*reversed(blocks), text.strip()]
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    if blocks:
+        raise ContractError("the ```json block is not a valid JSON object")
+    raise ContractError("no ```json block found in the final message")
+
+
+def validate(role: Role, data: dict | Contract) -> Contract:
+    """`data` checked against the role's contract; raises ContractError in one line."""
+    contract = CONTRACTS[role]
+    if isinstance(data, contract):
+        return data
+    try:
+        return contract.model_validate(data if isinstance(data, dict) else data.model_dump())
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "result"
+        raise ContractError(f"{role.value} result: {where}: {first['msg']}") from None
+
+
+def parse_result(role: Role, text: str) -> Contract:
+    return validate(role, extract_json(text))
+

@@ -1,0 +1,233 @@
+"""Typed events and the bus that delivers them.
+
+The engine speaks only in these events. Every front end (the TUI in-process, the headless
+printer, a TUI attached with `factory watch`) renders the same stream, and every event is
+also appended to `.factory/events.jsonl`, one JSON object a line, so a run can be replayed
+and followed from another terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .models import AgentUsage, Finding, Hypothesis, Review, Role, Scorecard, Stage, Verdict
+from .redact import redact
+
+log = logging.getLogger(__name__)
+
+RunState = Literal["idle", "running", "paused", "awaiting_approval", "failed"]
+
+
+class Event(BaseModel):
+    """Base of every event: when it happened and which experiment it belongs to, if any."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    ts: float = Field(default_factory=time.time)
+    experiment: str | None = None
+
+
+class RunStarted(Event):
+    type: Literal["run_started"] = "run_started"
+    project: str
+    mode: str
+    runtime: str
+    approval: str
+    base_branch: str
+    pid: int
+    cycles: int | None = None
+
+
+class RunStateChanged(Event):
+    type: Literal["run_state"] = "run_state"
+    state: RunState
+
+
+class RunFinished(Event):
+    type: Literal["run_finished"] = "run_finished"
+    status: Literal["completed", "converged", "interrupted", "failed", "budget"]
+    reason: str = ""
+    experiments: int = 0
+    cost_usd: float = 0.0
+
+
+class CycleStarted(Event):
+    type: Literal["cycle_started"] = "cycle_started"
+    cycle: int
+
+
+class CycleFinished(Event):
+    type: Literal["cycle_finished"] = "cycle_finished"
+    cycle: int
+    outcome: str
+
+
+class StageStarted(Event):
+    type: Literal["stage_started"] = "stage_started"
+    stage: Stage
+
+
+class StageFinished(Event):
+    type: Literal["stage_finished"] = "stage_finished"
+    stage: Stage
+    ok: bool = True
+    elapsed: float = 0.0
+    detail: str = ""
+
+
+class AgentStarted(Event):
+    type: Literal["agent_started"] = "agent_started"
+    role: Role
+    runtime: str
+
+
+class AgentOutput(Event):
+    """One line of an agent's live output. `kind` lets a pane style tool calls and errors."""
+
+    type: Literal["agent_output"] = "agent_output"
+    role: Role
+    line: str
+    kind: Literal["text", "tool", "result", "error", "info"] = "text"
+
+
+class AgentFinished(Event):
+    type: Literal["agent_finished"] = "agent_finished"
+    role: Role
+    ok: bool
+    error: str | None = None
+    usage: AgentUsage = Field(default_factory=AgentUsage)
+    elapsed: float = 0.0
+
+
+class FindingsReported(Event):
+    type: Literal["findings"] = "findings"
+    summary: str = ""
+    findings: list[Finding]
+
+
+class HypothesesProposed(Event):
+    type: Literal["hypotheses"] = "hypotheses"
+    hypotheses: list[Hypothesis]
+
+
+class ExperimentStarted(Event):
+    type: Literal["experiment_started"] = "experiment_started"
+    hypothesis: Hypothesis
+    branch: str
+    base_commit: str
+
+
+class Scored(Event):
+    type: Literal["scored"] = "scored"
+    kind: Literal["baseline", "experiment"]
+    scorecard: Scorecard
+
+
+class Reviewed(Event):
+    type: Literal["reviewed"] = "reviewed"
+    review: Review
+
+
+class ApprovalRequested(Event):
+    type: Literal["approval_requested"] = "approval_requested"
+    recommendation: Verdict
+    diffstat: str = ""
+
+
+class ExperimentFinished(Event):
+    type: Literal["experiment_finished"] = "experiment_finished"
+    status: Literal["kept", "reverted", "aborted"]
+    verdict: Verdict
+    before: float | None = None
+    after: float | None = None
+    commit: str | None = None
+
+
+class Notice(Event):
+    type: Literal["notice"] = "notice"
+    level: Literal["info", "warning", "error"] = "info"
+    message: str
+
+
+AnyEvent = Annotated[
+    RunStarted
+    | RunStateChanged
+    | RunFinished
+    | CycleStarted
+    | CycleFinished
+    | StageStarted
+    | StageFinished
+    | AgentStarted
+    | AgentOutput
+    | AgentFinished
+    | FindingsReported
+    | HypothesesProposed
+    | ExperimentStarted
+    | Scored
+    | Reviewed
+    | ApprovalRequested
+    | ExperimentFinished
+    | Notice,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def parse_event(line: str | bytes) -> Event | None:
+    """One line of `events.jsonl` as an event; None for a torn or unknown line."""
+    try:
+        return EVENT_ADAPTER.validate_json(line)
+    except ValidationError:
+        return None
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Delivers each event to every subscriber and appends it to the event log."""
+
+    def __init__(self, log_path: Path | None = None) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._log_path = log_path
+        self._log: IO[str] | None = None
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    def emit(self, event: Event) -> Event:
+        if self._log_path is not None:
+            if self._log is None:
+                self._log_path.parent.mkdir(parents=True, exist_ok=True)
+                self._log = self._log_path.open("a", encoding="utf-8")
+            # One write per line: a reader never sees half an event except at a crash,
+            # and `parse_event` skips a torn last line.
+            self._log.write(redact(event.model_dump_json()) + "\n")
+            self._log.flush()
+        for subscriber in tuple(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                # A front end that fails to draw must not stop the experiment.
+                log.exception("event subscriber failed on %s", type(event).__name__)
+        return event
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def read_events(path: Path) -> list[Event]:
+    """Every well-formed event in a log, in order."""
+    if not path.exists():
+        return []
+    with path.open("rb") as handle:
+        return [event for line in handle if (event := parse_event(line)) is not None]

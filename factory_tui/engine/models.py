@@ -1,0 +1,211 @@
+"""The Factory's domain models: what an experiment is, how it is scored and decided.
+
+Every file the engine reads or writes under `.factory/` is one of these models, so a
+record written by one version of the program is validated when read by another.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    """Base of every persisted model: unknown fields from newer versions are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Role(StrEnum):
+    """The specialist agents. The Evaluator measures; the CEO is the engine itself."""
+
+    RESEARCHER = "researcher"
+    STRATEGIST = "strategist"
+    BUILDER = "builder"
+    REVIEWER = "reviewer"
+    EVALUATOR = "evaluator"
+    ARCHIVIST = "archivist"
+    DISTILLER = "distiller"
+    FAILURE_ANALYST = "failure_analyst"
+
+    @property
+    def title(self) -> str:
+        return self.value.replace("_", " ").title()
+
+
+class Stage(StrEnum):
+    """The stages of one cycle, in order. `baseline` scores the base before research."""
+
+    BASELINE = "baseline"
+    RESEARCHER = "researcher"
+    STRATEGIST = "strategist"
+    BUILDER = "builder"
+    REVIEWER = "reviewer"
+    EVALUATOR = "evaluator"
+    CEO = "ceo"
+    ARCHIVIST = "archivist"
+
+    @property
+    def title(self) -> str:
+        return "CEO" if self is Stage.CEO else self.value.title()
+
+
+class Finding(Record):
+    title: str
+    detail: str = ""
+    area: str = ""
+    evidence: str = ""
+
+
+class Hypothesis(Record):
+    """One proposed change. The title is specific enough to act on."""
+
+    title: str
+    rationale: str = ""
+    expected_gain: float = 0.0
+    effort: Literal["S", "M", "L"] = "M"
+    files: list[str] = Field(default_factory=list)
+    category: str = "general"
+    source: Literal["strategist", "backlog", "focus", "user"] = "strategist"
+
+
+class DimensionScore(Record):
+    """One eval dimension. `score` is None when the dimension does not apply."""
+
+    name: str
+    tier: Literal["hygiene", "growth", "project"]
+    score: float | None
+    weight: float = 1.0
+    reason: str = ""
+    raw: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+
+    @property
+    def applicable(self) -> bool:
+        return self.score is not None
+
+
+class Scorecard(Record):
+    """The eval of one git tree: every dimension, the tier scores and the composite."""
+
+    tree: str
+    dimensions: list[DimensionScore]
+    tiers: dict[str, float] = Field(default_factory=dict)
+    composite: float
+    elapsed: float = 0.0
+    cached: bool = False
+
+    def dimension(self, name: str) -> DimensionScore | None:
+        return next((d for d in self.dimensions if d.name == name), None)
+
+
+class Check(Record):
+    """One precheck or guard: a rule, whether it held, and why."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class Review(Record):
+    verdict: Literal["approve", "reject"]
+    concerns: list[str] = Field(default_factory=list)
+    summary: str = ""
+
+
+class Verdict(Record):
+    decision: Literal["keep", "revert"]
+    reason: str
+    decided_by: Literal["auto", "human", "engine"] = "auto"
+    checks: list[Check] = Field(default_factory=list)
+
+    @property
+    def precheck_passed(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+
+class AgentUsage(Record):
+    """What one agent run cost. Offline agents cost nothing but still take time."""
+
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    turns: int = 0
+    duration_s: float = 0.0
+
+    def __add__(self, other: AgentUsage) -> AgentUsage:
+        return AgentUsage(
+            cost_usd=self.cost_usd + other.cost_usd,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            turns=self.turns + other.turns,
+            duration_s=self.duration_s + other.duration_s,
+        )
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class ExperimentStatus(StrEnum):
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    KEPT = "kept"
+    REVERTED = "reverted"
+    ABORTED = "aborted"
+
+    @property
+    def final(self) -> bool:
+        return self in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED, ExperimentStatus.ABORTED)
+
+
+class Experiment(Record):
+    """One hypothesis tried on its own branch, from start to verdict."""
+
+    id: str
+    hypothesis: Hypothesis
+    branch: str
+    base_commit: str
+    status: ExperimentStatus = ExperimentStatus.RUNNING
+    commit: str | None = None
+    files_changed: list[str] = Field(default_factory=list)
+    diffstat: str = ""
+    builder_summary: str = ""
+    review: Review | None = None
+    before: Scorecard | None = None
+    after: Scorecard | None = None
+    verdict: Verdict | None = None
+    usage: dict[str, AgentUsage] = Field(default_factory=dict)
+    started_at: float = Field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @property
+    def number(self) -> int:
+        return int(self.id.rsplit("-", 1)[1])
+
+    @property
+    def delta(self) -> float | None:
+        if self.before is None or self.after is None:
+            return None
+        return self.after.composite - self.before.composite
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(u.cost_usd for u in self.usage.values())
+
+
+class BacklogItem(Record):
+    id: str
+    title: str
+    detail: str = ""
+    status: Literal["open", "done"] = "open"
+    created_at: float = Field(default_factory=time.time)
+
+
+class LockInfo(Record):
+    pid: int
+    started_at: float
+    host: str = ""
+    command: str = ""

@@ -1,0 +1,266 @@
+"""The project's `.factory/` folder: config, backlog, experiments, event log and the run lock.
+
+Writes are atomic (a temporary file renamed over the target), so a killed process leaves
+either the old record or the new one, never half of one. Nothing here is needed to undo the
+user's git history: git holds that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from .config import FactoryConfig, load_config
+from .errors import FactoryError, UsageError
+from .models import BacklogItem, Experiment, ExperimentStatus, LockInfo
+
+FACTORY_DIR = ".factory"
+M = TypeVar("M", bound=BaseModel)
+_BACKLOG = TypeAdapter(list[BacklogItem])
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise FactoryError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """One engine per project, enforced with an OS lock the kernel drops when we die.
+
+    The file also records the owner's pid, so `factory status` can name the holder and a
+    new run can tell a crashed predecessor (its pid is left in the file) from a clean exit.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, command: str = "") -> str | None:
+        """Take the lock. Returns a warning when a stale lock was taken over."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = self.holder()
+            who = f"pid {holder.pid}" if holder else "another process"
+            raise UsageError(
+                f"another factory run ({who}) is working on this project; "
+                f"watch it with `factory watch` or stop it first"
+            ) from None
+        previous = self._read(fd)
+        info = LockInfo(pid=os.getpid(), started_at=time.time(), host=socket.gethostname(),
+                        command=command)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.model_dump_json().encode(), 0)
+        self._fd = fd
+        if previous is not None and previous.pid != os.getpid():
+            return f"took over a stale lock left by pid {previous.pid}, which is no longer running"
+        return None
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        # An empty file means the last owner left cleanly.
+        os.ftruncate(self._fd, 0)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+    def holder(self) -> LockInfo | None:
+        """The live process holding the lock, if any."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError:
+            return None
+        info = _parse_lock(text)
+        if info is None or not pid_alive(info.pid):
+            return None
+        return info
+
+    @staticmethod
+    def _read(fd: int) -> LockInfo | None:
+        return _parse_lock(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
+
+
+def _parse_lock(text: str) -> LockInfo | None:
+    try:
+        return LockInfo.model_validate_json(text) if text.strip() else None
+    except ValidationError:
+        return None
+
+
+class Store:
+    """Typed access to one project's `.factory/` folder."""
+
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self.root = project / FACTORY_DIR
+
+    # -- layout ---------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def events_path(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def experiments_dir(self) -> Path:
+        return self.root / "experiments"
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.root / "worktrees"
+
+    @property
+    def backlog_path(self) -> Path:
+        return self.root / "backlog.json"
+
+    @property
+    def spec_path(self) -> Path:
+        return self.root / "spec.md"
+
+    @property
+    def lock(self) -> RunLock:
+        return RunLock(self.root / "lock")
+
+    def ensure(self) -> None:
+        try:
+            self.experiments_dir.mkdir(parents=True, exist_ok=True)
+            self.worktrees_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"cannot create {self.root}: {error.strerror}") from None
+
+    def config(self) -> FactoryConfig:
+        return load_config(self.config_path)
+
+    # -- experiments ----------------------------------------------------------------------
+    def experiment_dir(self, experiment_id: str) -> Path:
+        return self.experiments_dir / experiment_id
+
+    def allocate_experiment_id(self) -> str:
+        """The next free `exp-NNNN`, claimed by creating its folder (safe against races)."""
+        self.experiments_dir.mkdir(parents=True, exist_ok=True)
+        numbers = [_number(p.name) for p in self.experiments_dir.iterdir()]
+        number = max((n for n in numbers if n is not None), default=0) + 1
+        while True:
+            experiment_id = f"exp-{number:04d}"
+            try:
+                self.experiment_dir(experiment_id).mkdir()
+                return experiment_id
+            except FileExistsError:
+                number += 1
+
+    def release_experiment_id(self, experiment_id: str) -> None:
+        """Give back an id whose cycle ended before any experiment was recorded."""
+        folder = self.experiment_dir(experiment_id)
+        if not (folder / "experiment.json").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def save_experiment(self, experiment: Experiment) -> None:
+        path = self.experiment_dir(experiment.id) / "experiment.json"
+        write_atomic(path, experiment.model_dump_json(indent=2))
+
+    def load_experiment(self, experiment_id: str) -> Experiment:
+        path = self.experiment_dir(experiment_id) / "experiment.json"
+        return _load_model(path, Experiment)
+
+    def experiments(self) -> list[Experiment]:
+        """Every recorded experiment, oldest first."""
+        if not self.experiments_dir.is_dir():
+            return []
+        found = []
+        for folder in sorted(self.experiments_dir.iterdir()):
+            path = folder / "experiment.json"
+            if _number(folder.name) is not None and path.exists():
+                with contextlib.suppress(FactoryError):
+                    found.append(_load_model(path, Experiment))
+        return found
+
+    def unfinished_experiments(self) -> list[Experiment]:
+        return [e for e in self.experiments() if not e.status.final]
+
+    def write_artifact(self, experiment_id: str, name: str, text: str) -> Path:
+        path = self.experiment_dir(experiment_id) / name
+        write_atomic(path, text)
+        return path
+
+    def read_artifact(self, experiment_id: str, name: str) -> str | None:
+        try:
+            return (self.experiment_dir(experiment_id) / name).read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    def agent_log_path(self, experiment_id: str | None, role: str) -> Path:
+        folder = self.experiment_dir(experiment_id) if experiment_id else self.root
+        return folder / "logs" / f"{role}.log"
+
+    def tried_titles(self) -> dict[str, ExperimentStatus]:
+        """Hypothesis titles already tried, with how they ended (kept, reverted, ...)."""
+        return {e.hypothesis.title.strip().lower(): e.status for e in self.experiments()}
+
+    # -- backlog --------------------------------------------------------------------------
+    def backlog(self) -> list[BacklogItem]:
+        if not self.backlog_path.exists():
+            return []
+        try:
+            return _BACKLOG.validate_json(self.backlog_path.read_bytes())
+        except (OSError, ValidationError) as error:
+            raise UsageError(f"{self.backlog_path}: invalid backlog: {error}") from None
+
+    def save_backlog(self, items: list[BacklogItem]) -> None:
+        write_atomic(self.backlog_path, _BACKLOG.dump_json(items, indent=2).decode())
+
+    def add_backlog_item(self, title: str, detail: str = "") -> BacklogItem:
+        items = self.backlog()
+        item = BacklogItem(id=uuid.uuid4().hex[:8], title=title.strip(), detail=detail)
+        self.save_backlog([*items, item])
+        return item
+
+
+def _number(name: str) -> int | None:
+    prefix, _, digits = name.partition("-")
+    return int(digits) if prefix == "exp" and digits.isdigit() else None
+
+
+def _load_model(path: Path, model: type[M]) -> M:
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except OSError as error:
+        raise FactoryError(f"cannot read {path}: {error.strerror}") from None
+    except ValidationError as error:
+        raise FactoryError(f"{path}: invalid record: {error.error_count()} problem(s)") from None

@@ -1,0 +1,253 @@
+"""Git mechanics with GitPython: experiment branches, worktree slots, commit, keep, revert.
+
+Each experiment gets its own branch `factory/exp-NNNN`, checked out in a worktree slot under
+`.factory/worktrees/`. A slot is reused from one experiment to the next: switching a
+checkout of thousands of files to a nearby commit rewrites only what differs, where adding a
+fresh worktree writes every file again (measured in `benchmarks/cycle_overhead.py`). Between
+experiments a slot sits detached at the base commit, reset and cleaned, so nothing of an
+experiment stays on disk once it is decided.
+
+The user's own working tree is touched exactly once per kept experiment: a fast-forward of
+the base branch, refused while it has uncommitted changes to tracked files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from .errors import FactoryError, UsageError
+from .store import FACTORY_DIR
+
+EXPERIMENT_PREFIX = "factory/"
+REVERTED_PREFIX = "factory/reverted/"
+KEPT_PREFIX = "factory/kept/"
+# Tool droppings that must never become part of an experiment's commit.
+JUNK = ("__pycache__/**", "*.pyc", ".pytest_cache/**", ".ruff_cache/**", ".mypy_cache/**",
+        ".coverage", ".coverage.*", "coverage.json", ".factory/**")
+FACTORY_ACTOR = git.Actor("Factory Builder", "factory@localhost")
+FACTORY_ENV = {
+    "GIT_AUTHOR_NAME": FACTORY_ACTOR.name, "GIT_AUTHOR_EMAIL": FACTORY_ACTOR.email,
+    "GIT_COMMITTER_NAME": FACTORY_ACTOR.name, "GIT_COMMITTER_EMAIL": FACTORY_ACTOR.email,
+}
+
+
+class KeepRefused(FactoryError):
+    """The base branch could not be moved: nothing was changed."""
+
+    exit_code = 2
+
+
+def _git_message(error: GitCommandError) -> str:
+    text = (error.stderr or error.stdout or str(error)).strip()
+    lines = [line.strip().removeprefix("stderr: ").strip("'") for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return lines[0].removeprefix("fatal: ").removeprefix("error: ") if lines else str(error)
+
+
+def init_repository(path: Path) -> None:
+    """`--init`: make `path` a git repository with a first commit of what is there."""
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such directory")
+    repo = git.Repo.init(path)
+    repo.git.add("-A")
+    with _identity(repo):
+        repo.git.commit("--allow-empty", "-m", "Initial commit (factory --init)")
+
+
+@contextlib.contextmanager
+def _identity(repo: git.Repo):
+    """Commit as the user when git knows who they are, else as the Factory."""
+    reader = repo.config_reader()
+    has_name = reader.has_option("user", "name") and reader.has_option("user", "email")
+    if has_name:
+        yield
+        return
+    with repo.git.custom_environment(**FACTORY_ENV):
+        yield
+
+
+class Workspace:
+    """One project's git repository, opened on its current branch (the base branch)."""
+
+    def __init__(self, repo: git.Repo, base_branch: str) -> None:
+        self.repo = repo
+        self.base_branch = base_branch
+        self.project = Path(repo.working_tree_dir or ".").resolve()
+        self.worktrees = self.project / FACTORY_DIR / "worktrees"
+
+    @classmethod
+    def open(cls, path: Path) -> Workspace:
+        """Open a project for a run, refusing every state a run cannot start from."""
+        path = path.expanduser()
+        if not path.exists():
+            raise UsageError(f"{path}: no such directory")
+        if not path.is_dir():
+            raise UsageError(f"{path}: not a directory")
+        try:
+            repo = git.Repo(path, search_parent_directories=False)
+        except (InvalidGitRepositoryError, NoSuchPathError):
+            raise UsageError(
+                f"{path}: not a git repository (run again with --init to create one "
+                f"with a first commit)"
+            ) from None
+        if repo.bare:
+            raise UsageError(f"{path}: a bare repository has no working tree to improve")
+        if not repo.head.is_valid():
+            raise UsageError(f"{path}: the repository has no commits yet; commit once first")
+        if repo.head.is_detached:
+            raise UsageError(f"{path}: HEAD is detached; check out a branch first")
+        return cls(repo, repo.active_branch.name)
+
+    # -- reading --------------------------------------------------------------------------
+    def base_commit(self) -> str:
+        return self.repo.git.rev_parse(f"refs/heads/{self.base_branch}")
+
+    def tree_of(self, commit: str) -> str:
+        return self.repo.git.rev_parse(f"{commit}^{{tree}}")
+
+    def tracked_changes(self) -> list[str]:
+        """Paths with uncommitted changes to tracked files in the user's working tree."""
+        output = self.repo.git.status("--porcelain", "--untracked-files=no")
+        return [line[3:] for line in output.splitlines() if line.strip()]
+
+    def diff(self, base: str, commit: str) -> str:
+        return self.repo.git.diff(base, commit, "--no-color", "--no-ext-diff")
+
+    def diffstat(self, base: str, commit: str) -> str:
+        return self.repo.git.diff(base, commit, "--stat", "--no-color")
+
+    def changed_files(self, base: str, commit: str) -> list[str]:
+        output = self.repo.git.diff(base, commit, "--name-only", "--no-renames")
+        return [line for line in output.splitlines() if line]
+
+    def branch_exists(self, branch: str) -> bool:
+        return branch in {head.name for head in self.repo.heads}
+
+    # -- setup ----------------------------------------------------------------------------
+    def ensure_excluded(self) -> None:
+        """Hide `.factory/` from git through `.git/info/exclude`, never the user's .gitignore."""
+        exclude = Path(self.repo.common_dir) / "info" / "exclude"
+        line = f"/{FACTORY_DIR}/"
+        try:
+            existing = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
+            if line not in existing.splitlines():
+                exclude.parent.mkdir(parents=True, exist_ok=True)
+                separator = "" if not existing or existing.endswith("\n") else "\n"
+                exclude.write_text(f"{existing}{separator}{line}\n", encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot write {exclude}: {error.strerror}") from None
+
+    # -- slots ----------------------------------------------------------------------------
+    def slot_path(self, name: str) -> Path:
+        return self.worktrees / name
+
+    def prepare_slot(self, name: str, commit: str) -> Path:
+        """A clean checkout of `commit` (detached) in the slot, made if it does not exist."""
+        path = self.slot_path(name)
+        if not (path / ".git").exists():
+            self._remove_worktree(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.repo.git.worktree("add", "--detach", "--force", str(path), commit)
+            return path
+        slot = git.Repo(path)
+        slot.git.reset("--hard", "--quiet")
+        slot.git.clean("-ffdxq")
+        slot.git.switch("--detach", "--quiet", commit)
+        return path
+
+    def start_branch(self, slot: Path, branch: str) -> None:
+        if self.branch_exists(branch):
+            raise FactoryError(f"branch {branch} already exists; the experiment id was reused")
+        git.Repo(slot).git.switch("--quiet", "-c", branch)
+
+    def commit_slot(self, slot: Path, message: str) -> str | None:
+        """Commit everything the Builder changed in the slot; None when nothing changed."""
+        repo = git.Repo(slot)
+        excludes = [f":(exclude,glob)**/{pattern}" for pattern in JUNK]
+        repo.git.add("--all", "--", ".", *excludes)
+        if not repo.git.diff("--cached", "--name-only"):
+            return None
+        with repo.git.custom_environment(**FACTORY_ENV):
+            repo.git.commit("--quiet", "--no-verify", "-m", message)
+        return repo.head.commit.hexsha
+
+    def release_slot(self, slot: Path, commit: str) -> None:
+        """Return the slot to a clean detached checkout so its branch can be archived."""
+        if not (slot / ".git").exists():
+            return
+        repo = git.Repo(slot)
+        repo.git.reset("--hard", "--quiet")
+        repo.git.clean("-ffdxq")
+        repo.git.switch("--detach", "--quiet", commit)
+
+    def remove_slot(self, name: str) -> None:
+        self._remove_worktree(self.slot_path(name))
+
+    def _remove_worktree(self, path: Path) -> None:
+        with contextlib.suppress(GitCommandError):
+            self.repo.git.worktree("remove", "--force", "--force", str(path))
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(GitCommandError):
+            self.repo.git.worktree("prune")
+
+    # -- verdicts -------------------------------------------------------------------------
+    def keep(self, branch: str, slot: Path) -> str:
+        """Move the base branch to the experiment; returns the new base commit.
+
+        A fast-forward when the base has not moved since the experiment began; otherwise
+        the experiment is merged onto the new base in its slot first. The user's history is
+        never rewritten, and a refused keep changes nothing.
+        """
+        dirty = self.tracked_changes()
+        if dirty:
+            raise KeepRefused(
+                f"{self.project}: uncommitted changes to tracked files ({', '.join(dirty[:3])}"
+                f"{', ...' if len(dirty) > 3 else ''}); commit or stash them, then keep "
+                f"{branch} by hand or run again"
+            )
+        base = self.base_commit()
+        target = self.repo.git.rev_parse(branch)
+        if not self.repo.is_ancestor(base, target):
+            target = self._merge_in_slot(slot, base, branch)
+        checked_out = (not self.repo.head.is_detached
+                       and self.repo.active_branch.name == self.base_branch)
+        try:
+            if checked_out:
+                self.repo.git.merge("--ff-only", "--quiet", target)
+            else:
+                self.repo.git.update_ref(f"refs/heads/{self.base_branch}", target, base)
+        except GitCommandError as error:
+            raise KeepRefused(f"cannot move {self.base_branch}: {_git_message(error)}") from None
+        return target
+
+    def _merge_in_slot(self, slot: Path, base: str, branch: str) -> str:
+        repo = git.Repo(slot)
+        try:
+            repo.git.switch("--detach", "--quiet", base)
+            with repo.git.custom_environment(**FACTORY_ENV):
+                repo.git.merge("--no-ff", "--quiet", "-m", f"factory: keep {branch}", branch)
+        except GitCommandError as error:
+            with contextlib.suppress(GitCommandError):
+                repo.git.merge("--abort")
+            raise KeepRefused(
+                f"{branch} conflicts with new commits on {self.base_branch}: "
+                f"{_git_message(error)}"
+            ) from None
+        return repo.head.commit.hexsha
+
+    def archive_branch(self, branch: str, prefix: str) -> str | None:
+        """Rename `factory/exp-NNNN` to `<prefix>exp-NNNN`; returns the new name."""
+        if not self.branch_exists(branch):
+            return None
+        name = prefix + branch.removeprefix(EXPERIMENT_PREFIX)
+        if self.branch_exists(name):
+            self.repo.git.branch("-D", name)
+        self.repo.git.branch("-m", branch, name)
+        return name
+

@@ -1,0 +1,1 @@
+"""Scoring: dimensions, composite, guards and the cache. Imports only the engine's models."""

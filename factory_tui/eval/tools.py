@@ -1,0 +1,293 @@
+"""The real tools the eval and the offline agents run: ruff, pytest (+ coverage), and scans.
+
+Every run streams its output through `on_line` so the Evaluator's or an agent's pane shows
+the tool working. Runs leave no droppings in the checkout: no bytecode, no pytest cache, and
+coverage data in a temporary folder, so nothing of a measurement can end up in a commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from factory_tui.engine.process import ProcessResult, stream_process
+
+OnLine = Callable[[str], None]
+SKIP_DIRS = {".git", ".factory", ".venv", "venv", "env", "node_modules", "__pycache__", "build",
+             "dist", ".tox", ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", "site-packages"}
+
+
+def quiet(_line: str) -> None:
+    """An `on_line` that drops the output."""
+
+
+def tool_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def project_python(project: Path) -> str:
+    """The interpreter to run the project's tests with: its own virtualenv when it has one."""
+    for name in (".venv", "venv", "env"):
+        candidate = project / name / "bin" / "python"
+        if candidate.exists():
+            return str(candidate)
+    return sys.executable
+
+
+def ruff_binary() -> str | None:
+    """ruff from our own environment first (it is a dependency), else from PATH."""
+    local = Path(sys.executable).parent / "ruff"
+    if local.exists():
+        return str(local)
+    return shutil.which("ruff")
+
+
+def python_files(root: Path) -> Iterator[Path]:
+    """The project's Python sources, skipping environments, caches and the Factory's folder."""
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            if name.endswith(".py"):
+                yield Path(directory) / name
+
+
+def count_lines(root: Path) -> int:
+    total = 0
+    for path in python_files(root):
+        try:
+            with path.open("rb") as handle:
+                total += sum(1 for _ in handle)
+        except OSError:
+            continue
+    return total
+
+
+# -- ruff -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Violation:
+    code: str
+    message: str
+    path: str
+    line: int
+    fix: str | None  # "safe", "unsafe" or None when ruff has no fix
+
+
+async def ruff_check(root: Path, on_line: OnLine = quiet, timeout: float = 120) -> list[Violation]:
+    """Every ruff violation under `root`, with the project's own ruff configuration."""
+    ruff = ruff_binary()
+    if ruff is None:
+        raise FileNotFoundError("ruff")
+    chunks: list[str] = []
+    result = await stream_process(
+        [ruff, "check", "--output-format", "json", "--exit-zero", "--no-cache",
+         "--extend-exclude", ".factory", "."],
+        root, chunks.append, env=tool_env(), wall_timeout=timeout, merge_stderr=False,
+    )
+    _check_finished(result, "ruff check")
+    violations = []
+    for item in json.loads("\n".join(chunks) or "[]"):
+        fix = item.get("fix") or {}
+        path = Path(item["filename"])
+        violations.append(Violation(
+            code=item.get("code") or "syntax",
+            message=item.get("message", ""),
+            path=_relative(path, root),
+            line=(item.get("location") or {}).get("row", 0),
+            fix=fix.get("applicability") if fix else None,
+        ))
+    for violation in violations:
+        on_line(f"{violation.path}:{violation.line} {violation.code} {violation.message}")
+    on_line(f"ruff check: {len(violations)} violation(s)")
+    return violations
+
+
+async def ruff_unformatted(root: Path, on_line: OnLine = quiet, timeout: float = 120) -> list[str]:
+    """Files `ruff format` would change."""
+    ruff = ruff_binary()
+    if ruff is None:
+        raise FileNotFoundError("ruff")
+    lines: list[str] = []
+    result = await stream_process(
+        [ruff, "format", "--check", "--no-cache", "--extend-exclude", ".factory", "."],
+        root, lines.append, env=tool_env(), wall_timeout=timeout,
+    )
+    _check_finished(result, "ruff format")
+    files = [line.removeprefix("Would reformat: ").strip() for line in lines
+             if line.startswith("Would reformat: ")]
+    for name in files:
+        on_line(f"unformatted: {name}")
+    on_line(f"ruff format: {len(files)} file(s) need formatting")
+    return files
+
+
+# -- pytest -----------------------------------------------------------------------------------
+TEST_FILE_GLOBS = ("tests/*", "*/tests/*", "test_*.py", "*/test_*.py", "*_test.py", "conftest.py",
+                   "*/conftest.py")
+
+
+def is_test_file(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+            or path.startswith("tests/") or "/tests/" in path)
+
+
+# -- pytest runs ----------------------------------------------------------------------------
+@dataclass
+class TestFailure:
+    name: str
+    kind: str  # "failure" or "error"
+    exception: str
+    message: str
+    file: str = ""
+
+
+@dataclass
+class TestReport:
+    collected: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    failures: list[TestFailure] = field(default_factory=list)
+    coverage: float | None = None  # percent of lines covered
+    file_coverage: dict[str, float] = field(default_factory=dict)  # path -> percent
+    returncode: int = 0
+    timed_out: bool = False
+
+    @property
+    def pass_rate(self) -> float:
+        ran = self.passed + self.failed + self.errors
+        return self.passed / ran if ran else 0.0
+
+
+async def run_pytest(
+    root: Path,
+    python: str,
+    on_line: OnLine = quiet,
+    *,
+    with_coverage: bool = False,
+    timeout: float = 600,
+) -> TestReport:
+    """Run the project's tests with a JUnit XML report; optionally measure line coverage."""
+    with tempfile.TemporaryDirectory(prefix="factory-pytest-") as scratch:
+        junit = Path(scratch) / "junit.xml"
+        data = Path(scratch) / "coverage.data"
+        pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+                       "-o", "junit_family=xunit1"]
+        env = tool_env()
+        if with_coverage:
+            argv = [python, "-m", "coverage", "run", f"--data-file={data}", "--source=.",
+                    f"--omit={','.join(TEST_FILE_GLOBS)}", *pytest_args]
+        else:
+            argv = [python, *pytest_args]
+        result = await stream_process(argv, root, on_line, env=env, wall_timeout=timeout)
+        report = parse_junit(junit, root) if junit.exists() else TestReport()
+        report.returncode = result.returncode
+        report.timed_out = result.timed_out is not None
+        if with_coverage and data.exists() and not report.timed_out:
+            await _read_coverage(python, root, data, env, report)
+    return report
+
+
+async def _read_coverage(python: str, root: Path, data: Path, env: dict,
+                         report: TestReport) -> None:
+    output = data.with_suffix(".json")
+    result = await stream_process(
+        [python, "-m", "coverage", "json", f"--data-file={data}", "-o", str(output), "-q"],
+        root, quiet, env=env, wall_timeout=120,
+    )
+    if result.returncode != 0 or not output.exists():
+        return
+    measured = json.loads(output.read_text())
+    report.coverage = float(measured.get("totals", {}).get("percent_covered", 0.0))
+    report.file_coverage = {
+        _relative(root / name, root): float(entry["summary"]["percent_covered"])
+        for name, entry in measured.get("files", {}).items()
+    }
+
+
+def parse_junit(path: Path, root: Path) -> TestReport:
+    report = TestReport()
+    try:
+        tree = ElementTree.parse(path)
+    except (ElementTree.ParseError, OSError):
+        return report
+    for case in tree.iter("testcase"):
+        report.collected += 1
+        name = "::".join(filter(None, (case.get("classname"), case.get("name"))))
+        outcome = next((child for child in case if child.tag in
+                        ("failure", "error", "skipped")), None)
+        if outcome is None:
+            report.passed += 1
+        elif outcome.tag == "skipped":
+            report.skipped += 1
+        else:
+            if outcome.tag == "failure":
+                report.failed += 1
+            else:
+                report.errors += 1
+            message = outcome.get("message") or ""
+            exception = _exception_type(outcome.get("type"), message, outcome.text or "")
+            report.failures.append(TestFailure(
+                name=name, kind=outcome.tag, exception=exception,
+                message=message.splitlines()[0][:300] if message else "",
+                file=_relative(Path(case.get("file") or ""), root) if case.get("file") else "",
+            ))
+    return report
+
+
+_EXCEPTION_LINE = re.compile(r"^E\s+([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))\b",
+                             re.MULTILINE)
+
+
+def _exception_type(declared: str | None, message: str, text: str) -> str:
+    if declared and declared not in ("pytest.xfail", "pytest.skip"):
+        return declared.rsplit(".", 1)[-1]
+    found = _EXCEPTION_LINE.search(text)
+    if found:
+        return found.group(1).rsplit(".", 1)[-1]
+    head = message.split(":", 1)[0].strip()
+    return head if re.fullmatch(r"[A-Za-z_]\w*", head) else "Failure"
+
+
+# -- scans ------------------------------------------------------------------------------------
+_MARKER = re.compile(r"#\s*(TODO|FIXME|XXX|HACK)\b[:\s]*(.*)")
+
+
+def scan_markers(root: Path) -> list[tuple[str, int, str, str]]:
+    """(path, line, marker, text) for every TODO/FIXME/XXX/HACK comment."""
+    found = []
+    for path in python_files(root):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            match = _MARKER.search(line)
+            if match:
+                found.append((_relative(path, root), number, match.group(1), match.group(2).strip()))
+    return found
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _check_finished(result: ProcessResult, what: str) -> None:
+    if result.timed_out:
+        raise TimeoutError(f"{what} timed out")
