@@ -113,19 +113,24 @@ async def ruff_check(root: Path, on_line: OnLine = quiet, timeout: float = 120) 
     return violations
 
 
+# "Would reformat: x.py" (ruff < 0.9) or "x.py:1:1: unformatted: ..." (concise output).
+_UNFORMATTED = re.compile(r"^(?:Would reformat: (.+)|(.+?):\d+:\d+: unformatted\b)")
+
+
 async def ruff_unformatted(root: Path, on_line: OnLine = quiet, timeout: float = 120) -> list[str]:
     """Files `ruff format` would change."""
     ruff = ruff_binary()
     if ruff is None:
         raise FileNotFoundError("ruff")
     lines: list[str] = []
+    env = tool_env() | {"RUFF_OUTPUT_FORMAT": "concise"}
     result = await stream_process(
         [ruff, "format", "--check", "--no-cache", "--extend-exclude", ".factory", "."],
-        root, lines.append, env=tool_env(), wall_timeout=timeout,
+        root, lines.append, env=env, wall_timeout=timeout,
     )
     _check_finished(result, "ruff format")
-    files = [line.removeprefix("Would reformat: ").strip() for line in lines
-             if line.startswith("Would reformat: ")]
+    files = sorted({match.group(1) or match.group(2) for line in lines
+                    if (match := _UNFORMATTED.match(line))})
     for name in files:
         on_line(f"unformatted: {name}")
     on_line(f"ruff format: {len(files)} file(s) need formatting")

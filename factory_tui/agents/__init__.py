@@ -1,0 +1,19 @@
+"""The agents: role contracts, and the runtimes that run them (offline, claude, command)."""
+
+from __future__ import annotations
+
+from factory_tui.engine.config import FactoryConfig
+from factory_tui.engine.errors import UsageError
+
+from .base import Runtime
+
+RUNTIMES = ("offline", "claude", "command")
+
+
+def make_runtime(name: str, config: FactoryConfig) -> Runtime:
+    """The runtime called `name`, imported only when chosen."""
+    if name == "offline":
+        from .offline import OfflineRuntime
+
+        return OfflineRuntime()
+    raise UsageError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")

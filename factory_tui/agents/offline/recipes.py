@@ -1,0 +1,145 @@
+"""The changes the offline Builder knows how to make, each named by a hypothesis title.
+
+A recipe owns both directions: the Strategist writes its title, and the Builder reads a
+title back to act on it. So a backlog item typed by hand in the same words ("Format pkg/
+with ruff format") is actionable offline too.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory_tui.engine.process import stream_process
+from factory_tui.eval import tools
+
+from ..base import Emit
+
+_FILES = r"(?P<files>.+?)"
+
+
+def describe_files(files: list[str]) -> str:
+    """'a.py', 'a.py and b.py', or 'a.py and 3 more files' for a title."""
+    if len(files) == 1:
+        return files[0]
+    if len(files) == 2:
+        return f"{files[0]} and {files[1]}"
+    return f"{files[0]} and {len(files) - 1} more files"
+
+
+def ruff_fix_title(rule: str, applicability: str, files: list[str]) -> str:
+    return f"Apply ruff's {applicability} fixes for rule {rule} in {describe_files(files)}"
+
+
+def format_title(files: list[str]) -> str:
+    return f"Format {describe_files(files)} with ruff format"
+
+
+def smoke_test_title(module: str) -> str:
+    return f"Add a smoke test for {module}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    pattern: re.Pattern[str]
+    apply: Callable[[re.Match[str], list[str], Path, Emit], Awaitable[list[str]]]
+
+
+async def _run(argv: list[str], cwd: Path, emit: Emit) -> int:
+    emit("$ " + " ".join([Path(argv[0]).name, *argv[1:]]), "tool")
+    result = await stream_process(argv, cwd, lambda line: emit(line, "text"),
+                                  env=tools.tool_env(), wall_timeout=300)
+    return result.returncode
+
+
+def _targets(match: re.Match[str], files: list[str], cwd: Path) -> list[str]:
+    """The hypothesis's files when it lists them, else the path named in its title."""
+    named = files or [match.group("files").split(" and ")[0]]
+    return [name for name in named if (cwd / name).exists()]
+
+
+async def _ruff_fix(match: re.Match[str], files: list[str], cwd: Path, emit: Emit) -> list[str]:
+    ruff = tools.ruff_binary()
+    if ruff is None:
+        raise FileNotFoundError("ruff")
+    targets = _targets(match, files, cwd)
+    argv = [ruff, "check", "--no-cache", "--select", match.group("rule"), "--fix", "--exit-zero"]
+    if match.group("kind") == "unsafe":
+        argv.append("--unsafe-fixes")
+    await _run([*argv, *targets], cwd, emit)
+    return targets
+
+
+async def _ruff_format(match: re.Match[str], files: list[str], cwd: Path, emit: Emit) -> list[str]:
+    ruff = tools.ruff_binary()
+    if ruff is None:
+        raise FileNotFoundError("ruff")
+    targets = _targets(match, files, cwd)
+    await _run([ruff, "format", "--no-cache", *targets], cwd, emit)
+    return targets
+
+
+async def _smoke_test(match: re.Match[str], files: list[str], cwd: Path, emit: Emit) -> list[str]:
+    source = match.group("files").strip()
+    path = cwd / source
+    if not path.is_file():
+        emit(f"{source} does not exist", "error")
+        return []
+    module = source.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+    names = public_names(path)
+    test_dir = cwd / "tests"
+    target = test_dir / f"test_{module.replace('.', '_')}_smoke.py"
+    emit(f"writing {target.relative_to(cwd)} for {module}: {', '.join(names) or 'import only'}",
+         "tool")
+    test_dir.mkdir(exist_ok=True)
+    target.write_text(smoke_test_source(module, names), encoding="utf-8")
+    return [target.relative_to(cwd).as_posix()]
+
+
+def public_names(path: Path) -> list[str]:
+    """Top-level public functions and classes of a module, in source order."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, OSError, UnicodeDecodeError):
+        return []
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return [node.name for node in tree.body
+            if isinstance(node, kinds) and not node.name.startswith("_")]
+
+
+def smoke_test_source(module: str, names: list[str]) -> str:
+    test_name = module.replace(".", "_")
+    lines = [
+        f'"""Smoke test for {module}: it imports and exposes its public API."""',
+        "",
+        "import importlib",
+        "",
+        "",
+        f"def test_{test_name}_imports_and_exposes_its_api():",
+        f'    module = importlib.import_module("{module}")',
+    ]
+    if names:
+        quoted = ", ".join(f'"{name}"' for name in names)
+        lines += [f"    for name in ({quoted},):", "        assert callable(getattr(module, name)), name"]
+    else:
+        lines.append("    assert module is not None")
+    return "\n".join(lines) + "\n"
+
+
+RECIPES = (
+    Recipe(re.compile(r"apply ruff's (?P<kind>safe|unsafe) fixes for rule (?P<rule>[A-Z]+\d+) in "
+                      + _FILES + r"$", re.IGNORECASE), _ruff_fix),
+    Recipe(re.compile(r"format " + _FILES + r" with ruff format$", re.IGNORECASE), _ruff_format),
+    Recipe(re.compile(r"add a smoke test for " + _FILES + r"$", re.IGNORECASE), _smoke_test),
+)
+
+
+def match_recipe(title: str) -> tuple[Recipe, re.Match[str]] | None:
+    for recipe in RECIPES:
+        match = recipe.pattern.search(title.strip().rstrip("."))
+        if match:
+            return recipe, match
+    return None

@@ -1,0 +1,522 @@
+"""The CEO: the cycle state machine that turns research into kept or reverted experiments.
+
+One cycle is Researcher -> Strategist -> Builder -> Reviewer -> Evaluator -> CEO -> Archivist.
+The pipeline speaks only in events (see `events.py`); every front end renders them. It owns
+the run's lifecycle too: the project lock, recovery of experiments a killed run left behind,
+and clean-up on cancellation, so the user's branch, working tree and `.factory/` history
+survive every fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TypeVar
+
+from factory_tui.agents.base import AgentContext, AgentRequest, AgentRun, OutputKind, Runtime
+from factory_tui.agents.contracts import (
+    ArchivistOutput,
+    BuilderOutput,
+    FailureAnalystOutput,
+    ResearcherOutput,
+    ReviewerOutput,
+    StrategistOutput,
+)
+from factory_tui.eval import tools
+from factory_tui.eval.evaluator import Evaluator
+from factory_tui.eval.guards import run_guards
+
+from . import decide
+from .config import FactoryConfig
+from .errors import FactoryError
+from .events import (
+    AgentFinished,
+    AgentOutput,
+    AgentStarted,
+    ApprovalRequested,
+    CycleFinished,
+    CycleStarted,
+    Event,
+    EventBus,
+    ExperimentFinished,
+    ExperimentStarted,
+    FindingsReported,
+    HypothesesProposed,
+    Notice,
+    Reviewed,
+    RunFinished,
+    RunStarted,
+    RunStateChanged,
+    Scored,
+    StageFinished,
+    StageStarted,
+)
+from .models import (
+    AgentUsage,
+    Experiment,
+    ExperimentStatus,
+    Hypothesis,
+    Review,
+    Role,
+    Scorecard,
+    Stage,
+    Verdict,
+)
+from .redact import redact
+from .store import Store
+from .workspace import EXPERIMENT_PREFIX, KEPT_PREFIX, REVERTED_PREFIX, Workspace
+
+T = TypeVar("T")
+SLOT = "slot-1"
+STAGE_NAMES = {stage.value for stage in Stage}
+
+
+@dataclass
+class RunOptions:
+    mode: str = "improve"
+    cycles: int | None = 1
+    runtime: str = "offline"
+    approval: str = "auto"
+
+
+class CycleFailed(FactoryError):
+    """A cycle could not go on (an agent failed before any experiment began)."""
+
+
+class Pipeline:
+    """Runs cycles on one project. Create with `Pipeline.open`, then `await run()`."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        store: Store,
+        config: FactoryConfig,
+        runtime: Runtime,
+        evaluator: Evaluator,
+        gate: decide.ApprovalGate,
+        options: RunOptions,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.store = store
+        self.config = config
+        self.runtime = runtime
+        self.evaluator = evaluator
+        self.gate = gate
+        self.options = options
+        self.bus = bus or EventBus(store.events_path)
+        self.python = tools.project_python(workspace.project)
+        self.cost_usd = 0.0
+        self.experiments_run = 0
+        self._resume = asyncio.Event()
+        self._resume.set()
+
+    @classmethod
+    def open(cls, project: Path, options: RunOptions, bus: EventBus | None = None) -> Pipeline:
+        """Validate the project and build a pipeline for it; raises UsageError on bad input."""
+        from factory_tui.agents import make_runtime
+
+        workspace = Workspace.open(project)
+        store = Store(workspace.project)
+        config = store.config()
+        runtime = make_runtime(options.runtime, config)
+        evaluator = Evaluator(config.eval, store.root / "cache" / "eval",
+                              tools.project_python(workspace.project))
+        gate: decide.ApprovalGate = (decide.ManualApproval(store.experiments_dir)
+                                     if options.approval == "manual" else decide.AutoApproval())
+        return cls(workspace, store, config, runtime, evaluator, gate, options,
+                   bus or EventBus(store.events_path))
+
+    # -- events -----------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        self.bus.emit(event)
+
+    def notice(self, message: str, level: str = "info", experiment: str | None = None) -> None:
+        self.emit(Notice(level=level, message=message, experiment=experiment))
+
+    # -- run lifecycle ----------------------------------------------------------------------
+    async def run(self) -> RunFinished:
+        """Lock the project, recover, run the cycles, and always leave a clean repository."""
+        lock = self.store.lock
+        self.store.ensure()
+        warning = lock.acquire(command=f"factory ceo ({self.options.mode})")
+        try:
+            await asyncio.to_thread(self.workspace.ensure_excluded)
+            if warning:
+                self.notice(warning, "warning")
+            self.emit(RunStarted(
+                project=str(self.workspace.project), mode=self.options.mode,
+                runtime=self.runtime.name, approval=self.gate.mode,
+                base_branch=self.workspace.base_branch, pid=os.getpid(),
+                cycles=self.options.cycles))
+            await self.recover()
+            if self.workspace.tracked_changes():
+                self.notice("the working tree has uncommitted changes to tracked files; "
+                            "a keep will stop the run until they are committed", "warning")
+            self.emit(RunStateChanged(state="running"))
+            finished = await self._cycles()
+        except asyncio.CancelledError:
+            finished = RunFinished(status="interrupted", reason="cancelled",
+                                   experiments=self.experiments_run, cost_usd=self.cost_usd)
+            self._finish(finished)
+            raise
+        except FactoryError as error:
+            self._finish(RunFinished(status="failed", reason=str(error),
+                                     experiments=self.experiments_run, cost_usd=self.cost_usd))
+            raise
+        else:
+            self._finish(finished)
+            return finished
+        finally:
+            lock.release()
+
+    def _finish(self, finished: RunFinished) -> None:
+        with contextlib.suppress(FactoryError, OSError):
+            self.emit(RunStateChanged(state="failed" if finished.status == "failed" else "idle"))
+            self.emit(finished)
+        self.bus.close()
+
+    async def _cycles(self) -> RunFinished:
+        number = 0
+        while self.options.cycles is None or number < self.options.cycles:
+            number += 1
+            experiment = await self.cycle(number)
+            if experiment is None:
+                return RunFinished(status="converged", reason="no untried hypothesis left",
+                                   experiments=self.experiments_run, cost_usd=self.cost_usd)
+        return RunFinished(status="completed", reason=f"{number} cycle(s) run",
+                           experiments=self.experiments_run, cost_usd=self.cost_usd)
+
+    async def recover(self) -> None:
+        """Abort experiments a killed run left unfinished; their worktree is removed."""
+        leftovers = self.store.unfinished_experiments()
+        if leftovers or self.workspace.slot_path(SLOT).exists():
+            await asyncio.to_thread(self.workspace.remove_slot, SLOT)
+        for experiment in leftovers:
+            archived = await asyncio.to_thread(
+                self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX)
+            experiment.status = ExperimentStatus.ABORTED
+            experiment.verdict = Verdict(decision="revert", decided_by="engine",
+                                         reason="interrupted: the run that started it ended "
+                                                "before a verdict")
+            experiment.branch = archived or experiment.branch
+            experiment.finished_at = time.time()
+            self.store.save_experiment(experiment)
+            self.notice(f"{experiment.id} was interrupted by an earlier run and is recorded "
+                        f"as aborted; its worktree was removed", "warning", experiment.id)
+        for folder in self.store.experiments_dir.iterdir():
+            if folder.is_dir() and not (folder / "experiment.json").exists():
+                self.store.release_experiment_id(folder.name)
+
+    # -- pause ------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    def pause(self) -> None:
+        if not self.paused:
+            self._resume.clear()
+            self.emit(RunStateChanged(state="paused"))
+
+    def resume(self) -> None:
+        if self.paused:
+            self._resume.set()
+            self.emit(RunStateChanged(state="running"))
+
+    async def _checkpoint(self) -> None:
+        """Between stages: wait here while paused."""
+        await self._resume.wait()
+
+    # -- one cycle --------------------------------------------------------------------------
+    async def cycle(self, number: int) -> Experiment | None:
+        """Run one cycle. Returns the experiment, or None when nothing is left to try."""
+        self.emit(CycleStarted(cycle=number))
+        experiment_id = self.store.allocate_experiment_id()
+        base = await asyncio.to_thread(self.workspace.base_commit)
+        slot = await asyncio.to_thread(self.workspace.prepare_slot, SLOT, base)
+        try:
+            before = await self._score(Stage.BASELINE, experiment_id, slot, base, "baseline")
+            hypothesis, findings_summary = await self._plan(experiment_id, slot)
+        except BaseException:
+            self.store.release_experiment_id(experiment_id)
+            raise
+        if hypothesis is None:
+            self.store.release_experiment_id(experiment_id)
+            self.emit(CycleFinished(cycle=number, outcome="nothing to try"))
+            return None
+        experiment = Experiment(id=experiment_id, hypothesis=hypothesis,
+                                branch=f"{EXPERIMENT_PREFIX}{experiment_id}", base_commit=base,
+                                before=before)
+        self.store.save_experiment(experiment)
+        self.experiments_run += 1
+        try:
+            await self._experiment(experiment, slot, findings_summary)
+        except BaseException as error:
+            await asyncio.shield(self._abort(experiment, slot, error))
+            raise
+        self.emit(CycleFinished(cycle=number, outcome=experiment.status.value,
+                                experiment=experiment.id))
+        return experiment
+
+    async def _plan(self, experiment_id: str, slot: Path) -> tuple[Hypothesis | None, str]:
+        context = self._context()
+        research = await self._agent(Role.RESEARCHER, slot, context, experiment_id)
+        if not research.ok:
+            raise CycleFailed(f"the Researcher failed: {research.error}")
+        assert isinstance(research.output, ResearcherOutput)
+        self.emit(FindingsReported(experiment=experiment_id, summary=research.output.summary,
+                                   findings=research.output.findings))
+        context.findings = research.output.findings
+        context.research_summary = research.output.summary
+        strategy = await self._agent(Role.STRATEGIST, slot, context, experiment_id)
+        if not strategy.ok:
+            raise CycleFailed(f"the Strategist failed: {strategy.error}")
+        assert isinstance(strategy.output, StrategistOutput)
+        tried = self.store.tried_titles()
+        fresh = [h for h in strategy.output.hypotheses
+                 if tried.get(h.title.strip().lower()) not in (ExperimentStatus.KEPT,
+                                                               ExperimentStatus.REVERTED)]
+        self.emit(HypothesesProposed(experiment=experiment_id, hypotheses=fresh))
+        return (fresh[0] if fresh else None), research.output.summary
+
+    async def _experiment(self, experiment: Experiment, slot: Path, findings: str) -> None:
+        workspace, store = self.workspace, self.store
+        self.emit(ExperimentStarted(experiment=experiment.id, hypothesis=experiment.hypothesis,
+                                    branch=experiment.branch, base_commit=experiment.base_commit))
+        # Research ran in the slot: reset it so only the Builder's edits get committed.
+        await asyncio.to_thread(workspace.prepare_slot, SLOT, experiment.base_commit)
+        await asyncio.to_thread(workspace.start_branch, slot, experiment.branch)
+        context = self._context(hypothesis=experiment.hypothesis, research_summary=findings)
+
+        built = await self._agent(Role.BUILDER, slot, context, experiment.id, experiment)
+        if built.ok:
+            assert isinstance(built.output, BuilderOutput)
+            experiment.builder_summary = built.output.summary
+            message = built.output.commit_message or experiment.hypothesis.title
+            experiment.commit = await asyncio.to_thread(
+                workspace.commit_slot, slot, f"{message}\n\nFactory-Experiment: {experiment.id}")
+        else:
+            experiment.builder_summary = f"Builder failed: {built.error}"
+        store.save_experiment(experiment)
+        if experiment.commit is None:
+            reason = (experiment.builder_summary if not built.ok
+                      else "the Builder changed nothing")
+            await self._conclude(experiment, slot,
+                                 Verdict(decision="revert", reason=reason, decided_by="engine"),
+                                 context)
+            return
+
+        diff = await asyncio.to_thread(workspace.diff, experiment.base_commit, experiment.commit)
+        experiment.diffstat = await asyncio.to_thread(
+            workspace.diffstat, experiment.base_commit, experiment.commit)
+        experiment.files_changed = await asyncio.to_thread(
+            workspace.changed_files, experiment.base_commit, experiment.commit)
+        store.write_artifact(experiment.id, "diff.patch", diff)
+        context.diff = diff
+        context.builder_summary = experiment.builder_summary
+
+        await self._checkpoint()
+        reviewed = await self._agent(Role.REVIEWER, slot, context, experiment.id, experiment)
+        if reviewed.ok:
+            assert isinstance(reviewed.output, ReviewerOutput)
+            experiment.review = Review.model_validate(reviewed.output.model_dump())
+        else:
+            experiment.review = Review(verdict="reject", concerns=[str(reviewed.error)],
+                                       summary=f"Reviewer failed: {reviewed.error}")
+        self.emit(Reviewed(experiment=experiment.id, review=experiment.review))
+
+        await self._checkpoint()
+        experiment.after = await self._score(Stage.EVALUATOR, experiment.id, slot,
+                                             experiment.commit, "experiment")
+        store.save_experiment(experiment)
+        context.after, context.review = experiment.after, experiment.review
+        if _tests_regressed(experiment.before, experiment.after):
+            analysed = await self._agent(Role.FAILURE_ANALYST, slot, context, experiment.id,
+                                         experiment)
+            if analysed.ok:
+                assert isinstance(analysed.output, FailureAnalystOutput)
+                context.failures = analysed.output.summary
+
+        await self._checkpoint()
+        verdict = await self._decide(experiment, diff, slot)
+        await self._conclude(experiment, slot, verdict, context)
+
+    async def _decide(self, experiment: Experiment, diff: str, slot: Path) -> Verdict:
+        assert experiment.before is not None and experiment.after is not None
+        with self._stage(Stage.CEO, experiment.id):
+            guards = await asyncio.to_thread(run_guards, diff, slot)
+            checks = decide.precheck(experiment.before, experiment.after, experiment.review,
+                                     self.config.eval.min_delta, guards)
+            recommendation = decide.recommend(checks)
+            if recommendation.decision == "revert":
+                return recommendation
+            experiment.status = ExperimentStatus.AWAITING_APPROVAL
+            self.store.save_experiment(experiment)
+            if self.gate.mode == "manual":
+                self.emit(ApprovalRequested(experiment=experiment.id,
+                                            recommendation=recommendation,
+                                            diffstat=experiment.diffstat))
+                self.emit(RunStateChanged(state="awaiting_approval"))
+            verdict = await self.gate.decide(experiment, recommendation)
+            if self.gate.mode == "manual":
+                self.emit(RunStateChanged(state="running"))
+            return verdict
+
+    async def _conclude(self, experiment: Experiment, slot: Path, verdict: Verdict,
+                        context: AgentContext) -> None:
+        """Apply the verdict to git, record it, and have the Archivist write the note."""
+        workspace = self.workspace
+        if verdict.decision == "keep":
+            new_base = await asyncio.to_thread(workspace.keep, experiment.branch, slot)
+            await asyncio.to_thread(workspace.release_slot, slot, new_base)
+            experiment.branch = await asyncio.to_thread(
+                workspace.archive_branch, experiment.branch, KEPT_PREFIX) or experiment.branch
+            experiment.status = ExperimentStatus.KEPT
+        else:
+            await asyncio.to_thread(workspace.release_slot, slot, experiment.base_commit)
+            experiment.branch = await asyncio.to_thread(
+                workspace.archive_branch, experiment.branch, REVERTED_PREFIX) or experiment.branch
+            experiment.status = ExperimentStatus.REVERTED
+        experiment.verdict = verdict
+        experiment.finished_at = time.time()
+        self.store.save_experiment(experiment)
+        self.emit(ExperimentFinished(
+            experiment=experiment.id, status=experiment.status.value, verdict=verdict,
+            before=experiment.before.composite if experiment.before else None,
+            after=experiment.after.composite if experiment.after else None,
+            commit=experiment.commit))
+
+        context.verdict = f"{experiment.status.value}: {verdict.reason}"
+        context.before, context.after = experiment.before, experiment.after
+        archived = await self._agent(Role.ARCHIVIST, workspace.project, context, experiment.id,
+                                     experiment)
+        if archived.ok:
+            assert isinstance(archived.output, ArchivistOutput)
+            self.store.write_artifact(experiment.id, "note.md", archived.output.note)
+        self.store.save_experiment(experiment)
+
+    async def _abort(self, experiment: Experiment, slot: Path, error: BaseException) -> None:
+        """An experiment cut short (Ctrl-C, a fault): drop its worktree, keep the record."""
+        reason = ("interrupted" if isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
+                  else f"failed: {error}")
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.workspace.remove_slot, SLOT)
+        with contextlib.suppress(Exception):
+            experiment.branch = await asyncio.to_thread(
+                self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
+            ) or experiment.branch
+        experiment.status = ExperimentStatus.ABORTED
+        experiment.verdict = Verdict(decision="revert", reason=reason, decided_by="engine")
+        experiment.finished_at = time.time()
+        with contextlib.suppress(Exception):
+            self.store.save_experiment(experiment)
+            self.emit(ExperimentFinished(experiment=experiment.id, status="aborted",
+                                         verdict=experiment.verdict,
+                                         before=experiment.before.composite
+                                         if experiment.before else None))
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _context(self, **extra: object) -> AgentContext:
+        store = self.store
+        spec = store.spec_path.read_text(encoding="utf-8") if store.spec_path.exists() else ""
+        tried = {e.hypothesis.title: e.status.value for e in store.experiments()}
+        return AgentContext(project=str(self.workspace.project.name), spec=spec,
+                            backlog=store.backlog(), tried=tried, python=self.python,
+                            **extra)
+
+    @contextlib.contextmanager
+    def _stage(self, stage: Stage, experiment_id: str | None) -> Iterator[None]:
+        started = time.monotonic()
+        self.emit(StageStarted(stage=stage, experiment=experiment_id))
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self.emit(StageFinished(stage=stage, ok=ok, elapsed=time.monotonic() - started,
+                                    experiment=experiment_id))
+
+    async def _score(self, stage: Stage, experiment_id: str, slot: Path, commit: str,
+                     kind: str) -> Scorecard:
+        with self._stage(stage, experiment_id):
+            tree = await asyncio.to_thread(self.workspace.tree_of, commit)
+            with self._agent_log(Role.EVALUATOR, experiment_id) as emit_line:
+                self.emit(AgentStarted(role=Role.EVALUATOR, runtime="tools",
+                                       experiment=experiment_id))
+                started = time.monotonic()
+                card = await self.evaluator.evaluate(slot, tree,
+                                                     lambda line: emit_line(line, "text"))
+                self.emit(AgentFinished(role=Role.EVALUATOR, ok=True,
+                                        elapsed=time.monotonic() - started,
+                                        experiment=experiment_id))
+            self.emit(Scored(kind=kind, scorecard=card, experiment=experiment_id))
+            return card
+
+    @contextlib.contextmanager
+    def _agent_log(self, role: Role, experiment_id: str | None
+                   ) -> Iterator[Callable[[str, OutputKind], None]]:
+        """An `emit` for one agent: each line to the bus and to the agent's log on disk."""
+        path = self.store.agent_log_path(experiment_id, role.value)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle: IO[str] = path.open("a", encoding="utf-8")
+
+        def emit_line(line: str, kind: OutputKind = "text") -> None:
+            clean = redact(line)
+            handle.write(clean + "\n")
+            self.emit(AgentOutput(role=role, line=clean, kind=kind, experiment=experiment_id))
+
+        try:
+            yield emit_line
+        finally:
+            handle.close()
+
+    async def _agent(self, role: Role, cwd: Path, context: AgentContext,
+                     experiment_id: str | None, experiment: Experiment | None = None) -> AgentRun:
+        await self._checkpoint()
+        stage = Stage(role.value) if role.value in STAGE_NAMES else None
+        agents = self.config.agents
+        request = AgentRequest(role=role, cwd=cwd, context=context, experiment=experiment_id,
+                               inactivity_timeout=agents.inactivity_timeout,
+                               wall_timeout=agents.wall_timeout)
+        with contextlib.ExitStack() as stack:
+            if stage is not None:
+                stack.enter_context(self._stage(stage, experiment_id))
+            emit_line = stack.enter_context(self._agent_log(role, experiment_id))
+            self.emit(AgentStarted(role=role, runtime=self.runtime.name,
+                                   experiment=experiment_id))
+            started = time.monotonic()
+            run = await self.runtime.run(request, emit_line)
+            if run.error:
+                emit_line(f"error: {run.error}", "error")
+            self.emit(AgentFinished(role=role, ok=run.ok, error=run.error, usage=run.usage,
+                                    elapsed=time.monotonic() - started,
+                                    experiment=experiment_id))
+        self.cost_usd += run.usage.cost_usd
+        if experiment is not None:
+            experiment.usage[role.value] = experiment.usage.get(role.value, AgentUsage()) + run.usage
+        return run
+
+
+def _tests_regressed(before: Scorecard | None, after: Scorecard | None) -> bool:
+    if before is None or after is None:
+        return False
+    old, new = before.dimension("tests"), after.dimension("tests")
+    return bool(old and new and old.score is not None and new.score is not None
+                and new.score < old.score)
+
+
+async def run_headless(project: Path, options: RunOptions,
+                       subscribe: Callable[[EventBus], Awaitable[None] | None] | None = None
+                       ) -> RunFinished:
+    """Open and run a pipeline; `subscribe` attaches front ends to its bus first."""
+    pipeline = Pipeline.open(project, options)
+    if subscribe is not None:
+        maybe = subscribe(pipeline.bus)
+        if maybe is not None:
+            await maybe
+    return await pipeline.run()

@@ -1,0 +1,134 @@
+"""The headless front end: the engine's events printed with rich, for scripts, cron and tmux."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from factory_tui.engine import events as ev
+from factory_tui.engine.models import Scorecard
+
+STATUS_STYLE = {"kept": "bold green", "reverted": "bold yellow", "aborted": "bold red"}
+KIND_STYLE = {"tool": "cyan", "error": "red", "result": "bold", "info": "dim italic"}
+
+
+class HeadlessPrinter:
+    """Prints each stage, hypothesis, score and verdict; agent output unless `quiet`."""
+
+    def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
+        self.console = console or Console(highlight=False)
+        self.quiet = quiet
+
+    def __call__(self, event: ev.Event) -> None:
+        handler = getattr(self, f"on_{getattr(event, 'type', '')}", None)
+        if handler is not None:
+            handler(event)
+
+    def print(self, text: str) -> None:
+        self.console.print(text, soft_wrap=True)
+
+    def on_run_started(self, event: ev.RunStarted) -> None:
+        cycles = "until done" if event.cycles is None else f"{event.cycles} cycle(s)"
+        self.print(f"[bold]factory[/] {escape(event.project)} · {event.mode} · runtime "
+                   f"{event.runtime} · approval {event.approval} · branch "
+                   f"{escape(event.base_branch)} · {cycles}")
+
+    def on_cycle_started(self, event: ev.CycleStarted) -> None:
+        self.console.rule(f"cycle {event.cycle}", style="blue")
+
+    def on_stage_started(self, event: ev.StageStarted) -> None:
+        self.print(f"[blue]▶[/] {event.stage.title}")
+
+    def on_stage_finished(self, event: ev.StageFinished) -> None:
+        mark = "[green]✓[/]" if event.ok else "[red]✗[/]"
+        self.print(f"{mark} {event.stage.title} [dim]{event.elapsed:.1f}s[/]")
+
+    def on_agent_output(self, event: ev.AgentOutput) -> None:
+        if self.quiet and event.kind not in ("error",):
+            return
+        style = KIND_STYLE.get(event.kind, "dim")
+        self.print(f"  [dim]│[/] [{style}]{escape(event.line)}[/]")
+
+    def on_agent_finished(self, event: ev.AgentFinished) -> None:
+        if not event.ok:
+            self.print(f"  [red]{event.role.title} failed: {escape(event.error or '')}[/]")
+        elif event.usage.cost_usd or event.usage.tokens:
+            self.print(f"  [dim]{event.role.title}: ${event.usage.cost_usd:.4f}, "
+                       f"{event.usage.tokens} tokens, {event.usage.turns} turn(s)[/]")
+
+    def on_findings(self, event: ev.FindingsReported) -> None:
+        self.print(f"  findings: {escape(event.summary)}")
+
+    def on_hypotheses(self, event: ev.HypothesesProposed) -> None:
+        if not event.hypotheses:
+            self.print("  [yellow]no untried hypothesis[/]")
+            return
+        self.print("  hypotheses, best first:")
+        for index, hypothesis in enumerate(event.hypotheses, 1):
+            self.print(f"   {index}. {escape(hypothesis.title)} [dim](expected "
+                       f"{hypothesis.expected_gain:+.4f}, effort {hypothesis.effort})[/]")
+
+    def on_experiment_started(self, event: ev.ExperimentStarted) -> None:
+        self.print(f"[bold]{event.experiment}[/] {escape(event.hypothesis.title)} "
+                   f"[dim]on {event.branch} from {event.base_commit[:10]}[/]")
+
+    def on_scored(self, event: ev.Scored) -> None:
+        card = event.scorecard
+        cached = " [dim](cached)[/]" if card.cached else ""
+        self.print(f"  {event.kind} score {card.composite:.4f}{cached}  "
+                   f"[dim]{escape(_dimensions(card))}[/]")
+
+    def on_reviewed(self, event: ev.Reviewed) -> None:
+        colour = "green" if event.review.verdict == "approve" else "yellow"
+        self.print(f"  review: [{colour}]{event.review.verdict}[/] "
+                   f"{escape(event.review.summary)}")
+
+    def on_approval_requested(self, event: ev.ApprovalRequested) -> None:
+        self.print(f"[bold magenta]{event.experiment} awaits your decision[/]: keep or revert "
+                   f"from `factory watch` (recommended: {event.recommendation.decision})")
+
+    def on_experiment_finished(self, event: ev.ExperimentFinished) -> None:
+        style = STATUS_STYLE.get(event.status, "bold")
+        scores = ""
+        if event.before is not None and event.after is not None:
+            scores = (f" {event.before:.4f} → {event.after:.4f} "
+                      f"({event.after - event.before:+.4f})")
+        self.print(f"[{style}]{event.experiment} {event.status.upper()}[/]{scores} "
+                   f"[dim]by {event.verdict.decided_by}: {escape(event.verdict.reason)}[/]")
+
+    def on_notice(self, event: ev.Notice) -> None:
+        style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")
+        self.print(f"[{style}]{event.level}: {escape(event.message)}[/]")
+
+    def on_run_finished(self, event: ev.RunFinished) -> None:
+        self.console.rule(style="blue")
+        cost = f", ${event.cost_usd:.4f}" if event.cost_usd else ""
+        self.print(f"[bold]run {event.status}[/]: {escape(event.reason)} "
+                   f"({event.experiments} experiment(s){cost})")
+
+
+def _dimensions(card: Scorecard) -> str:
+    return " · ".join(f"{d.name} {'n/a' if d.score is None else f'{d.score:.3f}'}"
+                      for d in card.dimensions)
+
+
+def status_table(experiments, title: str = "experiments") -> Table:
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("id", style="bold")
+    table.add_column("hypothesis", overflow="fold")
+    table.add_column("verdict")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    table.add_column("delta", justify="right")
+    for experiment in experiments:
+        status = experiment.status.value
+        delta = experiment.delta
+        table.add_row(
+            experiment.id, escape(experiment.hypothesis.title),
+            f"[{STATUS_STYLE.get(status, 'bold')}]{status}[/]",
+            f"{experiment.before.composite:.4f}" if experiment.before else "-",
+            f"{experiment.after.composite:.4f}" if experiment.after else "-",
+            f"{delta:+.4f}" if delta is not None else "-",
+        )
+    return table
