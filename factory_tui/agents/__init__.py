@@ -16,4 +16,8 @@ def make_runtime(name: str, config: FactoryConfig) -> Runtime:
         from .offline import OfflineRuntime
 
         return OfflineRuntime()
+    if name == "command":
+        from .command import CommandRuntime
+
+        return CommandRuntime(config.agents)
     raise UsageError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")

@@ -69,7 +69,7 @@ from .models import (
 )
 from .redact import redact
 from .store import Store
-from .workspace import EXPERIMENT_PREFIX, KEPT_PREFIX, REVERTED_PREFIX, Workspace
+from .workspace import EXPERIMENT_PREFIX, KEPT_PREFIX, REVERTED_PREFIX, KeepRefused, Workspace
 
 T = TypeVar("T")
 SLOT = "slot-1"
@@ -406,10 +406,12 @@ class Pipeline:
                   else f"failed: {error}")
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.workspace.remove_slot, SLOT)
-        with contextlib.suppress(Exception):
-            experiment.branch = await asyncio.to_thread(
-                self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
-            ) or experiment.branch
+        # A refused keep leaves its branch where it is, for the user to merge by hand.
+        if not isinstance(error, KeepRefused):
+            with contextlib.suppress(Exception):
+                experiment.branch = await asyncio.to_thread(
+                    self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
+                ) or experiment.branch
         experiment.status = ExperimentStatus.ABORTED
         experiment.verdict = Verdict(decision="revert", reason=reason, decided_by="engine")
         experiment.finished_at = time.time()

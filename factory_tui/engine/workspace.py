@@ -208,8 +208,8 @@ class Workspace:
         if dirty:
             raise KeepRefused(
                 f"{self.project}: uncommitted changes to tracked files ({', '.join(dirty[:3])}"
-                f"{', ...' if len(dirty) > 3 else ''}); commit or stash them, then keep "
-                f"{branch} by hand or run again"
+                f"{', ...' if len(dirty) > 3 else ''}); {branch} was not kept: commit or stash "
+                f"your changes, then merge {branch} by hand or run again"
             )
         base = self.base_commit()
         target = self.repo.git.rev_parse(branch)

@@ -253,6 +253,8 @@ def parse_junit(path: Path, root: Path) -> TestReport:
     return report
 
 
+# pytest's crash line ends a failure's text: "tests/test_x.py:5: AssertionError".
+_CRASH_LINE = re.compile(r"^\S+:\d+: ([A-Za-z_][\w.]*)\s*$", re.MULTILINE)
 _EXCEPTION_LINE = re.compile(r"^E\s+([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))\b",
                              re.MULTILINE)
 
@@ -260,9 +262,12 @@ _EXCEPTION_LINE = re.compile(r"^E\s+([A-Za-z_][\w.]*(?:Error|Exception|Exit|Inte
 def _exception_type(declared: str | None, message: str, text: str) -> str:
     if declared and declared not in ("pytest.xfail", "pytest.skip"):
         return declared.rsplit(".", 1)[-1]
-    found = _EXCEPTION_LINE.search(text)
-    if found:
-        return found.group(1).rsplit(".", 1)[-1]
+    for pattern in (_CRASH_LINE, _EXCEPTION_LINE):
+        found = pattern.findall(text)
+        if found:
+            return found[-1].rsplit(".", 1)[-1]
+    if message.startswith("assert"):
+        return "AssertionError"
     head = message.split(":", 1)[0].strip()
     return head if re.fullmatch(r"[A-Za-z_]\w*", head) else "Failure"
 

@@ -66,11 +66,26 @@ async def _ruff_fix(match: re.Match[str], files: list[str], cwd: Path, emit: Emi
     if ruff is None:
         raise FileNotFoundError("ruff")
     targets = _targets(match, files, cwd)
+    # A fix can leave stray blank lines; re-format only files that were formatted before,
+    # so the change stays as narrow as the hypothesis.
+    formatted = await _formatted(ruff, targets, cwd)
     argv = [ruff, "check", "--no-cache", "--select", match.group("rule"), "--fix", "--exit-zero"]
     if match.group("kind") == "unsafe":
         argv.append("--unsafe-fixes")
     await _run([*argv, *targets], cwd, emit)
+    if formatted:
+        await _run([ruff, "format", "--no-cache", *formatted], cwd, emit)
     return targets
+
+
+async def _formatted(ruff: str, targets: list[str], cwd: Path) -> list[str]:
+    formatted = []
+    for target in targets:
+        result = await stream_process([ruff, "format", "--check", "--no-cache", target], cwd,
+                                      tools.quiet, env=tools.tool_env(), wall_timeout=60)
+        if result.returncode == 0:
+            formatted.append(target)
+    return formatted
 
 
 async def _ruff_format(match: re.Match[str], files: list[str], cwd: Path, emit: Emit) -> list[str]:

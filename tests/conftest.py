@@ -1,0 +1,140 @@
+"""Shared fixtures: real git repositories in temporary folders, and the `factory` CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import git
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "inventory"
+SCRIPTED_AGENT = Path(__file__).parent / "support" / "scripted_agent.py"
+IDENTITY = {"GIT_AUTHOR_NAME": "Test User", "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "Test User", "GIT_COMMITTER_EMAIL": "test@example.com"}
+# Only rules whose results do not move between ruff releases.
+RUFF_CONFIG = '[tool.ruff.lint]\nselect = ["E4", "E7", "E9", "F"]\n'
+
+
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    # Keep the user's ~/.factory out of tests.
+    monkeypatch.setenv("FACTORY_HOME", str(tmp_path / "factory-home"))
+
+
+def commit_all(path: Path, message: str = "commit") -> str:
+    repo = git.Repo(path)
+    repo.git.add("-A")
+    repo.git.commit("-m", message, "--allow-empty")
+    return repo.head.commit.hexsha
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """A git repository with the given files committed on branch `main`."""
+
+    def make(files: dict[str, str], name: str = "project") -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        git.Repo.init(root, initial_branch="main")
+        write_files(root, files)
+        commit_all(root, "initial")
+        return root
+
+    return make
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "inventory"
+    shutil.copytree(EXAMPLE, root)
+    git.Repo.init(root, initial_branch="main")
+    commit_all(root, "initial")
+    return root
+
+
+# A project whose only offline hypothesis is a safe fix: the experiment is kept.
+FIXABLE = {
+    "pyproject.toml": RUFF_CONFIG,
+    "calc/__init__.py": "",
+    "calc/core.py": """
+        import os
+
+
+        def add(a, b):
+            return a + b
+        """,
+    "tests/test_core.py": """
+        from calc.core import add
+
+
+        def test_add():
+            assert add(2, 3) == 5
+        """,
+}
+
+# A project whose only offline hypothesis breaks a test: the experiment is reverted.
+TRAP = {
+    "pyproject.toml": RUFF_CONFIG,
+    "flags/__init__.py": "",
+    "flags/core.py": """
+        def is_on(value):
+            return value == True
+        """,
+    "tests/test_core.py": """
+        from flags.core import is_on
+
+
+        def test_integer_flags_read_as_booleans():
+            assert is_on(1) is True
+        """,
+}
+
+
+def run_factory(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+                timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """The real `factory` CLI in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "factory_tui", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def start_factory(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "factory_tui", *args], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+
+
+def scripted_config(root: Path, extra: str = "") -> None:
+    """Point the project at the scripted agent through the command runtime."""
+    config = root / ".factory" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f'runtime = "command"\n[agents]\ncommand = "{sys.executable} {SCRIPTED_AGENT} {{role}}"\n'
+        + extra, encoding="utf-8")
+
+
+def tree_snapshot(root: Path) -> dict[str, bytes]:
+    """Every file of the working tree outside .git and .factory, byte for byte."""
+    snapshot = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if relative.parts[0] in (".git", ".factory") or not path.is_file():
+            continue
+        snapshot[relative.as_posix()] = path.read_bytes()
+    return snapshot

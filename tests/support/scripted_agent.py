@@ -1,0 +1,62 @@
+"""A real agent CLI for tests, run by the command runtime: `scripted_agent.py ROLE`.
+
+It answers each role with a valid JSON result. `SCRIPTED_AGENT` changes one role's
+behaviour, e.g. `builder=hang` (edit a file, then never finish), `builder=garbage` (no JSON),
+`builder=crash` (exit 3). When it hangs it writes its pid to `$SCRIPTED_AGENT_PIDFILE` and
+exits on its own once orphaned, so a killed test run leaves nothing behind.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+role = sys.argv[1]
+behaviour = dict(item.split("=", 1) for item in os.environ.get("SCRIPTED_AGENT", "").split(",")
+                 if "=" in item).get(role, "")
+
+
+def final(result: dict) -> None:
+    print("Done.\n```json\n" + json.dumps(result) + "\n```", flush=True)
+
+
+def hang() -> None:
+    pidfile = os.environ.get("SCRIPTED_AGENT_PIDFILE")
+    if pidfile:
+        Path(pidfile).write_text(str(os.getpid()))
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.05)
+    sys.exit(0)
+
+
+if behaviour == "crash":
+    print("something went wrong", flush=True)
+    sys.exit(3)
+if behaviour == "garbage":
+    print("I changed things but forgot the JSON.", flush=True)
+    sys.exit(0)
+
+if role == "researcher":
+    print("reading the project", flush=True)
+    final({"summary": "greet.py is missing", "findings": [
+        {"title": "no greeting", "detail": "add one", "area": "spec", "evidence": "README.md"}]})
+elif role == "strategist":
+    final({"hypotheses": [{"title": "Add a greeting module", "rationale": "the spec asks",
+                           "expected_gain": 0.1, "effort": "S", "files": ["greet.py"]}]})
+elif role == "builder":
+    Path("greet.py").write_text('def greet(name):\n    return f"hello {name}"\n')
+    print("Edit greet.py", flush=True)
+    if behaviour == "hang":
+        hang()
+    final({"summary": "added greet.py", "files_changed": ["greet.py"],
+           "commit_message": "Add a greeting module"})
+elif role == "reviewer":
+    final({"verdict": "approve", "concerns": [], "summary": "fine"})
+elif role == "archivist":
+    final({"note": "# note\n\ndone", "lessons": []})
+elif role == "failure_analyst":
+    final({"summary": "no failures", "failures": []})
+elif role == "distiller":
+    final({"spec": "# Spec", "questions": [], "summary": "a spec"})

@@ -1,0 +1,219 @@
+"""The `factory` command as a user runs it: real subprocesses on real repositories."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import git
+import pytest
+
+from factory_tui.engine.events import read_events
+from factory_tui.engine.store import Store, pid_alive
+
+from .conftest import FIXABLE, run_factory, scripted_config, start_factory, tree_snapshot
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_help_lists_the_commands() -> None:
+    result = run_factory("--help")
+    assert result.returncode == 0
+    for command in ("ceo", "status", "demo"):
+        assert command in result.stdout
+
+
+def test_a_missing_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_factory("ceo", str(tmp_path / "nope"), "--headless")
+    assert result.returncode == 2
+    assert "no such directory" in one_line_error(result)
+
+
+def test_a_folder_that_is_not_a_repository_suggests_init(tmp_path: Path) -> None:
+    result = run_factory("ceo", str(tmp_path), "--headless")
+    assert result.returncode == 2
+    assert "--init" in one_line_error(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_repository_without_commits_is_refused(tmp_path: Path) -> None:
+    git.Repo.init(tmp_path)
+    result = run_factory("ceo", str(tmp_path), "--headless")
+    assert result.returncode == 2 and "no commits" in one_line_error(result)
+    assert not (tmp_path / ".factory").exists()
+
+
+def test_a_detached_head_is_refused(make_repo) -> None:
+    root = make_repo({"a.py": "x = 1\n"})
+    git.Repo(root).git.checkout("--detach")
+    result = run_factory("ceo", str(root), "--headless")
+    assert result.returncode == 2 and "detached" in one_line_error(result)
+    assert not (root / ".factory").exists()
+
+
+def test_an_invalid_config_names_the_file_and_the_field(make_repo) -> None:
+    root = make_repo({"a.py": "x = 1\n"})
+    (root / ".factory").mkdir()
+    (root / ".factory" / "config.toml").write_text('approval = "sometimes"\n')
+    result = run_factory("ceo", str(root), "--headless")
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "config.toml" in line and "approval" in line
+    assert sorted(p.name for p in (root / ".factory").iterdir()) == ["config.toml"]
+
+
+def test_init_creates_the_repository_and_runs(tmp_path: Path) -> None:
+    root = tmp_path / "fresh"
+    root.mkdir()
+    (root / "tool.py").write_text("import os\n\n\ndef f():\n    return 1\n")
+    result = run_factory("ceo", str(root), "--init", "--headless", "--cycles", "1", "-q")
+    assert result.returncode == 0, result.stderr
+    assert git.Repo(root).head.is_valid()
+
+
+def test_a_headless_run_prints_stages_hypotheses_scores_and_verdicts(make_repo) -> None:
+    root = make_repo(FIXABLE)
+    result = run_factory("ceo", str(root), "--headless", "--cycles", "1")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for expected in ("cycle 1", "▶ Researcher", "✓ Strategist", "hypotheses, best first",
+                     "Apply ruff's safe fixes for rule F401 in calc/core.py",
+                     "baseline score", "experiment score", "exp-0001 KEPT", "run completed"):
+        assert expected in out, expected
+
+
+def test_status_shows_the_best_score_the_experiments_and_the_lock(make_repo) -> None:
+    root = make_repo(FIXABLE)
+    run_factory("ceo", str(root), "--headless", "--cycles", "1", "-q")
+    result = run_factory("status", str(root))
+    assert result.returncode == 0, result.stderr
+    experiment = Store(root).experiments()[0]
+    assert f"best score: {experiment.after.composite:.4f}" in result.stdout
+    assert "exp-0001" in result.stdout and "kept" in result.stdout
+    assert f"{experiment.delta:+.4f}" in result.stdout
+    assert "run: none" in result.stdout
+
+
+def test_uncommitted_changes_at_keep_time_stop_the_run_and_change_nothing(make_repo) -> None:
+    root = make_repo({**FIXABLE, "notes.txt": "mine\n"})
+    (root / "notes.txt").write_text("my unsaved work\n")
+    before = tree_snapshot(root)
+    base = git.Repo(root).head.commit.hexsha
+    result = run_factory("ceo", str(root), "--headless", "--cycles", "1", "-q")
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "uncommitted changes" in line and "notes.txt" in line
+    assert git.Repo(root).head.commit.hexsha == base
+    assert tree_snapshot(root) == before
+    # The good experiment waits on its branch for the user.
+    assert "factory/exp-0001" in [head.name for head in git.Repo(root).heads]
+
+
+def _wait_for_builder(root: Path, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = read_events(Store(root).events_path)
+        if any(e.type == "agent_output" and e.role == "builder" and "Edit" in e.line
+               for e in events):
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the Builder never started")
+
+
+def _hanging_builder(root: Path, tmp_path: Path) -> dict[str, str]:
+    scripted_config(root)
+    return {"SCRIPTED_AGENT": "builder=hang",
+            "SCRIPTED_AGENT_PIDFILE": str(tmp_path / "agent.pid")}
+
+
+def test_a_run_killed_mid_builder_is_recovered_by_the_next_run(make_repo, tmp_path) -> None:
+    root = make_repo({"README.md": "# hello\n"})
+    env = _hanging_builder(root, tmp_path)
+    before, base = tree_snapshot(root), git.Repo(root).head.commit.hexsha
+    process = start_factory("ceo", str(root), "--headless", "--cycles", "1", env=env)
+    _wait_for_builder(root, process)
+    slot = root / ".factory" / "worktrees" / "slot-1"
+    assert (slot / "greet.py").exists()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    assert git.Repo(root).head.commit.hexsha == base
+    result = run_factory("ceo", str(root), "--headless", "--cycles", "1", "--runtime", "offline",
+                         "-q")
+    assert result.returncode == 0, result.stderr
+    assert "exp-0001 was interrupted" in result.stdout and "aborted" in result.stdout
+    first = Store(root).load_experiment("exp-0001")
+    assert first.status == "aborted"
+    assert first.branch == "factory/reverted/exp-0001"
+    repo = git.Repo(root)
+    assert repo.head.commit.hexsha == base and repo.active_branch.name == "main"
+    assert tree_snapshot(root) == before
+    assert "factory/exp-0001" not in [head.name for head in repo.heads]
+    assert not (slot / "greet.py").exists()
+    assert "warning" in result.stdout and "stale lock" in result.stdout
+
+
+def test_ctrl_c_stops_at_once_cleans_up_and_exits_130(make_repo, tmp_path) -> None:
+    root = make_repo({"README.md": "# hello\n"})
+    env = _hanging_builder(root, tmp_path)
+    before, base = tree_snapshot(root), git.Repo(root).head.commit.hexsha
+    process = start_factory("ceo", str(root), "--headless", "--cycles", "1", env=env)
+    _wait_for_builder(root, process)
+    agent_pid = int((tmp_path / "agent.pid").read_text())
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
+    assert process.returncode == 130
+    assert time.monotonic() - started < 10
+    assert not pid_alive(agent_pid)
+    assert not (root / ".factory" / "worktrees" / "slot-1").exists()
+    assert Store(root).load_experiment("exp-0001").status == "aborted"
+    assert git.Repo(root).head.commit.hexsha == base and tree_snapshot(root) == before
+    assert Store(root).lock.holder() is None
+
+
+def test_a_second_run_on_a_locked_project_is_refused(make_repo, tmp_path) -> None:
+    root = make_repo({"README.md": "# hello\n"})
+    env = _hanging_builder(root, tmp_path)
+    process = start_factory("ceo", str(root), "--headless", "--cycles", "1", env=env)
+    try:
+        _wait_for_builder(root, process)
+        result = run_factory("ceo", str(root), "--headless", "--runtime", "offline")
+        assert result.returncode == 2
+        assert f"pid {process.pid}" in one_line_error(result)
+        status = run_factory("status", str(root))
+        assert f"pid {process.pid} holds the lock" in status.stdout
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("behaviour", ["builder=garbage", "builder=crash"])
+def test_a_broken_builder_fails_its_experiment_not_the_run(make_repo, behaviour) -> None:
+    root = make_repo({"README.md": "# hello\n"})
+    scripted_config(root)
+    result = run_factory("ceo", str(root), "--headless", "--cycles", "1",
+                         env={"SCRIPTED_AGENT": behaviour})
+    assert result.returncode == 0, result.stderr
+    [experiment] = Store(root).experiments()
+    assert experiment.status == "reverted"
+    assert "Builder failed" in experiment.verdict.reason
+
+
+def test_the_engine_never_imports_textual() -> None:
+    code = ("import sys, factory_tui.engine.pipeline, factory_tui.cli, factory_tui.headless; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

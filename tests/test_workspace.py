@@ -1,0 +1,158 @@
+"""Git mechanics on real repositories: opening, slots, commits, keep and revert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+import pytest
+
+from factory_tui.engine.errors import UsageError
+from factory_tui.engine.workspace import KeepRefused, Workspace, init_repository
+
+from .conftest import commit_all
+
+
+def test_open_refuses_a_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such directory"):
+        Workspace.open(tmp_path / "nope")
+
+
+def test_open_refuses_a_folder_that_is_not_a_repository_and_suggests_init(tmp_path):
+    with pytest.raises(UsageError, match="not a git repository.*--init"):
+        Workspace.open(tmp_path)
+
+
+def test_open_refuses_a_repository_without_commits(tmp_path: Path) -> None:
+    git.Repo.init(tmp_path)
+    with pytest.raises(UsageError, match="no commits"):
+        Workspace.open(tmp_path)
+
+
+def test_open_refuses_a_detached_head(make_repo) -> None:
+    root = make_repo({"a.txt": "a"})
+    repo = git.Repo(root)
+    repo.git.checkout("--detach")
+    with pytest.raises(UsageError, match="detached"):
+        Workspace.open(root)
+
+
+def test_init_makes_a_repository_with_a_first_commit(tmp_path: Path) -> None:
+    (tmp_path / "hello.py").write_text("print('hi')\n")
+    init_repository(tmp_path)
+    workspace = Workspace.open(tmp_path)
+    assert "hello.py" in workspace.repo.git.ls_files().splitlines()
+
+
+def test_factory_folder_is_excluded_through_info_exclude_not_gitignore(make_repo) -> None:
+    root = make_repo({".gitignore": "*.log\n", "a.txt": "a"})
+    workspace = Workspace.open(root)
+    workspace.ensure_excluded()
+    workspace.ensure_excluded()
+    exclude = (root / ".git" / "info" / "exclude").read_text()
+    assert exclude.count("/.factory/") == 1
+    assert (root / ".gitignore").read_text() == "*.log\n"
+    (root / ".factory").mkdir()
+    (root / ".factory" / "x.json").write_text("{}")
+    assert workspace.repo.git.status("--porcelain") == ""
+
+
+def _experiment(workspace: Workspace, name: str, files: dict[str, str]) -> tuple[Path, str]:
+    base = workspace.base_commit()
+    slot = workspace.prepare_slot("slot-1", base)
+    workspace.start_branch(slot, f"factory/{name}")
+    for path, text in files.items():
+        (slot / path).write_text(text)
+    commit = workspace.commit_slot(slot, f"experiment {name}")
+    assert commit is not None
+    return slot, commit
+
+
+def test_commit_leaves_tool_droppings_out(make_repo) -> None:
+    root = make_repo({"a.py": "x = 1\n"})
+    workspace = Workspace.open(root)
+    slot = workspace.prepare_slot("slot-1", workspace.base_commit())
+    workspace.start_branch(slot, "factory/exp-0001")
+    (slot / "__pycache__").mkdir()
+    (slot / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
+    (slot / ".coverage").write_text("")
+    assert workspace.commit_slot(slot, "nothing real") is None
+    (slot / "a.py").write_text("x = 2\n")
+    commit = workspace.commit_slot(slot, "real")
+    assert workspace.changed_files(workspace.base_commit(), commit) == ["a.py"]
+
+
+def test_keep_fast_forwards_the_base_branch_and_the_working_tree(make_repo) -> None:
+    root = make_repo({"a.py": "x = 1\n"})
+    workspace = Workspace.open(root)
+    slot, commit = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    assert workspace.keep("factory/exp-0001", slot) == commit
+    assert workspace.base_commit() == commit
+    assert (root / "a.py").read_text() == "x = 2\n"
+    assert git.Repo(root).head.commit.parents[0].hexsha != commit
+
+
+def test_keep_merges_when_the_base_moved_meanwhile(make_repo) -> None:
+    root = make_repo({"a.py": "x = 1\n", "b.py": "y = 1\n"})
+    workspace = Workspace.open(root)
+    slot, commit = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    (root / "b.py").write_text("y = 2\n")
+    user_commit = commit_all(root, "user work")
+    new_base = workspace.keep("factory/exp-0001", slot)
+    merged = git.Repo(root).commit(new_base)
+    assert {parent.hexsha for parent in merged.parents} == {user_commit, commit}
+    assert (root / "a.py").read_text() == "x = 2\n" and (root / "b.py").read_text() == "y = 2\n"
+
+
+def test_keep_is_refused_with_uncommitted_tracked_changes_and_changes_nothing(make_repo):
+    root = make_repo({"a.py": "x = 1\n", "b.py": "y = 1\n"})
+    workspace = Workspace.open(root)
+    base = workspace.base_commit()
+    slot, _ = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    (root / "b.py").write_text("y = 'mine'\n")
+    with pytest.raises(KeepRefused, match="uncommitted changes"):
+        workspace.keep("factory/exp-0001", slot)
+    assert workspace.base_commit() == base
+    assert (root / "b.py").read_text() == "y = 'mine'\n"
+    assert (root / "a.py").read_text() == "x = 1\n"
+
+
+def test_keep_refuses_a_conflict_and_leaves_the_base_alone(make_repo) -> None:
+    root = make_repo({"a.py": "x = 1\n"})
+    workspace = Workspace.open(root)
+    slot, _ = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    (root / "a.py").write_text("x = 3\n")
+    user_commit = commit_all(root, "user work")
+    with pytest.raises(KeepRefused, match="conflicts"):
+        workspace.keep("factory/exp-0001", slot)
+    assert workspace.base_commit() == user_commit
+    assert (root / "a.py").read_text() == "x = 3\n"
+
+
+def test_revert_archives_the_branch_and_cleans_the_slot(make_repo) -> None:
+    root = make_repo({"a.py": "x = 1\n"})
+    workspace = Workspace.open(root)
+    base = workspace.base_commit()
+    slot, commit = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    workspace.release_slot(slot, base)
+    assert workspace.archive_branch("factory/exp-0001", "factory/reverted/") == \
+        "factory/reverted/exp-0001"
+    assert not workspace.branch_exists("factory/exp-0001")
+    assert git.Repo(root).commit("factory/reverted/exp-0001").hexsha == commit
+    assert (slot / "a.py").read_text() == "x = 1\n"
+    assert workspace.base_commit() == base
+
+
+def test_a_slot_is_reused_and_follows_the_base(make_repo) -> None:
+    root = make_repo({"a.py": "x = 1\n"})
+    workspace = Workspace.open(root)
+    slot, commit = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    (slot / "stray.txt").write_text("left by a tool")
+    workspace.keep("factory/exp-0001", slot)
+    again = workspace.prepare_slot("slot-1", workspace.base_commit())
+    assert again == slot
+    assert not (slot / "stray.txt").exists()
+    assert git.Repo(slot).head.commit.hexsha == commit
+    workspace.remove_slot("slot-1")
+    assert not slot.exists()
+    assert len(git.Repo(root).git.worktree("list").splitlines()) == 1
