@@ -19,24 +19,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="factory",
         description="An autonomous software factory: agents research a project, propose "
-                    "hypotheses, build each on its own branch, score it, and keep only what "
-                    "improves the project.",
+        "hypotheses, build each on its own branch, score it, and keep only what "
+        "improves the project.",
     )
     parser.add_argument("--version", action="version", version=f"factory-tui {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    ceo = commands.add_parser("ceo", help="run improvement cycles on a project",
-                              description="Run the CEO's improvement cycles on a git repository.")
+    ceo = commands.add_parser(
+        "ceo",
+        help="run improvement cycles on a project",
+        description="Run the CEO's improvement cycles on a git repository.",
+    )
     ceo.add_argument("path", type=Path, help="the project (a git repository)")
     _run_options(ceo)
-    ceo.add_argument("--init", action="store_true",
-                     help="make PATH a git repository with a first commit if it is not one")
+    ceo.add_argument(
+        "--init",
+        action="store_true",
+        help="make PATH a git repository with a first commit if it is not one",
+    )
 
-    demo = commands.add_parser("demo", help="run the factory on the bundled example project",
-                               description="Copy the example project into a fresh temporary "
-                                           "git repository and run the factory on it.")
-    demo.add_argument("--dir", type=Path, default=None,
-                      help="where to create the example repository (default: a temp folder)")
+    demo = commands.add_parser(
+        "demo",
+        help="run the factory on the bundled example project",
+        description="Copy the example project into a fresh temporary "
+        "git repository and run the factory on it.",
+    )
+    demo.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where to create the example repository (default: a temp folder)",
+    )
     _run_options(demo, default_cycles=None)
 
     status = commands.add_parser("status", help="show a project's best score and experiments")
@@ -46,15 +59,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_options(parser: argparse.ArgumentParser, default_cycles: int | None = 1) -> None:
     parser.add_argument("--headless", action="store_true", help="print events instead of the TUI")
-    parser.add_argument("--cycles", type=_positive_int, default=default_cycles, metavar="N",
-                        help="cycles to run (default: %(default)s; none = until nothing is left)")
-    parser.add_argument("--runtime", choices=("offline", "claude", "command"), default=None,
-                        help="agent runtime (default: the config's, else offline)")
-    parser.add_argument("--approval", choices=("auto", "manual"), default=None,
-                        help="keep automatically, or ask a person first")
+    parser.add_argument(
+        "--cycles",
+        type=_positive_int,
+        default=default_cycles,
+        metavar="N",
+        help="cycles to run (default: %(default)s; none = until nothing is left)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=("offline", "claude", "command"),
+        default=None,
+        help="agent runtime (default: the config's, else offline)",
+    )
+    parser.add_argument(
+        "--approval",
+        choices=("auto", "manual"),
+        default=None,
+        help="keep automatically, or ask a person first",
+    )
     parser.add_argument("--mode", choices=("improve",), default="improve", help="run mode")
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="headless: hide the agents' output lines")
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="headless: hide the agents' output lines"
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -103,9 +130,12 @@ def _run(path: Path, args: argparse.Namespace) -> int:
     from factory_tui.headless import HeadlessPrinter
 
     config = Store(Workspace.open(path).project).config()
-    options = RunOptions(mode=args.mode, cycles=args.cycles,
-                         runtime=args.runtime or config.runtime,
-                         approval=args.approval or config.approval)
+    options = RunOptions(
+        mode=args.mode,
+        cycles=args.cycles,
+        runtime=args.runtime or config.runtime,
+        approval=args.approval or config.approval,
+    )
     pipeline = Pipeline.open(path, options)
     pipeline.bus.subscribe(HeadlessPrinter(quiet=args.quiet))
     finished = asyncio.run(pipeline.run())
@@ -135,8 +165,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(f"[bold]{workspace.project}[/] on {workspace.base_branch}")
     console.print(f"best score: {best:.4f}" if best is not None else "best score: not scored yet")
     holder = store.lock.holder()
-    console.print(f"run: pid {holder.pid} holds the lock since {_clock(holder.started_at)}"
-                  if holder else "run: none (unlocked)")
+    console.print(
+        f"run: pid {holder.pid} holds the lock since {_clock(holder.started_at)}"
+        if holder
+        else "run: none (unlocked)"
+    )
     if experiments:
         console.print(status_table(experiments))
     else:

@@ -27,7 +27,11 @@ def make_demo_repository(where: Path | None = None) -> Path:
     target = parent / EXAMPLE
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"{target} already exists and is not empty")
-    shutil.copytree(example_source(), target, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache"))
+    shutil.copytree(
+        example_source(),
+        target,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache"),
+    )
     init_repository(target)
     return target

@@ -30,9 +30,11 @@ class HeadlessPrinter:
 
     def on_run_started(self, event: ev.RunStarted) -> None:
         cycles = "until done" if event.cycles is None else f"{event.cycles} cycle(s)"
-        self.print(f"[bold]factory[/] {escape(event.project)} · {event.mode} · runtime "
-                   f"{event.runtime} · approval {event.approval} · branch "
-                   f"{escape(event.base_branch)} · {cycles}")
+        self.print(
+            f"[bold]factory[/] {escape(event.project)} · {event.mode} · runtime "
+            f"{event.runtime} · approval {event.approval} · branch "
+            f"{escape(event.base_branch)} · {cycles}"
+        )
 
     def on_cycle_started(self, event: ev.CycleStarted) -> None:
         self.console.rule(f"cycle {event.cycle}", style="blue")
@@ -54,8 +56,10 @@ class HeadlessPrinter:
         if not event.ok:
             self.print(f"  [red]{event.role.title} failed: {escape(event.error or '')}[/]")
         elif event.usage.cost_usd or event.usage.tokens:
-            self.print(f"  [dim]{event.role.title}: ${event.usage.cost_usd:.4f}, "
-                       f"{event.usage.tokens} tokens, {event.usage.turns} turn(s)[/]")
+            self.print(
+                f"  [dim]{event.role.title}: ${event.usage.cost_usd:.4f}, "
+                f"{event.usage.tokens} tokens, {event.usage.turns} turn(s)[/]"
+            )
 
     def on_findings(self, event: ev.FindingsReported) -> None:
         self.print(f"  findings: {escape(event.summary)}")
@@ -66,36 +70,44 @@ class HeadlessPrinter:
             return
         self.print("  hypotheses, best first:")
         for index, hypothesis in enumerate(event.hypotheses, 1):
-            self.print(f"   {index}. {escape(hypothesis.title)} [dim](expected "
-                       f"{hypothesis.expected_gain:+.4f}, effort {hypothesis.effort})[/]")
+            self.print(
+                f"   {index}. {escape(hypothesis.title)} [dim](expected "
+                f"{hypothesis.expected_gain:+.4f}, effort {hypothesis.effort})[/]"
+            )
 
     def on_experiment_started(self, event: ev.ExperimentStarted) -> None:
-        self.print(f"[bold]{event.experiment}[/] {escape(event.hypothesis.title)} "
-                   f"[dim]on {event.branch} from {event.base_commit[:10]}[/]")
+        self.print(
+            f"[bold]{event.experiment}[/] {escape(event.hypothesis.title)} "
+            f"[dim]on {event.branch} from {event.base_commit[:10]}[/]"
+        )
 
     def on_scored(self, event: ev.Scored) -> None:
         card = event.scorecard
         cached = " [dim](cached)[/]" if card.cached else ""
-        self.print(f"  {event.kind} score {card.composite:.4f}{cached}  "
-                   f"[dim]{escape(_dimensions(card))}[/]")
+        self.print(
+            f"  {event.kind} score {card.composite:.4f}{cached}  "
+            f"[dim]{escape(_dimensions(card))}[/]"
+        )
 
     def on_reviewed(self, event: ev.Reviewed) -> None:
         colour = "green" if event.review.verdict == "approve" else "yellow"
-        self.print(f"  review: [{colour}]{event.review.verdict}[/] "
-                   f"{escape(event.review.summary)}")
+        self.print(f"  review: [{colour}]{event.review.verdict}[/] {escape(event.review.summary)}")
 
     def on_approval_requested(self, event: ev.ApprovalRequested) -> None:
-        self.print(f"[bold magenta]{event.experiment} awaits your decision[/]: keep or revert "
-                   f"from `factory watch` (recommended: {event.recommendation.decision})")
+        self.print(
+            f"[bold magenta]{event.experiment} awaits your decision[/]: keep or revert "
+            f"from `factory watch` (recommended: {event.recommendation.decision})"
+        )
 
     def on_experiment_finished(self, event: ev.ExperimentFinished) -> None:
         style = STATUS_STYLE.get(event.status, "bold")
         scores = ""
         if event.before is not None and event.after is not None:
-            scores = (f" {event.before:.4f} → {event.after:.4f} "
-                      f"({event.after - event.before:+.4f})")
-        self.print(f"[{style}]{event.experiment} {event.status.upper()}[/]{scores} "
-                   f"[dim]by {event.verdict.decided_by}: {escape(event.verdict.reason)}[/]")
+            scores = f" {event.before:.4f} → {event.after:.4f} ({event.after - event.before:+.4f})"
+        self.print(
+            f"[{style}]{event.experiment} {event.status.upper()}[/]{scores} "
+            f"[dim]by {event.verdict.decided_by}: {escape(event.verdict.reason)}[/]"
+        )
 
     def on_notice(self, event: ev.Notice) -> None:
         style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")
@@ -104,13 +116,16 @@ class HeadlessPrinter:
     def on_run_finished(self, event: ev.RunFinished) -> None:
         self.console.rule(style="blue")
         cost = f", ${event.cost_usd:.4f}" if event.cost_usd else ""
-        self.print(f"[bold]run {event.status}[/]: {escape(event.reason)} "
-                   f"({event.experiments} experiment(s){cost})")
+        self.print(
+            f"[bold]run {event.status}[/]: {escape(event.reason)} "
+            f"({event.experiments} experiment(s){cost})"
+        )
 
 
 def _dimensions(card: Scorecard) -> str:
-    return " · ".join(f"{d.name} {'n/a' if d.score is None else f'{d.score:.3f}'}"
-                      for d in card.dimensions)
+    return " · ".join(
+        f"{d.name} {'n/a' if d.score is None else f'{d.score:.3f}'}" for d in card.dimensions
+    )
 
 
 def status_table(experiments, title: str = "experiments") -> Table:
@@ -125,7 +140,8 @@ def status_table(experiments, title: str = "experiments") -> Table:
         status = experiment.status.value
         delta = experiment.delta
         table.add_row(
-            experiment.id, escape(experiment.hypothesis.title),
+            experiment.id,
+            escape(experiment.hypothesis.title),
             f"[{STATUS_STYLE.get(status, 'bold')}]{status}[/]",
             f"{experiment.before.composite:.4f}" if experiment.before else "-",
             f"{experiment.after.composite:.4f}" if experiment.after else "-",

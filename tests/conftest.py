@@ -16,8 +16,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "inventory"
 SCRIPTED_AGENT = Path(__file__).parent / "support" / "scripted_agent.py"
-IDENTITY = {"GIT_AUTHOR_NAME": "Test User", "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "Test User", "GIT_COMMITTER_EMAIL": "test@example.com"}
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test User",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test User",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
 # Only rules whose results do not move between ruff releases.
 RUFF_CONFIG = '[tool.ruff.lint]\nselect = ["E4", "E7", "E9", "F"]\n'
 
@@ -106,18 +110,28 @@ TRAP = {
 }
 
 
-def run_factory(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-                timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def run_factory(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     """The real `factory` CLI in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "factory_tui", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "factory_tui", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def start_factory(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "factory_tui", *args], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "factory_tui", *args],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def scripted_config(root: Path, extra: str = "") -> None:
@@ -126,7 +140,9 @@ def scripted_config(root: Path, extra: str = "") -> None:
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
         f'runtime = "command"\n[agents]\ncommand = "{sys.executable} {SCRIPTED_AGENT} {{role}}"\n'
-        + extra, encoding="utf-8")
+        + extra,
+        encoding="utf-8",
+    )
 
 
 def tree_snapshot(root: Path) -> dict[str, bytes]:

@@ -85,9 +85,17 @@ def test_a_headless_run_prints_stages_hypotheses_scores_and_verdicts(make_repo) 
     result = run_factory("ceo", str(root), "--headless", "--cycles", "1")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for expected in ("cycle 1", "▶ Researcher", "✓ Strategist", "hypotheses, best first",
-                     "Apply ruff's safe fixes for rule F401 in calc/core.py",
-                     "baseline score", "experiment score", "exp-0001 KEPT", "run completed"):
+    for expected in (
+        "cycle 1",
+        "▶ Researcher",
+        "✓ Strategist",
+        "hypotheses, best first",
+        "Apply ruff's safe fixes for rule F401 in calc/core.py",
+        "baseline score",
+        "experiment score",
+        "exp-0001 KEPT",
+        "run completed",
+    ):
         assert expected in out, expected
 
 
@@ -122,8 +130,9 @@ def _wait_for_builder(root: Path, process: subprocess.Popen, timeout: float = 60
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         events = read_events(Store(root).events_path)
-        if any(e.type == "agent_output" and e.role == "builder" and "Edit" in e.line
-               for e in events):
+        if any(
+            e.type == "agent_output" and e.role == "builder" and "Edit" in e.line for e in events
+        ):
             return
         assert process.poll() is None, process.communicate()
         time.sleep(0.05)
@@ -132,8 +141,7 @@ def _wait_for_builder(root: Path, process: subprocess.Popen, timeout: float = 60
 
 def _hanging_builder(root: Path, tmp_path: Path) -> dict[str, str]:
     scripted_config(root)
-    return {"SCRIPTED_AGENT": "builder=hang",
-            "SCRIPTED_AGENT_PIDFILE": str(tmp_path / "agent.pid")}
+    return {"SCRIPTED_AGENT": "builder=hang", "SCRIPTED_AGENT_PIDFILE": str(tmp_path / "agent.pid")}
 
 
 def test_a_run_killed_mid_builder_is_recovered_by_the_next_run(make_repo, tmp_path) -> None:
@@ -148,8 +156,9 @@ def test_a_run_killed_mid_builder_is_recovered_by_the_next_run(make_repo, tmp_pa
     process.wait()
 
     assert git.Repo(root).head.commit.hexsha == base
-    result = run_factory("ceo", str(root), "--headless", "--cycles", "1", "--runtime", "offline",
-                         "-q")
+    result = run_factory(
+        "ceo", str(root), "--headless", "--cycles", "1", "--runtime", "offline", "-q"
+    )
     assert result.returncode == 0, result.stderr
     assert "exp-0001 was interrupted" in result.stdout and "aborted" in result.stdout
     first = Store(root).load_experiment("exp-0001")
@@ -202,8 +211,9 @@ def test_a_second_run_on_a_locked_project_is_refused(make_repo, tmp_path) -> Non
 def test_a_broken_builder_fails_its_experiment_not_the_run(make_repo, behaviour) -> None:
     root = make_repo({"README.md": "# hello\n"})
     scripted_config(root)
-    result = run_factory("ceo", str(root), "--headless", "--cycles", "1",
-                         env={"SCRIPTED_AGENT": behaviour})
+    result = run_factory(
+        "ceo", str(root), "--headless", "--cycles", "1", env={"SCRIPTED_AGENT": behaviour}
+    )
     assert result.returncode == 0, result.stderr
     [experiment] = Store(root).experiments()
     assert experiment.status == "reverted"
@@ -211,9 +221,12 @@ def test_a_broken_builder_fails_its_experiment_not_the_run(make_repo, behaviour)
 
 
 def test_the_engine_never_imports_textual() -> None:
-    code = ("import sys, factory_tui.engine.pipeline, factory_tui.cli, factory_tui.headless; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ})
+    code = (
+        "import sys, factory_tui.engine.pipeline, factory_tui.cli, factory_tui.headless; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -38,15 +38,24 @@ def test_a_kept_cycle_moves_the_base_branch_and_the_tests_still_pass(make_repo) 
     assert "import os" not in (root / "calc" / "core.py").read_text()
     assert repo.git.status("--porcelain") == ""
     assert "factory/kept/exp-0001" in [head.name for head in repo.heads]
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                           cwd=root, capture_output=True, text=True)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert tests.returncode == 0, tests.stdout
     folder = Store(root).experiment_dir("exp-0001")
     assert "-import os" in (folder / "diff.patch").read_text()
     assert "Verdict:** kept" in (folder / "note.md").read_text()
     assert {p.name for p in (folder / "logs").iterdir()} >= {
-        "researcher.log", "strategist.log", "builder.log", "reviewer.log", "evaluator.log",
-        "archivist.log"}
+        "researcher.log",
+        "strategist.log",
+        "builder.log",
+        "reviewer.log",
+        "evaluator.log",
+        "archivist.log",
+    }
 
 
 def test_a_reverted_cycle_leaves_the_base_alone_and_archives_the_branch(make_repo) -> None:
@@ -82,8 +91,16 @@ def test_every_event_is_in_the_log_in_order(make_repo) -> None:
     types = [event.type for event in events]
     assert types[0] == "run_started" and types[-1] == "run_finished"
     stages = [e.stage.value for e in events if e.type == "stage_started"]
-    assert stages == ["baseline", "researcher", "strategist", "builder", "reviewer",
-                      "evaluator", "ceo", "archivist"]
+    assert stages == [
+        "baseline",
+        "researcher",
+        "strategist",
+        "builder",
+        "reviewer",
+        "evaluator",
+        "ceo",
+        "archivist",
+    ]
     assert all(e.experiment == "exp-0001" for e in events if e.type == "agent_output")
     assert types.index("experiment_started") < types.index("experiment_finished")
 
@@ -91,6 +108,6 @@ def test_every_event_is_in_the_log_in_order(make_repo) -> None:
 def test_the_baseline_of_an_unchanged_tree_comes_from_the_cache(make_repo) -> None:
     root = make_repo(TRAP)
     run_cycles(root, cycles=1)
-    pipeline, _ = run_cycles(root, cycles=1)
+    run_cycles(root, cycles=1)
     scored = [e for e in read_events(Store(root).events_path) if e.type == "scored"]
     assert scored[-1].kind == "baseline" and scored[-1].scorecard.cached

@@ -34,8 +34,14 @@ def test_experiments_round_trip_in_order(tmp_path: Path) -> None:
     store = Store(tmp_path)
     for title in ("first", "second"):
         experiment_id = store.allocate_experiment_id()
-        store.save_experiment(Experiment(id=experiment_id, hypothesis=Hypothesis(title=title),
-                                         branch=f"factory/{experiment_id}", base_commit="abc"))
+        store.save_experiment(
+            Experiment(
+                id=experiment_id,
+                hypothesis=Hypothesis(title=title),
+                branch=f"factory/{experiment_id}",
+                base_commit="abc",
+            )
+        )
     assert [e.hypothesis.title for e in store.experiments()] == ["first", "second"]
     assert store.tried_titles() == {"first": "running", "second": "running"}
 
@@ -45,11 +51,14 @@ def test_missing_config_means_defaults(tmp_path: Path) -> None:
     assert config.runtime == "offline" and config.eval.min_delta == 0.005
 
 
-@pytest.mark.parametrize(("text", "field"), [
-    ('runtime = "gpt"\n', "runtime"),
-    ("[eval]\nmin_delta = -1\n", "eval.min_delta"),
-    ("[agents]\nmax_turn = 3\n", "agents.max_turn"),
-])
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('runtime = "gpt"\n', "runtime"),
+        ("[eval]\nmin_delta = -1\n", "eval.min_delta"),
+        ("[agents]\nmax_turn = 3\n", "agents.max_turn"),
+    ],
+)
 def test_invalid_config_names_the_field_and_the_file(tmp_path: Path, text: str, field: str):
     path = tmp_path / "config.toml"
     path.write_text(text)
@@ -67,11 +76,20 @@ def test_unparseable_config_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_the_lock_admits_one_run_at_a_time(tmp_path: Path) -> None:
     path = tmp_path / "lock"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; "
-        "from factory_tui.engine.store import RunLock; "
-        f"RunLock(Path({str(path)!r})).acquire(); print('locked', flush=True); time.sleep(30)")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path; "
+                "from factory_tui.engine.store import RunLock; "
+                f"RunLock(Path({str(path)!r})).acquire(); "
+                "print('locked', flush=True); time.sleep(30)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(UsageError, match=f"pid {holder.pid}"):

@@ -19,7 +19,7 @@ def test_open_refuses_a_missing_path(tmp_path: Path) -> None:
 
 
 def test_open_refuses_a_folder_that_is_not_a_repository_and_suggests_init(tmp_path):
-    with pytest.raises(UsageError, match="not a git repository.*--init"):
+    with pytest.raises(UsageError, match=r"not a git repository.*--init"):
         Workspace.open(tmp_path)
 
 
@@ -135,8 +135,10 @@ def test_revert_archives_the_branch_and_cleans_the_slot(make_repo) -> None:
     base = workspace.base_commit()
     slot, commit = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
     workspace.release_slot(slot, base)
-    assert workspace.archive_branch("factory/exp-0001", "factory/reverted/") == \
-        "factory/reverted/exp-0001"
+    assert (
+        workspace.archive_branch("factory/exp-0001", "factory/reverted/")
+        == "factory/reverted/exp-0001"
+    )
     assert not workspace.branch_exists("factory/exp-0001")
     assert git.Repo(root).commit("factory/reverted/exp-0001").hexsha == commit
     assert (slot / "a.py").read_text() == "x = 1\n"

@@ -30,8 +30,9 @@ class CommandRuntime:
 
     def __init__(self, config: AgentsConfig) -> None:
         if not config.command or not config.command.strip():
-            raise UsageError("the command runtime needs `command = \"...\"` under [agents] "
-                             "in .factory/config.toml")
+            raise UsageError(
+                'the command runtime needs `command = "..."` under [agents] in .factory/config.toml'
+            )
         try:
             self.template = shlex.split(config.command)
         except ValueError as error:
@@ -39,8 +40,12 @@ class CommandRuntime:
         self.config = config
 
     def argv(self, prompt: str, prompt_file: Path, cwd: Path, role: str) -> list[str]:
-        values = {"{prompt}": prompt, "{prompt_file}": str(prompt_file), "{cwd}": str(cwd),
-                  "{role}": role}
+        values = {
+            "{prompt}": prompt,
+            "{prompt_file}": str(prompt_file),
+            "{cwd}": str(cwd),
+            "{role}": role,
+        }
         argv = []
         for part in self.template:
             for key, value in values.items():
@@ -50,8 +55,11 @@ class CommandRuntime:
 
     async def run(self, request: AgentRequest, emit: Emit) -> AgentRun:
         started = time.monotonic()
-        prompt = (system_prompt(request.role, request.context) + "\n\n"
-                  + task_message(request.role, request.context))
+        prompt = (
+            system_prompt(request.role, request.context)
+            + "\n\n"
+            + task_message(request.role, request.context)
+        )
         lines: list[str] = []
 
         def on_line(line: str) -> None:
@@ -65,23 +73,38 @@ class CommandRuntime:
             env = dict(os.environ, FACTORY_ROLE=request.role.value)
             try:
                 result = await stream_process(
-                    argv, request.cwd, on_line, env=env,
+                    argv,
+                    request.cwd,
+                    on_line,
+                    env=env,
                     wall_timeout=request.wall_timeout,
-                    inactivity_timeout=request.inactivity_timeout)
+                    inactivity_timeout=request.inactivity_timeout,
+                )
             except FileNotFoundError:
                 return AgentRun(request.role, error=f"{argv[0]}: command not found")
         usage = AgentUsage(duration_s=time.monotonic() - started, turns=1)
         if result.timed_out == "inactivity":
-            return AgentRun(request.role, usage=usage, error=(
-                f"no output for {request.inactivity_timeout:.0f}s; the agent was stopped"))
+            return AgentRun(
+                request.role,
+                usage=usage,
+                error=(f"no output for {request.inactivity_timeout:.0f}s; the agent was stopped"),
+            )
         if result.timed_out == "wall":
-            return AgentRun(request.role, usage=usage, error=(
-                f"still running after {request.wall_timeout:.0f}s; the agent was stopped"))
+            return AgentRun(
+                request.role,
+                usage=usage,
+                error=(f"still running after {request.wall_timeout:.0f}s; the agent was stopped"),
+            )
         if result.returncode != 0:
             last = next((line for line in reversed(lines) if line.strip()), "")
-            return AgentRun(request.role, usage=usage, error=(
-                f"{Path(argv[0]).name} exited with status {result.returncode}"
-                + (f": {last.strip()[:200]}" if last else "")))
+            return AgentRun(
+                request.role,
+                usage=usage,
+                error=(
+                    f"{Path(argv[0]).name} exited with status {result.returncode}"
+                    + (f": {last.strip()[:200]}" if last else "")
+                ),
+            )
         try:
             output = parse_result(request.role, "\n".join(lines))
         except ContractError as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from factory_tui.engine.models import Finding, Hypothesis, Review, Role
@@ -106,4 +107,3 @@ def validate(role: Role, data: dict | Contract) -> Contract:
 
 def parse_result(role: Role, text: str) -> Contract:
     return validate(role, extract_json(text))
-

@@ -32,19 +32,33 @@ def precheck(
     """Every rule a kept experiment must satisfy, each with the reason it held or failed."""
     checks = list(guards or [])
     delta = after.composite - before.composite
-    checks.append(Check(
-        name="composite gain", ok=delta >= min_delta,
-        detail=f"{before.composite:.4f} -> {after.composite:.4f} ({delta:+.4f}; "
-               f"needs >= {min_delta:+.4f})"))
+    checks.append(
+        Check(
+            name="composite gain",
+            ok=delta >= min_delta,
+            detail=f"{before.composite:.4f} -> {after.composite:.4f} ({delta:+.4f}; "
+            f"needs >= {min_delta:+.4f})",
+        )
+    )
     for name in REGRESSION_GUARDED:
         old, new = before.dimension(name), after.dimension(name)
         if old is None or new is None or old.score is None or new.score is None:
             continue
-        checks.append(Check(name=f"{name} not regressed", ok=new.score >= old.score - 1e-9,
-                            detail=f"{old.score:.4f} -> {new.score:.4f}"))
+        checks.append(
+            Check(
+                name=f"{name} not regressed",
+                ok=new.score >= old.score - 1e-9,
+                detail=f"{old.score:.4f} -> {new.score:.4f}",
+            )
+        )
     if review is not None:
-        checks.append(Check(name="review", ok=review.verdict == "approve",
-                            detail=review.summary or review.verdict))
+        checks.append(
+            Check(
+                name="review",
+                ok=review.verdict == "approve",
+                detail=review.summary or review.verdict,
+            )
+        )
     return checks
 
 
@@ -119,8 +133,12 @@ class ManualApproval:
         reason = f"decided by a person: {answer.decision}"
         if answer.note:
             reason += f" ({answer.note})"
-        return Verdict(decision=answer.decision, reason=reason, decided_by="human",
-                       checks=recommendation.checks)
+        return Verdict(
+            decision=answer.decision,
+            reason=reason,
+            decided_by="human",
+            checks=recommendation.checks,
+        )
 
 
 def read_decision(path: Path) -> Decision | None:

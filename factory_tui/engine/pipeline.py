@@ -125,12 +125,24 @@ class Pipeline:
         store = Store(workspace.project)
         config = store.config()
         runtime = make_runtime(options.runtime, config)
-        evaluator = Evaluator(config.eval, store.root / "cache" / "eval",
-                              tools.project_python(workspace.project))
-        gate: decide.ApprovalGate = (decide.ManualApproval(store.experiments_dir)
-                                     if options.approval == "manual" else decide.AutoApproval())
-        return cls(workspace, store, config, runtime, evaluator, gate, options,
-                   bus or EventBus(store.events_path))
+        evaluator = Evaluator(
+            config.eval, store.root / "cache" / "eval", tools.project_python(workspace.project)
+        )
+        gate: decide.ApprovalGate = (
+            decide.ManualApproval(store.experiments_dir)
+            if options.approval == "manual"
+            else decide.AutoApproval()
+        )
+        return cls(
+            workspace,
+            store,
+            config,
+            runtime,
+            evaluator,
+            gate,
+            options,
+            bus or EventBus(store.events_path),
+        )
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -149,25 +161,44 @@ class Pipeline:
             await asyncio.to_thread(self.workspace.ensure_excluded)
             if warning:
                 self.notice(warning, "warning")
-            self.emit(RunStarted(
-                project=str(self.workspace.project), mode=self.options.mode,
-                runtime=self.runtime.name, approval=self.gate.mode,
-                base_branch=self.workspace.base_branch, pid=os.getpid(),
-                cycles=self.options.cycles))
+            self.emit(
+                RunStarted(
+                    project=str(self.workspace.project),
+                    mode=self.options.mode,
+                    runtime=self.runtime.name,
+                    approval=self.gate.mode,
+                    base_branch=self.workspace.base_branch,
+                    pid=os.getpid(),
+                    cycles=self.options.cycles,
+                )
+            )
             await self.recover()
             if self.workspace.tracked_changes():
-                self.notice("the working tree has uncommitted changes to tracked files; "
-                            "a keep will stop the run until they are committed", "warning")
+                self.notice(
+                    "the working tree has uncommitted changes to tracked files; "
+                    "a keep will stop the run until they are committed",
+                    "warning",
+                )
             self.emit(RunStateChanged(state="running"))
             finished = await self._cycles()
         except asyncio.CancelledError:
-            finished = RunFinished(status="interrupted", reason="cancelled",
-                                   experiments=self.experiments_run, cost_usd=self.cost_usd)
+            finished = RunFinished(
+                status="interrupted",
+                reason="cancelled",
+                experiments=self.experiments_run,
+                cost_usd=self.cost_usd,
+            )
             self._finish(finished)
             raise
         except FactoryError as error:
-            self._finish(RunFinished(status="failed", reason=str(error),
-                                     experiments=self.experiments_run, cost_usd=self.cost_usd))
+            self._finish(
+                RunFinished(
+                    status="failed",
+                    reason=str(error),
+                    experiments=self.experiments_run,
+                    cost_usd=self.cost_usd,
+                )
+            )
             raise
         else:
             self._finish(finished)
@@ -187,10 +218,18 @@ class Pipeline:
             number += 1
             experiment = await self.cycle(number)
             if experiment is None:
-                return RunFinished(status="converged", reason="no untried hypothesis left",
-                                   experiments=self.experiments_run, cost_usd=self.cost_usd)
-        return RunFinished(status="completed", reason=f"{number} cycle(s) run",
-                           experiments=self.experiments_run, cost_usd=self.cost_usd)
+                return RunFinished(
+                    status="converged",
+                    reason="no untried hypothesis left",
+                    experiments=self.experiments_run,
+                    cost_usd=self.cost_usd,
+                )
+        return RunFinished(
+            status="completed",
+            reason=f"{number} cycle(s) run",
+            experiments=self.experiments_run,
+            cost_usd=self.cost_usd,
+        )
 
     async def recover(self) -> None:
         """Abort experiments a killed run left unfinished; their worktree is removed."""
@@ -199,16 +238,23 @@ class Pipeline:
             await asyncio.to_thread(self.workspace.remove_slot, SLOT)
         for experiment in leftovers:
             archived = await asyncio.to_thread(
-                self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX)
+                self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
+            )
             experiment.status = ExperimentStatus.ABORTED
-            experiment.verdict = Verdict(decision="revert", decided_by="engine",
-                                         reason="interrupted: the run that started it ended "
-                                                "before a verdict")
+            experiment.verdict = Verdict(
+                decision="revert",
+                decided_by="engine",
+                reason="interrupted: the run that started it ended before a verdict",
+            )
             experiment.branch = archived or experiment.branch
             experiment.finished_at = time.time()
             self.store.save_experiment(experiment)
-            self.notice(f"{experiment.id} was interrupted by an earlier run and is recorded "
-                        f"as aborted; its worktree was removed", "warning", experiment.id)
+            self.notice(
+                f"{experiment.id} was interrupted by an earlier run and is recorded "
+                f"as aborted; its worktree was removed",
+                "warning",
+                experiment.id,
+            )
         for folder in self.store.experiments_dir.iterdir():
             if folder.is_dir() and not (folder / "experiment.json").exists():
                 self.store.release_experiment_id(folder.name)
@@ -249,9 +295,13 @@ class Pipeline:
             self.store.release_experiment_id(experiment_id)
             self.emit(CycleFinished(cycle=number, outcome="nothing to try"))
             return None
-        experiment = Experiment(id=experiment_id, hypothesis=hypothesis,
-                                branch=f"{EXPERIMENT_PREFIX}{experiment_id}", base_commit=base,
-                                before=before)
+        experiment = Experiment(
+            id=experiment_id,
+            hypothesis=hypothesis,
+            branch=f"{EXPERIMENT_PREFIX}{experiment_id}",
+            base_commit=base,
+            before=before,
+        )
         self.store.save_experiment(experiment)
         self.experiments_run += 1
         try:
@@ -259,8 +309,9 @@ class Pipeline:
         except BaseException as error:
             await asyncio.shield(self._abort(experiment, slot, error))
             raise
-        self.emit(CycleFinished(cycle=number, outcome=experiment.status.value,
-                                experiment=experiment.id))
+        self.emit(
+            CycleFinished(cycle=number, outcome=experiment.status.value, experiment=experiment.id)
+        )
         return experiment
 
     async def _plan(self, experiment_id: str, slot: Path) -> tuple[Hypothesis | None, str]:
@@ -269,8 +320,13 @@ class Pipeline:
         if not research.ok:
             raise CycleFailed(f"the Researcher failed: {research.error}")
         assert isinstance(research.output, ResearcherOutput)
-        self.emit(FindingsReported(experiment=experiment_id, summary=research.output.summary,
-                                   findings=research.output.findings))
+        self.emit(
+            FindingsReported(
+                experiment=experiment_id,
+                summary=research.output.summary,
+                findings=research.output.findings,
+            )
+        )
         context.findings = research.output.findings
         context.research_summary = research.output.summary
         strategy = await self._agent(Role.STRATEGIST, slot, context, experiment_id)
@@ -278,16 +334,25 @@ class Pipeline:
             raise CycleFailed(f"the Strategist failed: {strategy.error}")
         assert isinstance(strategy.output, StrategistOutput)
         tried = self.store.tried_titles()
-        fresh = [h for h in strategy.output.hypotheses
-                 if tried.get(h.title.strip().lower()) not in (ExperimentStatus.KEPT,
-                                                               ExperimentStatus.REVERTED)]
+        fresh = [
+            h
+            for h in strategy.output.hypotheses
+            if tried.get(h.title.strip().lower())
+            not in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)
+        ]
         self.emit(HypothesesProposed(experiment=experiment_id, hypotheses=fresh))
         return (fresh[0] if fresh else None), research.output.summary
 
     async def _experiment(self, experiment: Experiment, slot: Path, findings: str) -> None:
         workspace, store = self.workspace, self.store
-        self.emit(ExperimentStarted(experiment=experiment.id, hypothesis=experiment.hypothesis,
-                                    branch=experiment.branch, base_commit=experiment.base_commit))
+        self.emit(
+            ExperimentStarted(
+                experiment=experiment.id,
+                hypothesis=experiment.hypothesis,
+                branch=experiment.branch,
+                base_commit=experiment.base_commit,
+            )
+        )
         # Research ran in the slot: reset it so only the Builder's edits get committed.
         await asyncio.to_thread(workspace.prepare_slot, SLOT, experiment.base_commit)
         await asyncio.to_thread(workspace.start_branch, slot, experiment.branch)
@@ -299,23 +364,28 @@ class Pipeline:
             experiment.builder_summary = built.output.summary
             message = built.output.commit_message or experiment.hypothesis.title
             experiment.commit = await asyncio.to_thread(
-                workspace.commit_slot, slot, f"{message}\n\nFactory-Experiment: {experiment.id}")
+                workspace.commit_slot, slot, f"{message}\n\nFactory-Experiment: {experiment.id}"
+            )
         else:
             experiment.builder_summary = f"Builder failed: {built.error}"
         store.save_experiment(experiment)
         if experiment.commit is None:
-            reason = (experiment.builder_summary if not built.ok
-                      else "the Builder changed nothing")
-            await self._conclude(experiment, slot,
-                                 Verdict(decision="revert", reason=reason, decided_by="engine"),
-                                 context)
+            reason = experiment.builder_summary if not built.ok else "the Builder changed nothing"
+            await self._conclude(
+                experiment,
+                slot,
+                Verdict(decision="revert", reason=reason, decided_by="engine"),
+                context,
+            )
             return
 
         diff = await asyncio.to_thread(workspace.diff, experiment.base_commit, experiment.commit)
         experiment.diffstat = await asyncio.to_thread(
-            workspace.diffstat, experiment.base_commit, experiment.commit)
+            workspace.diffstat, experiment.base_commit, experiment.commit
+        )
         experiment.files_changed = await asyncio.to_thread(
-            workspace.changed_files, experiment.base_commit, experiment.commit)
+            workspace.changed_files, experiment.base_commit, experiment.commit
+        )
         store.write_artifact(experiment.id, "diff.patch", diff)
         context.diff = diff
         context.builder_summary = experiment.builder_summary
@@ -326,18 +396,23 @@ class Pipeline:
             assert isinstance(reviewed.output, ReviewerOutput)
             experiment.review = Review.model_validate(reviewed.output.model_dump())
         else:
-            experiment.review = Review(verdict="reject", concerns=[str(reviewed.error)],
-                                       summary=f"Reviewer failed: {reviewed.error}")
+            experiment.review = Review(
+                verdict="reject",
+                concerns=[str(reviewed.error)],
+                summary=f"Reviewer failed: {reviewed.error}",
+            )
         self.emit(Reviewed(experiment=experiment.id, review=experiment.review))
 
         await self._checkpoint()
-        experiment.after = await self._score(Stage.EVALUATOR, experiment.id, slot,
-                                             experiment.commit, "experiment")
+        experiment.after = await self._score(
+            Stage.EVALUATOR, experiment.id, slot, experiment.commit, "experiment"
+        )
         store.save_experiment(experiment)
         context.after, context.review = experiment.after, experiment.review
         if _tests_regressed(experiment.before, experiment.after):
-            analysed = await self._agent(Role.FAILURE_ANALYST, slot, context, experiment.id,
-                                         experiment)
+            analysed = await self._agent(
+                Role.FAILURE_ANALYST, slot, context, experiment.id, experiment
+            )
             if analysed.ok:
                 assert isinstance(analysed.output, FailureAnalystOutput)
                 context.failures = analysed.output.summary
@@ -350,51 +425,73 @@ class Pipeline:
         assert experiment.before is not None and experiment.after is not None
         with self._stage(Stage.CEO, experiment.id):
             guards = await asyncio.to_thread(run_guards, diff, slot)
-            checks = decide.precheck(experiment.before, experiment.after, experiment.review,
-                                     self.config.eval.min_delta, guards)
+            checks = decide.precheck(
+                experiment.before,
+                experiment.after,
+                experiment.review,
+                self.config.eval.min_delta,
+                guards,
+            )
             recommendation = decide.recommend(checks)
             if recommendation.decision == "revert":
                 return recommendation
             experiment.status = ExperimentStatus.AWAITING_APPROVAL
             self.store.save_experiment(experiment)
             if self.gate.mode == "manual":
-                self.emit(ApprovalRequested(experiment=experiment.id,
-                                            recommendation=recommendation,
-                                            diffstat=experiment.diffstat))
+                self.emit(
+                    ApprovalRequested(
+                        experiment=experiment.id,
+                        recommendation=recommendation,
+                        diffstat=experiment.diffstat,
+                    )
+                )
                 self.emit(RunStateChanged(state="awaiting_approval"))
             verdict = await self.gate.decide(experiment, recommendation)
             if self.gate.mode == "manual":
                 self.emit(RunStateChanged(state="running"))
             return verdict
 
-    async def _conclude(self, experiment: Experiment, slot: Path, verdict: Verdict,
-                        context: AgentContext) -> None:
+    async def _conclude(
+        self, experiment: Experiment, slot: Path, verdict: Verdict, context: AgentContext
+    ) -> None:
         """Apply the verdict to git, record it, and have the Archivist write the note."""
         workspace = self.workspace
         if verdict.decision == "keep":
             new_base = await asyncio.to_thread(workspace.keep, experiment.branch, slot)
             await asyncio.to_thread(workspace.release_slot, slot, new_base)
-            experiment.branch = await asyncio.to_thread(
-                workspace.archive_branch, experiment.branch, KEPT_PREFIX) or experiment.branch
+            experiment.branch = (
+                await asyncio.to_thread(workspace.archive_branch, experiment.branch, KEPT_PREFIX)
+                or experiment.branch
+            )
             experiment.status = ExperimentStatus.KEPT
         else:
             await asyncio.to_thread(workspace.release_slot, slot, experiment.base_commit)
-            experiment.branch = await asyncio.to_thread(
-                workspace.archive_branch, experiment.branch, REVERTED_PREFIX) or experiment.branch
+            experiment.branch = (
+                await asyncio.to_thread(
+                    workspace.archive_branch, experiment.branch, REVERTED_PREFIX
+                )
+                or experiment.branch
+            )
             experiment.status = ExperimentStatus.REVERTED
         experiment.verdict = verdict
         experiment.finished_at = time.time()
         self.store.save_experiment(experiment)
-        self.emit(ExperimentFinished(
-            experiment=experiment.id, status=experiment.status.value, verdict=verdict,
-            before=experiment.before.composite if experiment.before else None,
-            after=experiment.after.composite if experiment.after else None,
-            commit=experiment.commit))
+        self.emit(
+            ExperimentFinished(
+                experiment=experiment.id,
+                status=experiment.status.value,
+                verdict=verdict,
+                before=experiment.before.composite if experiment.before else None,
+                after=experiment.after.composite if experiment.after else None,
+                commit=experiment.commit,
+            )
+        )
 
         context.verdict = f"{experiment.status.value}: {verdict.reason}"
         context.before, context.after = experiment.before, experiment.after
-        archived = await self._agent(Role.ARCHIVIST, workspace.project, context, experiment.id,
-                                     experiment)
+        archived = await self._agent(
+            Role.ARCHIVIST, workspace.project, context, experiment.id, experiment
+        )
         if archived.ok:
             assert isinstance(archived.output, ArchivistOutput)
             self.store.write_artifact(experiment.id, "note.md", archived.output.note)
@@ -402,34 +499,49 @@ class Pipeline:
 
     async def _abort(self, experiment: Experiment, slot: Path, error: BaseException) -> None:
         """An experiment cut short (Ctrl-C, a fault): drop its worktree, keep the record."""
-        reason = ("interrupted" if isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
-                  else f"failed: {error}")
+        reason = (
+            "interrupted"
+            if isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
+            else f"failed: {error}"
+        )
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.workspace.remove_slot, SLOT)
         # A refused keep leaves its branch where it is, for the user to merge by hand.
         if not isinstance(error, KeepRefused):
             with contextlib.suppress(Exception):
-                experiment.branch = await asyncio.to_thread(
-                    self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
-                ) or experiment.branch
+                experiment.branch = (
+                    await asyncio.to_thread(
+                        self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
+                    )
+                    or experiment.branch
+                )
         experiment.status = ExperimentStatus.ABORTED
         experiment.verdict = Verdict(decision="revert", reason=reason, decided_by="engine")
         experiment.finished_at = time.time()
         with contextlib.suppress(Exception):
             self.store.save_experiment(experiment)
-            self.emit(ExperimentFinished(experiment=experiment.id, status="aborted",
-                                         verdict=experiment.verdict,
-                                         before=experiment.before.composite
-                                         if experiment.before else None))
+            self.emit(
+                ExperimentFinished(
+                    experiment=experiment.id,
+                    status="aborted",
+                    verdict=experiment.verdict,
+                    before=experiment.before.composite if experiment.before else None,
+                )
+            )
 
     # -- helpers ----------------------------------------------------------------------------
     def _context(self, **extra: object) -> AgentContext:
         store = self.store
         spec = store.spec_path.read_text(encoding="utf-8") if store.spec_path.exists() else ""
         tried = {e.hypothesis.title: e.status.value for e in store.experiments()}
-        return AgentContext(project=str(self.workspace.project.name), spec=spec,
-                            backlog=store.backlog(), tried=tried, python=self.python,
-                            **extra)
+        return AgentContext(
+            project=str(self.workspace.project.name),
+            spec=spec,
+            backlog=store.backlog(),
+            tried=tried,
+            python=self.python,
+            **extra,
+        )
 
     @contextlib.contextmanager
     def _stage(self, stage: Stage, experiment_id: str | None) -> Iterator[None]:
@@ -440,28 +552,40 @@ class Pipeline:
             yield
             ok = True
         finally:
-            self.emit(StageFinished(stage=stage, ok=ok, elapsed=time.monotonic() - started,
-                                    experiment=experiment_id))
+            self.emit(
+                StageFinished(
+                    stage=stage, ok=ok, elapsed=time.monotonic() - started, experiment=experiment_id
+                )
+            )
 
-    async def _score(self, stage: Stage, experiment_id: str, slot: Path, commit: str,
-                     kind: str) -> Scorecard:
+    async def _score(
+        self, stage: Stage, experiment_id: str, slot: Path, commit: str, kind: str
+    ) -> Scorecard:
         with self._stage(stage, experiment_id):
             tree = await asyncio.to_thread(self.workspace.tree_of, commit)
             with self._agent_log(Role.EVALUATOR, experiment_id) as emit_line:
-                self.emit(AgentStarted(role=Role.EVALUATOR, runtime="tools",
-                                       experiment=experiment_id))
+                self.emit(
+                    AgentStarted(role=Role.EVALUATOR, runtime="tools", experiment=experiment_id)
+                )
                 started = time.monotonic()
-                card = await self.evaluator.evaluate(slot, tree,
-                                                     lambda line: emit_line(line, "text"))
-                self.emit(AgentFinished(role=Role.EVALUATOR, ok=True,
-                                        elapsed=time.monotonic() - started,
-                                        experiment=experiment_id))
+                card = await self.evaluator.evaluate(
+                    slot, tree, lambda line: emit_line(line, "text")
+                )
+                self.emit(
+                    AgentFinished(
+                        role=Role.EVALUATOR,
+                        ok=True,
+                        elapsed=time.monotonic() - started,
+                        experiment=experiment_id,
+                    )
+                )
             self.emit(Scored(kind=kind, scorecard=card, experiment=experiment_id))
             return card
 
     @contextlib.contextmanager
-    def _agent_log(self, role: Role, experiment_id: str | None
-                   ) -> Iterator[Callable[[str, OutputKind], None]]:
+    def _agent_log(
+        self, role: Role, experiment_id: str | None
+    ) -> Iterator[Callable[[str, OutputKind], None]]:
         """An `emit` for one agent: each line to the bus and to the agent's log on disk."""
         path = self.store.agent_log_path(experiment_id, role.value)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -477,30 +601,48 @@ class Pipeline:
         finally:
             handle.close()
 
-    async def _agent(self, role: Role, cwd: Path, context: AgentContext,
-                     experiment_id: str | None, experiment: Experiment | None = None) -> AgentRun:
+    async def _agent(
+        self,
+        role: Role,
+        cwd: Path,
+        context: AgentContext,
+        experiment_id: str | None,
+        experiment: Experiment | None = None,
+    ) -> AgentRun:
         await self._checkpoint()
         stage = Stage(role.value) if role.value in STAGE_NAMES else None
         agents = self.config.agents
-        request = AgentRequest(role=role, cwd=cwd, context=context, experiment=experiment_id,
-                               inactivity_timeout=agents.inactivity_timeout,
-                               wall_timeout=agents.wall_timeout)
+        request = AgentRequest(
+            role=role,
+            cwd=cwd,
+            context=context,
+            experiment=experiment_id,
+            inactivity_timeout=agents.inactivity_timeout,
+            wall_timeout=agents.wall_timeout,
+        )
         with contextlib.ExitStack() as stack:
             if stage is not None:
                 stack.enter_context(self._stage(stage, experiment_id))
             emit_line = stack.enter_context(self._agent_log(role, experiment_id))
-            self.emit(AgentStarted(role=role, runtime=self.runtime.name,
-                                   experiment=experiment_id))
+            self.emit(AgentStarted(role=role, runtime=self.runtime.name, experiment=experiment_id))
             started = time.monotonic()
             run = await self.runtime.run(request, emit_line)
             if run.error:
                 emit_line(f"error: {run.error}", "error")
-            self.emit(AgentFinished(role=role, ok=run.ok, error=run.error, usage=run.usage,
-                                    elapsed=time.monotonic() - started,
-                                    experiment=experiment_id))
+            self.emit(
+                AgentFinished(
+                    role=role,
+                    ok=run.ok,
+                    error=run.error,
+                    usage=run.usage,
+                    elapsed=time.monotonic() - started,
+                    experiment=experiment_id,
+                )
+            )
         self.cost_usd += run.usage.cost_usd
         if experiment is not None:
-            experiment.usage[role.value] = experiment.usage.get(role.value, AgentUsage()) + run.usage
+            spent = experiment.usage.get(role.value, AgentUsage())
+            experiment.usage[role.value] = spent + run.usage
         return run
 
 
@@ -508,13 +650,16 @@ def _tests_regressed(before: Scorecard | None, after: Scorecard | None) -> bool:
     if before is None or after is None:
         return False
     old, new = before.dimension("tests"), after.dimension("tests")
-    return bool(old and new and old.score is not None and new.score is not None
-                and new.score < old.score)
+    return bool(
+        old and new and old.score is not None and new.score is not None and new.score < old.score
+    )
 
 
-async def run_headless(project: Path, options: RunOptions,
-                       subscribe: Callable[[EventBus], Awaitable[None] | None] | None = None
-                       ) -> RunFinished:
+async def run_headless(
+    project: Path,
+    options: RunOptions,
+    subscribe: Callable[[EventBus], Awaitable[None] | None] | None = None,
+) -> RunFinished:
     """Open and run a pipeline; `subscribe` attaches front ends to its bus first."""
     pipeline = Pipeline.open(project, options)
     if subscribe is not None:

@@ -113,10 +113,8 @@ async def terminate(process: asyncio.subprocess.Process, grace: float = KILL_GRA
         _signal_group(process.pid, signal.SIGKILL)  # reap any grandchildren left behind
         return
     _signal_group(process.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(process.wait(), grace)
-    except TimeoutError:
-        pass
     _signal_group(process.pid, signal.SIGKILL)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(process.wait(), grace)

@@ -81,8 +81,9 @@ class RunLock:
                 f"watch it with `factory watch` or stop it first"
             ) from None
         previous = self._read(fd)
-        info = LockInfo(pid=os.getpid(), started_at=time.time(), host=socket.gethostname(),
-                        command=command)
+        info = LockInfo(
+            pid=os.getpid(), started_at=time.time(), host=socket.gethostname(), command=command
+        )
         os.ftruncate(fd, 0)
         os.pwrite(fd, info.model_dump_json().encode(), 0)
         self._fd = fd

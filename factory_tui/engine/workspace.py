@@ -27,12 +27,23 @@ EXPERIMENT_PREFIX = "factory/"
 REVERTED_PREFIX = "factory/reverted/"
 KEPT_PREFIX = "factory/kept/"
 # Tool droppings that must never become part of an experiment's commit.
-JUNK = ("__pycache__/**", "*.pyc", ".pytest_cache/**", ".ruff_cache/**", ".mypy_cache/**",
-        ".coverage", ".coverage.*", "coverage.json", ".factory/**")
+JUNK = (
+    "__pycache__/**",
+    "*.pyc",
+    ".pytest_cache/**",
+    ".ruff_cache/**",
+    ".mypy_cache/**",
+    ".coverage",
+    ".coverage.*",
+    "coverage.json",
+    ".factory/**",
+)
 FACTORY_ACTOR = git.Actor("Factory Builder", "factory@localhost")
 FACTORY_ENV = {
-    "GIT_AUTHOR_NAME": FACTORY_ACTOR.name, "GIT_AUTHOR_EMAIL": FACTORY_ACTOR.email,
-    "GIT_COMMITTER_NAME": FACTORY_ACTOR.name, "GIT_COMMITTER_EMAIL": FACTORY_ACTOR.email,
+    "GIT_AUTHOR_NAME": FACTORY_ACTOR.name,
+    "GIT_AUTHOR_EMAIL": FACTORY_ACTOR.email,
+    "GIT_COMMITTER_NAME": FACTORY_ACTOR.name,
+    "GIT_COMMITTER_EMAIL": FACTORY_ACTOR.email,
 }
 
 
@@ -155,9 +166,9 @@ class Workspace:
             self.repo.git.worktree("add", "--detach", "--force", str(path), commit)
             return path
         slot = git.Repo(path)
-        slot.git.reset("--hard", "--quiet")
+        # One forced checkout both discards edits and moves to `commit`; clean drops the rest.
+        slot.git.checkout("--force", "--detach", "--quiet", commit)
         slot.git.clean("-ffdxq")
-        slot.git.switch("--detach", "--quiet", commit)
         return path
 
     def start_branch(self, slot: Path, branch: str) -> None:
@@ -177,13 +188,11 @@ class Workspace:
         return repo.head.commit.hexsha
 
     def release_slot(self, slot: Path, commit: str) -> None:
-        """Return the slot to a clean detached checkout so its branch can be archived."""
+        """Detach the slot at `commit`, dropping the experiment's edits, so its branch can be
+        archived. Untracked droppings go at the next `prepare_slot`."""
         if not (slot / ".git").exists():
             return
-        repo = git.Repo(slot)
-        repo.git.reset("--hard", "--quiet")
-        repo.git.clean("-ffdxq")
-        repo.git.switch("--detach", "--quiet", commit)
+        git.Repo(slot).git.checkout("--force", "--detach", "--quiet", commit)
 
     def remove_slot(self, name: str) -> None:
         self._remove_worktree(self.slot_path(name))
@@ -215,8 +224,9 @@ class Workspace:
         target = self.repo.git.rev_parse(branch)
         if not self.repo.is_ancestor(base, target):
             target = self._merge_in_slot(slot, base, branch)
-        checked_out = (not self.repo.head.is_detached
-                       and self.repo.active_branch.name == self.base_branch)
+        checked_out = (
+            not self.repo.head.is_detached and self.repo.active_branch.name == self.base_branch
+        )
         try:
             if checked_out:
                 self.repo.git.merge("--ff-only", "--quiet", target)
@@ -236,8 +246,7 @@ class Workspace:
             with contextlib.suppress(GitCommandError):
                 repo.git.merge("--abort")
             raise KeepRefused(
-                f"{branch} conflicts with new commits on {self.base_branch}: "
-                f"{_git_message(error)}"
+                f"{branch} conflicts with new commits on {self.base_branch}: {_git_message(error)}"
             ) from None
         return repo.head.commit.hexsha
 
@@ -250,4 +259,3 @@ class Workspace:
             self.repo.git.branch("-D", name)
         self.repo.git.branch("-m", branch, name)
         return name
-

@@ -24,10 +24,14 @@ def diff_files(diff: str) -> dict[str, str]:
 
 def count_test_defs(diff: str) -> tuple[int, int]:
     """(removed, added) test function definitions in a diff."""
-    removed = sum(1 for line in diff.splitlines()
-                  if line.startswith("-") and not line.startswith("---")
-                  and _TEST_DEF.match(line[1:]))
-    added = sum(1 for line in diff.splitlines()
-                if line.startswith("+") and not line.startswith("+++")
-                and _TEST_DEF.match(line[1:]))
+    removed = sum(
+        1
+        for line in diff.splitlines()
+        if line.startswith("-") and not line.startswith("---") and _TEST_DEF.match(line[1:])
+    )
+    added = sum(
+        1
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++") and _TEST_DEF.match(line[1:])
+    )
     return removed, added

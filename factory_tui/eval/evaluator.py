@@ -45,38 +45,57 @@ def lint_score(violations: int, lines: int) -> float:
 
 async def tests_dimension(ctx: EvalContext) -> DimensionScore:
     report = await tools.run_pytest(ctx.root, ctx.python, ctx.on_line, timeout=ctx.config.timeout)
-    raw = {"collected": report.collected, "passed": report.passed, "failed": report.failed,
-           "errors": report.errors, "skipped": report.skipped}
+    raw = {
+        "collected": report.collected,
+        "passed": report.passed,
+        "failed": report.failed,
+        "errors": report.errors,
+        "skipped": report.skipped,
+    }
     if report.timed_out:
-        return DimensionScore(name="tests", tier="hygiene", score=0.0, raw=raw,
-                              reason=f"timed out after {ctx.config.timeout:.0f}s")
+        return DimensionScore(
+            name="tests",
+            tier="hygiene",
+            score=0.0,
+            raw=raw,
+            reason=f"timed out after {ctx.config.timeout:.0f}s",
+        )
     ran = report.passed + report.failed + report.errors
     if ran == 0:
-        return DimensionScore(name="tests", tier="hygiene", score=0.0, raw=raw,
-                              reason="no tests found")
+        return DimensionScore(
+            name="tests", tier="hygiene", score=0.0, raw=raw, reason="no tests found"
+        )
     return DimensionScore(
-        name="tests", tier="hygiene", score=report.pass_rate, raw=raw,
-        reason=f"{report.passed}/{ran} passed" + (f", {report.skipped} skipped"
-                                                  if report.skipped else ""),
+        name="tests",
+        tier="hygiene",
+        score=report.pass_rate,
+        raw=raw,
+        reason=f"{report.passed}/{ran} passed"
+        + (f", {report.skipped} skipped" if report.skipped else ""),
     )
 
 
 async def lint_dimension(ctx: EvalContext) -> DimensionScore:
     if tools.ruff_binary() is None:
-        return DimensionScore(name="lint", tier="hygiene", score=None,
-                              reason="not applicable: ruff is not installed")
+        return DimensionScore(
+            name="lint", tier="hygiene", score=None, reason="not applicable: ruff is not installed"
+        )
     violations, unformatted = await asyncio.gather(
-        tools.ruff_check(ctx.root, ctx.on_line), tools.ruff_unformatted(ctx.root, ctx.on_line))
+        tools.ruff_check(ctx.root, ctx.on_line), tools.ruff_unformatted(ctx.root, ctx.on_line)
+    )
     lines = tools.count_lines(ctx.root)
     if lines == 0:
-        return DimensionScore(name="lint", tier="hygiene", score=None,
-                              reason="not applicable: no Python code")
+        return DimensionScore(
+            name="lint", tier="hygiene", score=None, reason="not applicable: no Python code"
+        )
     problems = len(violations) + len(unformatted)
     return DimensionScore(
-        name="lint", tier="hygiene", score=lint_score(problems, lines),
+        name="lint",
+        tier="hygiene",
+        score=lint_score(problems, lines),
         raw={"violations": len(violations), "unformatted": len(unformatted), "lines": lines},
         reason=f"{len(violations)} violation(s), {len(unformatted)} unformatted file(s) "
-               f"in {lines} lines",
+        f"in {lines} lines",
     )
 
 
@@ -118,10 +137,15 @@ class Evaluator:
             return hit
         started = time.monotonic()
         ctx = EvalContext(root=root, python=self.python, config=self.config, on_line=on_line)
-        dimensions = await asyncio.gather(*(_guarded(name, fn, ctx)
-                                            for name, fn in DIMENSIONS.items()))
-        card = Scorecard(tree=tree, dimensions=list(dimensions),
-                         composite=composite(dimensions), elapsed=time.monotonic() - started)
+        dimensions = await asyncio.gather(
+            *(_guarded(name, fn, ctx) for name, fn in DIMENSIONS.items())
+        )
+        card = Scorecard(
+            tree=tree,
+            dimensions=list(dimensions),
+            composite=composite(dimensions),
+            elapsed=time.monotonic() - started,
+        )
         card.tiers = {"hygiene": card.composite}
         for dimension in dimensions:
             on_line(f"{dimension.name}: {_fmt(dimension.score)} ({dimension.reason})")
@@ -144,8 +168,12 @@ async def _guarded(name: str, dimension: Dimension, ctx: EvalContext) -> Dimensi
     try:
         return await dimension(ctx)
     except FileNotFoundError as error:
-        return DimensionScore(name=name, tier="hygiene", score=None,
-                              reason=f"not applicable: {error.filename or error} not found")
+        return DimensionScore(
+            name=name,
+            tier="hygiene",
+            score=None,
+            reason=f"not applicable: {error.filename or error} not found",
+        )
     except TimeoutError as error:
         return DimensionScore(name=name, tier="hygiene", score=0.0, reason=str(error))
 

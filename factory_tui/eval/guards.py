@@ -18,11 +18,16 @@ def test_files_kept(diff: str, worktree: Path) -> Check:
             continue
         if state == "deleted":
             lost.append(f"{path} deleted")
-        elif not (worktree / path).exists() or not (worktree / path).read_text(
-                encoding="utf-8", errors="replace").strip():
+        elif (
+            not (worktree / path).exists()
+            or not (worktree / path).read_text(encoding="utf-8", errors="replace").strip()
+        ):
             lost.append(f"{path} emptied")
-    return Check(name="guard: tests kept", ok=not lost,
-                 detail="; ".join(lost) if lost else "no test file deleted or emptied")
+    return Check(
+        name="guard: tests kept",
+        ok=not lost,
+        detail="; ".join(lost) if lost else "no test file deleted or emptied",
+    )
 
 
 def run_guards(diff: str, worktree: Path) -> list[Check]:

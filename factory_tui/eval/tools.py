@@ -21,8 +21,23 @@ from pathlib import Path
 from factory_tui.engine.process import ProcessResult, stream_process
 
 OnLine = Callable[[str], None]
-SKIP_DIRS = {".git", ".factory", ".venv", "venv", "env", "node_modules", "__pycache__", "build",
-             "dist", ".tox", ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", "site-packages"}
+SKIP_DIRS = {
+    ".git",
+    ".factory",
+    ".venv",
+    "venv",
+    "env",
+    "node_modules",
+    "__pycache__",
+    "build",
+    "dist",
+    ".tox",
+    ".nox",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "site-packages",
+}
 
 
 def quiet(_line: str) -> None:
@@ -57,7 +72,9 @@ def ruff_binary() -> str | None:
 def python_files(root: Path) -> Iterator[Path]:
     """The project's Python sources, skipping environments, caches and the Factory's folder."""
     for directory, subdirs, files in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        subdirs[:] = sorted(
+            d for d in subdirs if d not in SKIP_DIRS and not d.endswith(".egg-info")
+        )
         for name in sorted(files):
             if name.endswith(".py"):
                 yield Path(directory) / name
@@ -91,22 +108,37 @@ async def ruff_check(root: Path, on_line: OnLine = quiet, timeout: float = 120) 
         raise FileNotFoundError("ruff")
     chunks: list[str] = []
     result = await stream_process(
-        [ruff, "check", "--output-format", "json", "--exit-zero", "--no-cache",
-         "--extend-exclude", ".factory", "."],
-        root, chunks.append, env=tool_env(), wall_timeout=timeout, merge_stderr=False,
+        [
+            ruff,
+            "check",
+            "--output-format",
+            "json",
+            "--exit-zero",
+            "--no-cache",
+            "--extend-exclude",
+            ".factory",
+            ".",
+        ],
+        root,
+        chunks.append,
+        env=tool_env(),
+        wall_timeout=timeout,
+        merge_stderr=False,
     )
     _check_finished(result, "ruff check")
     violations = []
     for item in json.loads("\n".join(chunks) or "[]"):
         fix = item.get("fix") or {}
         path = Path(item["filename"])
-        violations.append(Violation(
-            code=item.get("code") or "syntax",
-            message=item.get("message", ""),
-            path=_relative(path, root),
-            line=(item.get("location") or {}).get("row", 0),
-            fix=fix.get("applicability") if fix else None,
-        ))
+        violations.append(
+            Violation(
+                code=item.get("code") or "syntax",
+                message=item.get("message", ""),
+                path=_relative(path, root),
+                line=(item.get("location") or {}).get("row", 0),
+                fix=fix.get("applicability") if fix else None,
+            )
+        )
     for violation in violations:
         on_line(f"{violation.path}:{violation.line} {violation.code} {violation.message}")
     on_line(f"ruff check: {len(violations)} violation(s)")
@@ -126,11 +158,15 @@ async def ruff_unformatted(root: Path, on_line: OnLine = quiet, timeout: float =
     env = tool_env() | {"RUFF_OUTPUT_FORMAT": "concise"}
     result = await stream_process(
         [ruff, "format", "--check", "--no-cache", "--extend-exclude", ".factory", "."],
-        root, lines.append, env=env, wall_timeout=timeout,
+        root,
+        lines.append,
+        env=env,
+        wall_timeout=timeout,
     )
     _check_finished(result, "ruff format")
-    files = sorted({match.group(1) or match.group(2) for line in lines
-                    if (match := _UNFORMATTED.match(line))})
+    files = sorted(
+        {match.group(1) or match.group(2) for line in lines if (match := _UNFORMATTED.match(line))}
+    )
     for name in files:
         on_line(f"unformatted: {name}")
     on_line(f"ruff format: {len(files)} file(s) need formatting")
@@ -138,14 +174,26 @@ async def ruff_unformatted(root: Path, on_line: OnLine = quiet, timeout: float =
 
 
 # -- pytest -----------------------------------------------------------------------------------
-TEST_FILE_GLOBS = ("tests/*", "*/tests/*", "test_*.py", "*/test_*.py", "*_test.py", "conftest.py",
-                   "*/conftest.py")
+TEST_FILE_GLOBS = (
+    "tests/*",
+    "*/tests/*",
+    "test_*.py",
+    "*/test_*.py",
+    "*_test.py",
+    "conftest.py",
+    "*/conftest.py",
+)
 
 
 def is_test_file(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
-    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-            or path.startswith("tests/") or "/tests/" in path)
+    return (
+        name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+        or path.startswith("tests/")
+        or "/tests/" in path
+    )
 
 
 # -- pytest runs ----------------------------------------------------------------------------
@@ -189,12 +237,28 @@ async def run_pytest(
     with tempfile.TemporaryDirectory(prefix="factory-pytest-") as scratch:
         junit = Path(scratch) / "junit.xml"
         data = Path(scratch) / "coverage.data"
-        pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
-                       "-o", "junit_family=xunit1"]
+        pytest_args = [
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={junit}",
+            "-o",
+            "junit_family=xunit1",
+        ]
         env = tool_env()
         if with_coverage:
-            argv = [python, "-m", "coverage", "run", f"--data-file={data}", "--source=.",
-                    f"--omit={','.join(TEST_FILE_GLOBS)}", *pytest_args]
+            argv = [
+                python,
+                "-m",
+                "coverage",
+                "run",
+                f"--data-file={data}",
+                "--source=.",
+                f"--omit={','.join(TEST_FILE_GLOBS)}",
+                *pytest_args,
+            ]
         else:
             argv = [python, *pytest_args]
         result = await stream_process(argv, root, on_line, env=env, wall_timeout=timeout)
@@ -206,12 +270,16 @@ async def run_pytest(
     return report
 
 
-async def _read_coverage(python: str, root: Path, data: Path, env: dict,
-                         report: TestReport) -> None:
+async def _read_coverage(
+    python: str, root: Path, data: Path, env: dict, report: TestReport
+) -> None:
     output = data.with_suffix(".json")
     result = await stream_process(
         [python, "-m", "coverage", "json", f"--data-file={data}", "-o", str(output), "-q"],
-        root, quiet, env=env, wall_timeout=120,
+        root,
+        quiet,
+        env=env,
+        wall_timeout=120,
     )
     if result.returncode != 0 or not output.exists():
         return
@@ -232,8 +300,9 @@ def parse_junit(path: Path, root: Path) -> TestReport:
     for case in tree.iter("testcase"):
         report.collected += 1
         name = "::".join(filter(None, (case.get("classname"), case.get("name"))))
-        outcome = next((child for child in case if child.tag in
-                        ("failure", "error", "skipped")), None)
+        outcome = next(
+            (child for child in case if child.tag in ("failure", "error", "skipped")), None
+        )
         if outcome is None:
             report.passed += 1
         elif outcome.tag == "skipped":
@@ -245,18 +314,23 @@ def parse_junit(path: Path, root: Path) -> TestReport:
                 report.errors += 1
             message = outcome.get("message") or ""
             exception = _exception_type(outcome.get("type"), message, outcome.text or "")
-            report.failures.append(TestFailure(
-                name=name, kind=outcome.tag, exception=exception,
-                message=message.splitlines()[0][:300] if message else "",
-                file=_relative(Path(case.get("file") or ""), root) if case.get("file") else "",
-            ))
+            report.failures.append(
+                TestFailure(
+                    name=name,
+                    kind=outcome.tag,
+                    exception=exception,
+                    message=message.splitlines()[0][:300] if message else "",
+                    file=_relative(Path(case.get("file") or ""), root) if case.get("file") else "",
+                )
+            )
     return report
 
 
 # pytest's crash line ends a failure's text: "tests/test_x.py:5: AssertionError".
 _CRASH_LINE = re.compile(r"^\S+:\d+: ([A-Za-z_][\w.]*)\s*$", re.MULTILINE)
-_EXCEPTION_LINE = re.compile(r"^E\s+([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))\b",
-                             re.MULTILINE)
+_EXCEPTION_LINE = re.compile(
+    r"^E\s+([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))\b", re.MULTILINE
+)
 
 
 def _exception_type(declared: str | None, message: str, text: str) -> str:
@@ -287,7 +361,9 @@ def scan_markers(root: Path) -> list[tuple[str, int, str, str]]:
         for number, line in enumerate(text.splitlines(), 1):
             match = _MARKER.search(line)
             if match:
-                found.append((_relative(path, root), number, match.group(1), match.group(2).strip()))
+                found.append(
+                    (_relative(path, root), number, match.group(1), match.group(2).strip())
+                )
     return found
 
 

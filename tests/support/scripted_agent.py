@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 role = sys.argv[1]
-behaviour = dict(item.split("=", 1) for item in os.environ.get("SCRIPTED_AGENT", "").split(",")
-                 if "=" in item).get(role, "")
+behaviour = dict(
+    item.split("=", 1) for item in os.environ.get("SCRIPTED_AGENT", "").split(",") if "=" in item
+).get(role, "")
 
 
 def final(result: dict) -> None:
@@ -40,18 +41,45 @@ if behaviour == "garbage":
 
 if role == "researcher":
     print("reading the project", flush=True)
-    final({"summary": "greet.py is missing", "findings": [
-        {"title": "no greeting", "detail": "add one", "area": "spec", "evidence": "README.md"}]})
+    final(
+        {
+            "summary": "greet.py is missing",
+            "findings": [
+                {
+                    "title": "no greeting",
+                    "detail": "add one",
+                    "area": "spec",
+                    "evidence": "README.md",
+                }
+            ],
+        }
+    )
 elif role == "strategist":
-    final({"hypotheses": [{"title": "Add a greeting module", "rationale": "the spec asks",
-                           "expected_gain": 0.1, "effort": "S", "files": ["greet.py"]}]})
+    final(
+        {
+            "hypotheses": [
+                {
+                    "title": "Add a greeting module",
+                    "rationale": "the spec asks",
+                    "expected_gain": 0.1,
+                    "effort": "S",
+                    "files": ["greet.py"],
+                }
+            ]
+        }
+    )
 elif role == "builder":
     Path("greet.py").write_text('def greet(name):\n    return f"hello {name}"\n')
     print("Edit greet.py", flush=True)
     if behaviour == "hang":
         hang()
-    final({"summary": "added greet.py", "files_changed": ["greet.py"],
-           "commit_message": "Add a greeting module"})
+    final(
+        {
+            "summary": "added greet.py",
+            "files_changed": ["greet.py"],
+            "commit_message": "Add a greeting module",
+        }
+    )
 elif role == "reviewer":
     final({"verdict": "approve", "concerns": [], "summary": "fine"})
 elif role == "archivist":

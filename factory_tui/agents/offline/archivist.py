@@ -12,12 +12,20 @@ async def archive(request: AgentRequest, emit: Emit) -> ArchivistOutput:
     context = request.context
     hypothesis = context.hypothesis
     title = hypothesis.title if hypothesis else "(no hypothesis)"
-    lines = [f"# {request.experiment or 'experiment'}: {title}", "",
-             f"**Verdict:** {context.verdict or 'undecided'}"]
+    lines = [
+        f"# {request.experiment or 'experiment'}: {title}",
+        "",
+        f"**Verdict:** {context.verdict or 'undecided'}",
+    ]
     if hypothesis:
-        lines += [f"**Category:** {hypothesis.category} · **Source:** {hypothesis.source} · "
-                  f"**Expected gain:** {hypothesis.expected_gain:+.4f}", "",
-                  "## Hypothesis", "", hypothesis.rationale or "(no rationale)"]
+        lines += [
+            f"**Category:** {hypothesis.category} · **Source:** {hypothesis.source} · "
+            f"**Expected gain:** {hypothesis.expected_gain:+.4f}",
+            "",
+            "## Hypothesis",
+            "",
+            hypothesis.rationale or "(no rationale)",
+        ]
     lines += ["", "## What the Builder did", "", context.builder_summary or "(nothing)"]
     if context.review:
         lines += ["", "## Review", "", f"{context.review.verdict}: {context.review.summary}"]
@@ -41,12 +49,16 @@ def score_table(before: Scorecard | None, after: Scorecard | None) -> list[str]:
     for name in names:
         old = before.dimension(name)
         new = after.dimension(name) if after else None
-        rows.append(f"| {name} | {_fmt(old.score if old else None)} | "
-                    f"{_fmt(new.score if new else None)} | "
-                    f"{_delta(old.score if old else None, new.score if new else None)} |")
-    rows.append(f"| **composite** | {before.composite:.4f} | "
-                f"{_fmt(after.composite if after else None)} | "
-                f"{_delta(before.composite, after.composite if after else None)} |")
+        rows.append(
+            f"| {name} | {_fmt(old.score if old else None)} | "
+            f"{_fmt(new.score if new else None)} | "
+            f"{_delta(old.score if old else None, new.score if new else None)} |"
+        )
+    rows.append(
+        f"| **composite** | {before.composite:.4f} | "
+        f"{_fmt(after.composite if after else None)} | "
+        f"{_delta(before.composite, after.composite if after else None)} |"
+    )
     return rows
 
 
@@ -59,14 +71,22 @@ def derive_lessons(request: AgentRequest) -> list[str]:
     lessons = []
     tests_before = context.before.dimension("tests")
     tests_after = context.after.dimension("tests") if context.after else None
-    if (tests_before and tests_after and tests_before.score is not None
-            and tests_after.score is not None and tests_after.score < tests_before.score):
-        lessons.append(f"'{hypothesis.title}' broke tests ({context.failures or 'see log'}); "
-                       f"treat {category} changes of this kind as unsafe here.")
+    if (
+        tests_before
+        and tests_after
+        and tests_before.score is not None
+        and tests_after.score is not None
+        and tests_after.score < tests_before.score
+    ):
+        lessons.append(
+            f"'{hypothesis.title}' broke tests ({context.failures or 'see log'}); "
+            f"treat {category} changes of this kind as unsafe here."
+        )
     if context.verdict.startswith("kept") and context.after:
         delta = context.after.composite - context.before.composite
-        lessons.append(f"{category} changes like '{hypothesis.title}' raised the composite "
-                       f"by {delta:+.4f}.")
+        lessons.append(
+            f"{category} changes like '{hypothesis.title}' raised the composite by {delta:+.4f}."
+        )
     if not context.builder_summary or "nothing was edited" in context.builder_summary:
         lessons.append(f"The Builder could not act on '{hypothesis.title}'.")
     return lessons

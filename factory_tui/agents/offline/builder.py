@@ -20,18 +20,27 @@ async def build(request: AgentRequest, emit: Emit) -> BuilderOutput:
     found = recipes.match_recipe(hypothesis.title)
     if found is None:
         emit(f"no offline recipe for: {hypothesis.title}", "error")
-        return BuilderOutput(summary="The offline runtime cannot make this change; nothing "
-                             "was edited.", files_changed=[], commit_message=hypothesis.title)
+        return BuilderOutput(
+            summary="The offline runtime cannot make this change; nothing was edited.",
+            files_changed=[],
+            commit_message=hypothesis.title,
+        )
     recipe, match = found
     await recipe.apply(match, hypothesis.files, request.cwd, emit)
     changed = changed_files(request)
     for path in changed:
         emit(f"changed {path}", "tool")
-    summary = (f"{hypothesis.title}: {len(changed)} file(s) changed." if changed
-               else f"{hypothesis.title}: the tool made no change.")
+    summary = (
+        f"{hypothesis.title}: {len(changed)} file(s) changed."
+        if changed
+        else f"{hypothesis.title}: the tool made no change."
+    )
     emit(summary, "result")
-    return BuilderOutput(summary=summary, files_changed=changed,
-                         commit_message=f"{hypothesis.title}\n\n{hypothesis.rationale}".strip())
+    return BuilderOutput(
+        summary=summary,
+        files_changed=changed,
+        commit_message=f"{hypothesis.title}\n\n{hypothesis.rationale}".strip(),
+    )
 
 
 def changed_files(request: AgentRequest) -> list[str]:

@@ -13,7 +13,7 @@ QUESTIONS = {
     "Non-goals": "What is deliberately out of scope?",
     "Acceptance criteria": "How will we know each feature works? Give checkable criteria.",
     "Eval metrics": "Which numbers should improve as the project grows (e.g. accuracy, "
-                    "latency in ms)?",
+    "latency in ms)?",
 }
 
 
@@ -34,7 +34,9 @@ async def distill(request: AgentRequest, emit: Emit) -> DistillerOutput:
         if not text:
             questions.append(f"{section}: {QUESTIONS[section]}")
     spec = "\n".join(lines).rstrip() + "\n"
-    summary = (f"Spec for '{first_line}': {len(SECTIONS) - len(questions)} of {len(SECTIONS)} "
-               f"sections filled, {len(questions)} open question(s).")
+    summary = (
+        f"Spec for '{first_line}': {len(SECTIONS) - len(questions)} of {len(SECTIONS)} "
+        f"sections filled, {len(questions)} open question(s)."
+    )
     emit(summary, "result")
     return DistillerOutput(spec=spec, questions=questions, summary=summary)

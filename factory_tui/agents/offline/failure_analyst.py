@@ -40,8 +40,11 @@ async def analyse(request: AgentRequest, emit: Emit) -> FailureAnalystOutput:
     emit("$ pytest --junitxml", "tool")
     report = await tools.run_pytest(request.cwd, python, lambda line: emit(line, "text"))
     failures = [
-        Failure(name=f.name, category=categorize(f.exception, f.message),
-                cause=f"{f.exception}: {f.message}".strip(": "))
+        Failure(
+            name=f.name,
+            category=categorize(f.exception, f.message),
+            cause=f"{f.exception}: {f.message}".strip(": "),
+        )
         for f in report.failures
     ]
     for failure in failures:
@@ -51,6 +54,7 @@ async def analyse(request: AgentRequest, emit: Emit) -> FailureAnalystOutput:
     else:
         counts = Counter(f.category for f in failures)
         summary = f"{len(failures)} failing test(s): " + ", ".join(
-            f"{count} {category}" for category, count in counts.most_common())
+            f"{count} {category}" for category, count in counts.most_common()
+        )
     emit(summary, "result")
     return FailureAnalystOutput(summary=summary, failures=failures)

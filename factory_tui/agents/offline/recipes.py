@@ -50,8 +50,9 @@ class Recipe:
 
 async def _run(argv: list[str], cwd: Path, emit: Emit) -> int:
     emit("$ " + " ".join([Path(argv[0]).name, *argv[1:]]), "tool")
-    result = await stream_process(argv, cwd, lambda line: emit(line, "text"),
-                                  env=tools.tool_env(), wall_timeout=300)
+    result = await stream_process(
+        argv, cwd, lambda line: emit(line, "text"), env=tools.tool_env(), wall_timeout=300
+    )
     return result.returncode
 
 
@@ -81,8 +82,13 @@ async def _ruff_fix(match: re.Match[str], files: list[str], cwd: Path, emit: Emi
 async def _formatted(ruff: str, targets: list[str], cwd: Path) -> list[str]:
     formatted = []
     for target in targets:
-        result = await stream_process([ruff, "format", "--check", "--no-cache", target], cwd,
-                                      tools.quiet, env=tools.tool_env(), wall_timeout=60)
+        result = await stream_process(
+            [ruff, "format", "--check", "--no-cache", target],
+            cwd,
+            tools.quiet,
+            env=tools.tool_env(),
+            wall_timeout=60,
+        )
         if result.returncode == 0:
             formatted.append(target)
     return formatted
@@ -107,8 +113,10 @@ async def _smoke_test(match: re.Match[str], files: list[str], cwd: Path, emit: E
     names = public_names(path)
     test_dir = cwd / "tests"
     target = test_dir / f"test_{module.replace('.', '_')}_smoke.py"
-    emit(f"writing {target.relative_to(cwd)} for {module}: {', '.join(names) or 'import only'}",
-         "tool")
+    emit(
+        f"writing {target.relative_to(cwd)} for {module}: {', '.join(names) or 'import only'}",
+        "tool",
+    )
     test_dir.mkdir(exist_ok=True)
     target.write_text(smoke_test_source(module, names), encoding="utf-8")
     return [target.relative_to(cwd).as_posix()]
@@ -121,8 +129,9 @@ def public_names(path: Path) -> list[str]:
     except (SyntaxError, OSError, UnicodeDecodeError):
         return []
     kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    return [node.name for node in tree.body
-            if isinstance(node, kinds) and not node.name.startswith("_")]
+    return [
+        node.name for node in tree.body if isinstance(node, kinds) and not node.name.startswith("_")
+    ]
 
 
 def smoke_test_source(module: str, names: list[str]) -> str:
@@ -138,15 +147,25 @@ def smoke_test_source(module: str, names: list[str]) -> str:
     ]
     if names:
         quoted = ", ".join(f'"{name}"' for name in names)
-        lines += [f"    for name in ({quoted},):", "        assert callable(getattr(module, name)), name"]
+        lines += [
+            f"    for name in ({quoted},):",
+            "        assert callable(getattr(module, name)), name",
+        ]
     else:
         lines.append("    assert module is not None")
     return "\n".join(lines) + "\n"
 
 
 RECIPES = (
-    Recipe(re.compile(r"apply ruff's (?P<kind>safe|unsafe) fixes for rule (?P<rule>[A-Z]+\d+) in "
-                      + _FILES + r"$", re.IGNORECASE), _ruff_fix),
+    Recipe(
+        re.compile(
+            r"apply ruff's (?P<kind>safe|unsafe) fixes for rule (?P<rule>[A-Z]+\d+) in "
+            + _FILES
+            + r"$",
+            re.IGNORECASE,
+        ),
+        _ruff_fix,
+    ),
     Recipe(re.compile(r"format " + _FILES + r" with ruff format$", re.IGNORECASE), _ruff_format),
     Recipe(re.compile(r"add a smoke test for " + _FILES + r"$", re.IGNORECASE), _smoke_test),
 )

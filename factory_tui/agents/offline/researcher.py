@@ -32,10 +32,14 @@ async def research(request: AgentRequest, emit: Emit) -> ResearcherOutput:
     emit("$ ruff format --check", "tool")
     unformatted = await tools.ruff_unformatted(root, text)
     if unformatted:
-        findings.append(Finding(
-            title=f"{len(unformatted)} file(s) not formatted with ruff format",
-            detail="Formatting them is mechanical and changes no behaviour.",
-            area="format", evidence=", ".join(unformatted)))
+        findings.append(
+            Finding(
+                title=f"{len(unformatted)} file(s) not formatted with ruff format",
+                detail="Formatting them is mechanical and changes no behaviour.",
+                area="format",
+                evidence=", ".join(unformatted),
+            )
+        )
 
     emit("$ coverage run -m pytest", "tool")
     report = await tools.run_pytest(root, python, text, with_coverage=True)
@@ -44,8 +48,14 @@ async def research(request: AgentRequest, emit: Emit) -> ResearcherOutput:
     markers = tools.scan_markers(root)
     for path, line, marker, note in markers:
         emit(f"{marker} {path}:{line} {note}", "text")
-        findings.append(Finding(title=f"{marker}: {note or '(no text)'}", area="todo",
-                                detail="A marker left in the code.", evidence=f"{path}:{line}"))
+        findings.append(
+            Finding(
+                title=f"{marker}: {note or '(no text)'}",
+                area="todo",
+                detail="A marker left in the code.",
+                evidence=f"{path}:{line}",
+            )
+        )
 
     ran = report.passed + report.failed + report.errors
     summary = (
@@ -66,35 +76,60 @@ def lint_findings(violations: list[tools.Violation]) -> list[Finding]:
     findings = []
     for (code, fix), items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         files = sorted({v.path for v in items})
-        findings.append(Finding(
-            title=f"{code}: {items[0].message} ({len(items)}x in {len(files)} file(s))",
-            detail=f"ruff offers a {fix} fix." if fix != "manual" else "ruff has no automatic fix.",
-            area=f"lint:{code}:{fix}",
-            evidence=", ".join(f"{v.path}:{v.line}" for v in items),
-        ))
+        findings.append(
+            Finding(
+                title=f"{code}: {items[0].message} ({len(items)}x in {len(files)} file(s))",
+                detail=f"ruff offers a {fix} fix."
+                if fix != "manual"
+                else "ruff has no automatic fix.",
+                area=f"lint:{code}:{fix}",
+                evidence=", ".join(f"{v.path}:{v.line}" for v in items),
+            )
+        )
     return findings
 
 
 def test_findings(report: tools.TestReport, root: Path) -> list[Finding]:
     findings = []
     for failure in report.failures:
-        findings.append(Finding(
-            title=f"failing test {failure.name}", area="tests:failing",
-            detail=f"{failure.exception}: {failure.message}", evidence=failure.file))
+        findings.append(
+            Finding(
+                title=f"failing test {failure.name}",
+                area="tests:failing",
+                detail=f"{failure.exception}: {failure.message}",
+                evidence=failure.file,
+            )
+        )
     if report.passed + report.failed + report.errors == 0:
-        findings.append(Finding(title="the project has no tests", area="tests:none",
-                                detail="No test was collected.", evidence=""))
+        findings.append(
+            Finding(
+                title="the project has no tests",
+                area="tests:none",
+                detail="No test was collected.",
+                evidence="",
+            )
+        )
     tested = _tested_modules(root)
     for path in _source_modules(root):
         covered = report.file_coverage.get(path)
         if path not in tested and path.rsplit("/", 1)[-1] != "__init__.py":
-            findings.append(Finding(
-                title=f"{path} has no test of its own", area="tests:missing",
-                detail=f"No test file imports or names it; coverage {_pct(covered)}.",
-                evidence=path))
+            findings.append(
+                Finding(
+                    title=f"{path} has no test of its own",
+                    area="tests:missing",
+                    detail=f"No test file imports or names it; coverage {_pct(covered)}.",
+                    evidence=path,
+                )
+            )
         elif covered is not None and covered < LOW_COVERAGE:
-            findings.append(Finding(title=f"{path} is {covered:.0f}% covered", area="coverage",
-                                    detail="Below the coverage target.", evidence=path))
+            findings.append(
+                Finding(
+                    title=f"{path} is {covered:.0f}% covered",
+                    area="coverage",
+                    detail="Below the coverage target.",
+                    evidence=path,
+                )
+            )
     return findings
 
 
@@ -103,9 +138,12 @@ def _pct(value: float | None) -> str:
 
 
 def _source_modules(root: Path) -> list[str]:
-    return [path.relative_to(root).as_posix() for path in tools.python_files(root)
-            if not tools.is_test_file(path.relative_to(root).as_posix())
-            and path.name not in ("setup.py", "noxfile.py")]
+    return [
+        path.relative_to(root).as_posix()
+        for path in tools.python_files(root)
+        if not tools.is_test_file(path.relative_to(root).as_posix())
+        and path.name not in ("setup.py", "noxfile.py")
+    ]
 
 
 def _tested_modules(root: Path) -> set[str]:
@@ -113,7 +151,8 @@ def _tested_modules(root: Path) -> set[str]:
     tests_text = "\n".join(
         f"{path.name}\n{path.read_text(encoding='utf-8', errors='replace')}"
         for path in tools.python_files(root)
-        if tools.is_test_file(path.relative_to(root).as_posix()))
+        if tools.is_test_file(path.relative_to(root).as_posix())
+    )
     tested = set()
     for module in _source_modules(root):
         dotted = module.removesuffix(".py").replace("/", ".")

@@ -27,8 +27,9 @@ async def review(request: AgentRequest, emit: Emit) -> ReviewerOutput:
             concerns.append(f"{path} does not compile: {error}")
             emit(f"does not compile: {path}: {error}", "error")
     removed, added = count_test_defs(diff)
-    deleted_tests = [path for path, state in files.items()
-                     if state == "deleted" and tools.is_test_file(path)]
+    deleted_tests = [
+        path for path, state in files.items() if state == "deleted" and tools.is_test_file(path)
+    ]
     if deleted_tests:
         concerns.append(f"test file(s) deleted: {', '.join(deleted_tests)}")
     if removed > added:
@@ -38,4 +39,3 @@ async def review(request: AgentRequest, emit: Emit) -> ReviewerOutput:
     summary = "; ".join(concerns) if concerns else "Diff compiles and removes no test."
     emit(f"{verdict}: {summary}", "result")
     return ReviewerOutput(verdict=verdict, concerns=concerns, summary=summary)
-

@@ -27,16 +27,24 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
     context = request.context
     findings = context.findings
     lines = max(tools.count_lines(request.cwd), 1)
-    problems = sum(_evidence_count(f) for f in findings
-                   if f.area.startswith("lint:") or f.area == "format")
+    problems = sum(
+        _evidence_count(f) for f in findings if f.area.startswith("lint:") or f.area == "format"
+    )
     emit(f"{len(findings)} finding(s), {problems} lint problem(s) in {lines} lines", "text")
 
     proposals: list[Hypothesis] = []
     for item in context.backlog:
         if item.status == "open" and recipes.match_recipe(item.title):
-            proposals.append(Hypothesis(
-                title=item.title, rationale=f"Backlog item: {item.detail or item.title}",
-                expected_gain=1.0, effort="M", source="backlog", category="backlog"))
+            proposals.append(
+                Hypothesis(
+                    title=item.title,
+                    rationale=f"Backlog item: {item.detail or item.title}",
+                    expected_gain=1.0,
+                    effort="M",
+                    source="backlog",
+                    category="backlog",
+                )
+            )
     for finding in findings:
         proposal = _from_finding(finding, problems, lines)
         if proposal is not None:
@@ -54,8 +62,10 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
             continue
         ranked.append(proposal)
     for index, hypothesis in enumerate(ranked, 1):
-        emit(f"{index}. {hypothesis.title}  (+{hypothesis.expected_gain:.4f}, "
-             f"{hypothesis.effort})", "result")
+        emit(
+            f"{index}. {hypothesis.title}  (+{hypothesis.expected_gain:.4f}, {hypothesis.effort})",
+            "result",
+        )
     if not ranked:
         emit("nothing left that the offline runtime can change", "result")
     return StrategistOutput(hypotheses=ranked)
@@ -66,15 +76,18 @@ def _evidence_count(finding: Finding) -> int:
 
 
 def _files(finding: Finding) -> list[str]:
-    paths = [part.strip().rsplit(":", 1)[0] if ":" in part else part.strip()
-             for part in finding.evidence.split(",") if part.strip()]
+    paths = [
+        part.strip().rsplit(":", 1)[0] if ":" in part else part.strip()
+        for part in finding.evidence.split(",")
+        if part.strip()
+    ]
     return sorted(dict.fromkeys(paths))
 
 
 def _from_finding(finding: Finding, problems: int, lines: int) -> Hypothesis | None:
     area = finding.area
     if area.startswith("lint:"):
-        _, rule, fix = (area.split(":") + ["", ""])[:3]
+        _, rule, fix = [*area.split(":"), "", ""][:3]
         if fix not in ("safe", "unsafe"):
             return None
         count = _evidence_count(finding)
@@ -85,17 +98,29 @@ def _from_finding(finding: Finding, problems: int, lines: int) -> Hypothesis | N
         return Hypothesis(
             title=recipes.ruff_fix_title(rule, fix, files),
             rationale=f"{finding.title}. {finding.detail}",
-            expected_gain=round(gain, 5), effort="S" if fix == "safe" else "M",
-            files=files, category="lint")
+            expected_gain=round(gain, 5),
+            effort="S" if fix == "safe" else "M",
+            files=files,
+            category="lint",
+        )
     if area == "format":
         files = _files(finding)
         gain = (lint_score(problems - len(files), lines) - lint_score(problems, lines)) * LINT_SHARE
-        return Hypothesis(title=recipes.format_title(files), rationale=finding.title,
-                          expected_gain=round(gain, 5), effort="S", files=files,
-                          category="style")
+        return Hypothesis(
+            title=recipes.format_title(files),
+            rationale=finding.title,
+            expected_gain=round(gain, 5),
+            effort="S",
+            files=files,
+            category="style",
+        )
     if area == "tests:missing":
-        return Hypothesis(title=recipes.smoke_test_title(finding.evidence),
-                          rationale=f"{finding.title}. {finding.detail}",
-                          expected_gain=SMOKE_TEST_GAIN, effort="S",
-                          files=[finding.evidence], category="tests")
+        return Hypothesis(
+            title=recipes.smoke_test_title(finding.evidence),
+            rationale=f"{finding.title}. {finding.detail}",
+            expected_gain=SMOKE_TEST_GAIN,
+            effort="S",
+            files=[finding.evidence],
+            category="tests",
+        )
     return None
