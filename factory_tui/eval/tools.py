@@ -196,6 +196,17 @@ def is_test_file(path: str) -> bool:
     )
 
 
+# No cache folder in the checkout; a broken test file must not hide the others' results.
+PYTEST_FLAGS = (
+    "-q",
+    "-p",
+    "no:cacheprovider",
+    "--continue-on-collection-errors",
+    "-o",
+    "junit_family=xunit1",
+)
+
+
 # -- pytest runs ----------------------------------------------------------------------------
 @dataclass
 class TestFailure:
@@ -237,16 +248,7 @@ async def run_pytest(
     with tempfile.TemporaryDirectory(prefix="factory-pytest-") as scratch:
         junit = Path(scratch) / "junit.xml"
         data = Path(scratch) / "coverage.data"
-        pytest_args = [
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--junitxml={junit}",
-            "-o",
-            "junit_family=xunit1",
-        ]
+        pytest_args = ["-m", "pytest", *PYTEST_FLAGS, f"--junitxml={junit}"]
         env = tool_env()
         if with_coverage:
             argv = [
