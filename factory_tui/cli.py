@@ -54,6 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="show a project's best score and experiments")
     status.add_argument("path", type=Path, help="the project")
+
+    watch = commands.add_parser(
+        "watch",
+        help="attach the dashboard to a run started elsewhere",
+        description="Follow a project's run (headless, loop or tmux) in the dashboard; "
+        "manual approvals can be answered from here.",
+    )
+    watch.add_argument("path", type=Path, help="the project")
+
+    message = commands.add_parser(
+        "message",
+        help="send a note to the CEO for the next cycle",
+        description="The next cycle's Researcher and Strategist read pending notes first.",
+    )
+    message.add_argument("path", type=Path, help="the project")
+    message.add_argument("text", help="the note")
     return parser
 
 
@@ -137,6 +153,10 @@ def _run(path: Path, args: argparse.Namespace) -> int:
         approval=args.approval or config.approval,
     )
     pipeline = Pipeline.open(path, options)
+    if not args.headless:
+        from factory_tui.app import FactoryApp
+
+        return FactoryApp(pipeline.workspace.project, pipeline=pipeline).run() or 0
     pipeline.bus.subscribe(HeadlessPrinter(quiet=args.quiet))
     finished = asyncio.run(pipeline.run())
     return 0 if finished.status in ("completed", "converged") else 1
@@ -190,7 +210,31 @@ def _clock(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
-COMMANDS = {"ceo": cmd_ceo, "demo": cmd_demo, "status": cmd_status}
+def cmd_watch(args: argparse.Namespace) -> int:
+    from factory_tui.app import FactoryApp
+    from factory_tui.engine.workspace import Workspace
+
+    project = Workspace.open(args.path).project
+    return FactoryApp(project).run() or 0
+
+
+def cmd_message(args: argparse.Namespace) -> int:
+    from factory_tui.engine.store import Store
+    from factory_tui.engine.workspace import Workspace
+
+    store = Store(Workspace.open(args.path).project)
+    message = store.add_message(args.text)
+    print(f"message {message.id} queued for the next cycle's Researcher and Strategist")
+    return 0
+
+
+COMMANDS = {
+    "ceo": cmd_ceo,
+    "demo": cmd_demo,
+    "status": cmd_status,
+    "watch": cmd_watch,
+    "message": cmd_message,
+}
 
 
 if __name__ == "__main__":

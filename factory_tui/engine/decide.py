@@ -115,6 +115,10 @@ class ManualApproval:
         future.set_result(decision)
         return True
 
+    def answer_all(self, decision: Decision) -> None:
+        for experiment_id in list(self._pending):
+            self.answer(experiment_id, decision)
+
     async def decide(self, experiment: Experiment, recommendation: Verdict) -> Verdict:
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._pending[experiment.id] = future

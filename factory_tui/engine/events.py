@@ -49,6 +49,11 @@ class RunStateChanged(Event):
     state: RunState
 
 
+class ApprovalChanged(Event):
+    type: Literal["approval_changed"] = "approval_changed"
+    approval: Literal["auto", "manual"]
+
+
 class RunFinished(Event):
     type: Literal["run_finished"] = "run_finished"
     status: Literal["completed", "converged", "interrupted", "failed", "budget"]
@@ -158,6 +163,7 @@ class Notice(Event):
 AnyEvent = Annotated[
     RunStarted
     | RunStateChanged
+    | ApprovalChanged
     | RunFinished
     | CycleStarted
     | CycleFinished

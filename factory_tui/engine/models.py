@@ -204,6 +204,15 @@ class BacklogItem(Record):
     created_at: float = Field(default_factory=time.time)
 
 
+class CeoMessage(Record):
+    """A note from the person running the factory to the CEO, delivered to the next cycle."""
+
+    id: str
+    text: str
+    created_at: float = Field(default_factory=time.time)
+    read_at: float | None = None
+
+
 class LockInfo(Record):
     pid: int
     started_at: float

@@ -38,6 +38,7 @@ from .events import (
     AgentFinished,
     AgentOutput,
     AgentStarted,
+    ApprovalChanged,
     ApprovalRequested,
     CycleFinished,
     CycleStarted,
@@ -259,6 +260,27 @@ class Pipeline:
             if folder.is_dir() and not (folder / "experiment.json").exists():
                 self.store.release_experiment_id(folder.name)
 
+    # -- approval ---------------------------------------------------------------------------
+    def set_approval(self, mode: str) -> None:
+        """Switch between keeping automatically and asking a person, effective next decision."""
+        if mode == self.gate.mode:
+            return
+        previous = self.gate
+        self.gate = (
+            decide.ManualApproval(self.store.experiments_dir)
+            if mode == "manual"
+            else decide.AutoApproval()
+        )
+        self.emit(ApprovalChanged(approval=self.gate.mode))
+        if isinstance(previous, decide.ManualApproval):
+            # Only experiments whose every check passed wait for a person: keep them.
+            previous.answer_all(decide.Decision(decision="keep", note="approval set to auto"))
+
+    def answer(self, experiment_id: str, decision: decide.Decision) -> bool:
+        """A person's keep/revert for an experiment awaiting approval in this process."""
+        gate = self.gate
+        return isinstance(gate, decide.ManualApproval) and gate.answer(experiment_id, decision)
+
     # -- pause ------------------------------------------------------------------------------
     @property
     def paused(self) -> bool:
@@ -315,7 +337,8 @@ class Pipeline:
         return experiment
 
     async def _plan(self, experiment_id: str, slot: Path) -> tuple[Hypothesis | None, str]:
-        context = self._context()
+        messages = self.store.pending_messages()
+        context = self._context(notes=[message.text for message in messages])
         research = await self._agent(Role.RESEARCHER, slot, context, experiment_id)
         if not research.ok:
             raise CycleFailed(f"the Researcher failed: {research.error}")
@@ -332,6 +355,12 @@ class Pipeline:
         strategy = await self._agent(Role.STRATEGIST, slot, context, experiment_id)
         if not strategy.ok:
             raise CycleFailed(f"the Strategist failed: {strategy.error}")
+        if messages:
+            self.store.mark_read([message.id for message in messages])
+            self.notice(
+                f"{len(messages)} message(s) to the CEO delivered to the Researcher and Strategist",
+                experiment=experiment_id,
+            )
         assert isinstance(strategy.output, StrategistOutput)
         tried = self.store.tried_titles()
         fresh = [
@@ -437,7 +466,8 @@ class Pipeline:
                 return recommendation
             experiment.status = ExperimentStatus.AWAITING_APPROVAL
             self.store.save_experiment(experiment)
-            if self.gate.mode == "manual":
+            gate = self.gate
+            if gate.mode == "manual":
                 self.emit(
                     ApprovalRequested(
                         experiment=experiment.id,
@@ -446,8 +476,8 @@ class Pipeline:
                     )
                 )
                 self.emit(RunStateChanged(state="awaiting_approval"))
-            verdict = await self.gate.decide(experiment, recommendation)
-            if self.gate.mode == "manual":
+            verdict = await gate.decide(experiment, recommendation)
+            if gate.mode == "manual":
                 self.emit(RunStateChanged(state="running"))
             return verdict
 

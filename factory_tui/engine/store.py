@@ -22,11 +22,12 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .config import FactoryConfig, load_config
 from .errors import FactoryError, UsageError
-from .models import BacklogItem, Experiment, ExperimentStatus, LockInfo
+from .models import BacklogItem, CeoMessage, Experiment, ExperimentStatus, LockInfo
 
 FACTORY_DIR = ".factory"
 M = TypeVar("M", bound=BaseModel)
 _BACKLOG = TypeAdapter(list[BacklogItem])
+_MESSAGES = TypeAdapter(list[CeoMessage])
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -156,6 +157,10 @@ class Store:
         return self.root / "spec.md"
 
     @property
+    def messages_path(self) -> Path:
+        return self.root / "messages.json"
+
+    @property
     def lock(self) -> RunLock:
         return RunLock(self.root / "lock")
 
@@ -251,6 +256,36 @@ class Store:
         item = BacklogItem(id=uuid.uuid4().hex[:8], title=title.strip(), detail=detail)
         self.save_backlog([*items, item])
         return item
+
+    # -- messages to the CEO ----------------------------------------------------------------
+    def messages(self) -> list[CeoMessage]:
+        if not self.messages_path.exists():
+            return []
+        try:
+            return _MESSAGES.validate_json(self.messages_path.read_bytes())
+        except (OSError, ValidationError) as error:
+            raise UsageError(f"{self.messages_path}: invalid messages: {error}") from None
+
+    def add_message(self, text: str) -> CeoMessage:
+        if not text.strip():
+            raise UsageError("a message to the CEO cannot be empty")
+        message = CeoMessage(id=uuid.uuid4().hex[:8], text=text.strip())
+        self._save_messages([*self.messages(), message])
+        return message
+
+    def pending_messages(self) -> list[CeoMessage]:
+        return [message for message in self.messages() if message.read_at is None]
+
+    def mark_read(self, ids: list[str]) -> None:
+        now = time.time()
+        updated = [
+            m.model_copy(update={"read_at": now}) if m.id in ids and m.read_at is None else m
+            for m in self.messages()
+        ]
+        self._save_messages(updated)
+
+    def _save_messages(self, messages: list[CeoMessage]) -> None:
+        write_atomic(self.messages_path, _MESSAGES.dump_json(messages, indent=2).decode())
 
 
 def _number(name: str) -> int | None:

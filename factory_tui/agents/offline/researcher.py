@@ -24,6 +24,8 @@ async def research(request: AgentRequest, emit: Emit) -> ResearcherOutput:
     python = request.context.python or tools.project_python(root)
     text = lambda line: emit(line, "text")  # noqa: E731 - a tiny adapter
     findings: list[Finding] = []
+    for note in request.context.notes:
+        emit(f"message from you (high priority): {note}", "info")
 
     emit("$ ruff check --output-format json", "tool")
     violations = await tools.ruff_check(root, text)

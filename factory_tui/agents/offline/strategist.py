@@ -33,6 +33,19 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
     emit(f"{len(findings)} finding(s), {problems} lint problem(s) in {lines} lines", "text")
 
     proposals: list[Hypothesis] = []
+    for note in context.notes:
+        emit(f"message from you: {note}", "info")
+        if recipes.match_recipe(note):
+            proposals.append(
+                Hypothesis(
+                    title=note.strip().rstrip("."),
+                    rationale="Asked for in a message to the CEO.",
+                    expected_gain=2.0,
+                    effort="M",
+                    source="user",
+                    category="request",
+                )
+            )
     for item in context.backlog:
         if item.status == "open" and recipes.match_recipe(item.title):
             proposals.append(
@@ -52,7 +65,8 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
 
     tried = {title.strip().lower(): status for title, status in context.tried.items()}
     ranked, seen = [], set()
-    for proposal in sorted(proposals, key=lambda h: (h.source != "backlog", -h.expected_gain)):
+    requested = ("user", "backlog")
+    for proposal in sorted(proposals, key=lambda h: (h.source not in requested, -h.expected_gain)):
         key = proposal.title.strip().lower()
         if key in seen:
             continue

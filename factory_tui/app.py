@@ -1,0 +1,452 @@
+"""FactoryApp: the Textual front end, attached to a run in this process or following one.
+
+Events reach the app one of two ways: from the pipeline's bus (the run lives in a worker of
+this app), or from `.factory/events.jsonl` (a run started elsewhere, followed with
+watchfiles). Either way they land in one queue that a 20 Hz timer drains: agent output goes
+to the panes in batches, every other event folds into the `RunView`, and the screens redraw
+from it. The UI never waits on a subprocess or on git.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from factory_tui.engine.decide import Decision, write_decision
+from factory_tui.engine.errors import FactoryError
+from factory_tui.engine.events import AgentOutput, Event, parse_event
+from factory_tui.engine.models import BacklogItem, Role
+from factory_tui.engine.pipeline import Pipeline
+from factory_tui.engine.store import Store
+from factory_tui.run_view import RunView
+from factory_tui.screens.approval import Answer, ApprovalModal
+from factory_tui.screens.confirm import Confirm
+from factory_tui.screens.dashboard import Dashboard
+from factory_tui.screens.event_feed import EventFeed
+from factory_tui.screens.experiment_detail import ExperimentDetail
+from factory_tui.screens.history import History
+from factory_tui.screens.spec_editor import SpecEditor
+from factory_tui.screens.text_prompt import TextPrompt
+from factory_tui.widgets.hypothesis_board import HypothesisBoard
+
+FLUSH_INTERVAL = 0.05
+FEED_KEEP = 50_000
+RUN_MARKER = b'"type":"run_started"'
+
+
+def last_run_offset(path: Path) -> int:
+    """Where the last run's events begin in the log, so catching up skips older runs."""
+    offset = position = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            if RUN_MARKER in line:
+                offset = position
+            position += len(line)
+    return offset
+
+
+class FactoryApp(App[int]):
+    """The dashboard and its screens, live (with a pipeline) or attached (following a log)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "factory"
+    BINDINGS = [
+        Binding(
+            "p",
+            "pause",
+            "Pause/Resume",
+            id="pause",
+            tooltip="Pause the run between stages, or resume it",
+        ),
+        Binding("n", "next_cycle", "Next cycle", id="next_cycle", tooltip="Run the next cycle now"),
+        Binding(
+            "t",
+            "toggle_approval",
+            "Approval",
+            id="toggle_approval",
+            tooltip="Switch approval between automatic and manual",
+        ),
+        Binding(
+            "a",
+            "approve",
+            "Decide",
+            id="approve",
+            tooltip="Open the keep/revert decision waiting for you",
+        ),
+        Binding(
+            "b", "add_backlog", "Backlog+", id="add_backlog", tooltip="Add an item to the backlog"
+        ),
+        Binding(
+            "m",
+            "message",
+            "Message",
+            id="message",
+            tooltip="Send a note to the CEO for the next cycle",
+        ),
+        Binding(
+            "z",
+            "maximize_pane",
+            "Maximise",
+            id="maximize_pane",
+            tooltip="Maximise the focused agent pane (again to restore)",
+        ),
+        Binding(
+            "slash",
+            "search_pane",
+            "Search",
+            id="search_pane",
+            tooltip="Search inside the focused agent pane",
+        ),
+        Binding(
+            "f",
+            "follow_pane",
+            "Follow",
+            id="follow_pane",
+            show=False,
+            tooltip="Follow the focused pane's new output again",
+        ),
+        Binding(
+            "e", "event_feed", "Events", id="event_feed", tooltip="Every engine event, filterable"
+        ),
+        Binding(
+            "h",
+            "history",
+            "History",
+            id="history",
+            tooltip="Every experiment, sortable and filterable",
+        ),
+        Binding("s", "spec", "Spec", id="spec", tooltip="Open the spec editor"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while a cycle runs)"),
+    ]
+    LIVE_ONLY = {"pause", "next_cycle", "toggle_approval"}
+
+    def __init__(
+        self,
+        project: Path,
+        *,
+        pipeline: Pipeline | None = None,
+        autostart: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.project = project
+        self.pipeline = pipeline
+        self.attached = pipeline is None
+        self.autostart = autostart
+        self.clock = clock
+        self.store = Store(project)
+        self.view = RunView()
+        self.view.seed(self.store.experiments())
+        if pipeline is not None:
+            self.view.min_delta = pipeline.config.eval.min_delta
+            self.view.approval = pipeline.gate.mode
+        self.events: deque[Event] = deque(maxlen=FEED_KEEP)
+        self.caught_up = asyncio.Event()
+        self._queue: list[Event] = []
+        self._backlog: tuple[float, list[BacklogItem]] = (-1.0, [])
+        self._deferred: set[str] = set()
+        self._approval_open: str | None = None
+        self.dashboard = Dashboard(attached=self.attached)
+
+    # -- setup ------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.push_screen(self.dashboard)
+        self.set_interval(FLUSH_INTERVAL, self.flush)
+        self.set_interval(1.0, self.tick)
+        if self.pipeline is not None:
+            self.pipeline.bus.subscribe(self.receive)
+            self.caught_up.set()
+            if self.autostart:
+                self.start_run()
+        else:
+            self.follow_events()
+        self.call_after_refresh(self.redraw)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.id in ("quit",) or self.check_action(binding.action, ()) is False:
+                continue
+            yield SystemCommand(
+                binding.description,
+                binding.tooltip,
+                lambda action=binding.action: self.run_action(action),
+            )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.LIVE_ONLY and self.attached:
+            return False
+        if action == "approve" and self.view.pending is None:
+            return None
+        return True
+
+    # -- the event queue --------------------------------------------------------------------
+    def receive(self, event: Event) -> None:
+        """The pipeline's bus calls this for every event; the next flush draws it."""
+        self._queue.append(event)
+
+    def enqueue(self, events: Iterable[Event]) -> None:
+        self._queue.extend(events)
+
+    def flush(self) -> None:
+        if not self._queue:
+            return
+        batch, self._queue = self._queue, []
+        output: dict[Role, tuple[str | None, list[str]]] = {}
+        for event in batch:
+            if isinstance(event, AgentOutput):
+                _, lines = output.setdefault(event.role, (event.experiment, []))
+                lines.append(event.line)
+            else:
+                self.view.apply(event)
+        self.events.extend(batch)
+        with self.batch_update():
+            self.dashboard.write_output(output)
+            self.redraw()
+            for screen in self.screen_stack:
+                if isinstance(screen, EventFeed):
+                    screen.add(batch)
+        self.refresh_bindings()
+        self._offer_approval()
+
+    def tick(self) -> None:
+        self.dashboard.tick(self.view, self.clock())
+
+    def redraw(self) -> None:
+        self.dashboard.show(self.view, self.backlog(), self.clock())
+
+    def backlog(self) -> list[BacklogItem]:
+        """The backlog file, re-read only when it changed (another process may edit it)."""
+        try:
+            mtime = self.store.backlog_path.stat().st_mtime
+        except OSError:
+            return []
+        if mtime != self._backlog[0]:
+            try:
+                self._backlog = (mtime, self.store.backlog())
+            except FactoryError as error:
+                self.notify(str(error), severity="error")
+                self._backlog = (mtime, [])
+        return self._backlog[1]
+
+    # -- running the engine -----------------------------------------------------------------
+    @property
+    def engine_running(self) -> bool:
+        return any(w.group == "engine" and w.is_running for w in self.workers)
+
+    def start_run(self) -> None:
+        self.run_worker(
+            self._run_engine(), name="engine", group="engine", exclusive=True, exit_on_error=False
+        )
+
+    async def _run_engine(self) -> None:
+        assert self.pipeline is not None
+        try:
+            await self.pipeline.run()
+        except FactoryError as error:
+            self.notify(str(error), title="run stopped", severity="error", timeout=15)
+
+    @work(group="follow", exclusive=True, exit_on_error=False)
+    async def follow_events(self) -> None:
+        """Catch up from the event log, then follow it as another process appends."""
+        from watchfiles import awatch
+
+        path = self.store.events_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        offset = last_run_offset(path) if path.exists() else 0
+        buffer = b""
+
+        def read_new() -> None:
+            nonlocal offset, buffer
+            try:
+                size = path.stat().st_size
+            except OSError:
+                return
+            if size < offset:  # the log was replaced: start over
+                offset, buffer = 0, b""
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+            offset += len(data)
+            *lines, buffer = (buffer + data).split(b"\n")
+            self.enqueue(e for line in lines if line and (e := parse_event(line)) is not None)
+
+        read_new()
+        self.caught_up.set()
+        async for _ in awatch(
+            path.parent,
+            recursive=False,
+            debounce=50,
+            step=20,
+            watch_filter=lambda _change, name: name == str(path),
+        ):
+            read_new()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error", timeout=15)
+        self.refresh_bindings()
+
+    # -- approval ---------------------------------------------------------------------------
+    def _offer_approval(self) -> None:
+        pending = self.view.pending
+        if pending is None or pending.experiment in self._deferred:
+            return
+        if self._approval_open != pending.experiment:
+            self.action_approve()
+
+    def action_approve(self) -> None:
+        pending = self.view.pending
+        if pending is None or self._approval_open is not None:
+            return
+        experiment = self.view.experiments.get(pending.experiment)
+        if experiment is None:
+            return
+        self._approval_open = pending.experiment
+
+        def answered(answer: Answer | None) -> None:
+            self._approval_open = None
+            if answer in ("keep", "revert"):
+                self.decide(pending.experiment, answer)
+            elif answer == "diff":
+                self._deferred.add(pending.experiment)
+                self.push_screen(ExperimentDetail(self.store, experiment))
+            else:
+                self._deferred.add(pending.experiment)
+                self.notify("The run waits for your decision: press a to decide.")
+
+        self.push_screen(ApprovalModal(pending, experiment), answered)
+
+    def decide(self, experiment_id: str, decision: str) -> None:
+        answer = Decision(decision=decision)  # type: ignore[arg-type]
+        if self.pipeline is not None and self.pipeline.answer(experiment_id, answer):
+            return
+        # Attached to a run elsewhere (or its gate is file-driven): write the decision file.
+        write_decision(self.store.experiments_dir, experiment_id, answer)
+        self.notify(f"{decision} sent for {experiment_id}")
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_pause(self) -> None:
+        assert self.pipeline is not None
+        if self.pipeline.paused:
+            self.pipeline.resume()
+        else:
+            self.pipeline.pause()
+            self.notify("Pausing after the current stage.")
+
+    def action_next_cycle(self) -> None:
+        assert self.pipeline is not None
+        if self.engine_running:
+            self.notify("A cycle is already running.", severity="warning")
+            return
+        self.pipeline.options.cycles = 1
+        self.start_run()
+
+    def action_toggle_approval(self) -> None:
+        assert self.pipeline is not None
+        mode = "auto" if self.pipeline.gate.mode == "manual" else "manual"
+        self.pipeline.set_approval(mode)
+        self.view.approval = mode
+        self.redraw()
+        self.notify(f"Approval is now {mode}.")
+
+    def action_add_backlog(self) -> None:
+        def add(title: str | None) -> None:
+            if title:
+                item = self.store.add_backlog_item(title)
+                self.notify(f"Added to the backlog: {item.title}")
+                self.redraw()
+
+        self.push_screen(TextPrompt("Add a backlog item", "e.g. Format src/ with ruff format"), add)
+
+    def action_message(self) -> None:
+        def send(text: str | None) -> None:
+            if text:
+                self.store.add_message(text)
+                self.notify(
+                    "The next cycle's Researcher and Strategist will read it first.",
+                    title="Message to the CEO",
+                )
+
+        self.push_screen(TextPrompt("Message to the CEO", "what should it focus on?"), send)
+
+    def _pane(self):
+        return self.dashboard.focused_pane() or self.dashboard.pane(Role.BUILDER)
+
+    def action_maximize_pane(self) -> None:
+        screen = self.dashboard
+        if screen.maximized is not None:
+            screen.minimize()
+        else:
+            pane = self._pane()
+            pane.log.focus()
+            screen.maximize(pane)
+
+    def action_search_pane(self) -> None:
+        pane = self._pane()
+
+        def search(text: str | None) -> None:
+            if not text:
+                return
+            count = pane.search(text, again=True)
+            self.notify(
+                f"{count} line(s) match '{text}' in the {pane.role.title} pane"
+                + ("; / again for the next, f to follow" if count else "")
+            )
+
+        self.push_screen(TextPrompt(f"Search in the {pane.role.title} pane", "text"), search)
+
+    def action_follow_pane(self) -> None:
+        self._pane().follow()
+
+    def action_event_feed(self) -> None:
+        self.push_screen(EventFeed(self.events))
+
+    def action_history(self) -> None:
+        self.push_screen(History(list(self.view.experiments.values())))
+
+    def action_spec(self) -> None:
+        self.push_screen(SpecEditor(self.store))
+
+    @on(HypothesisBoard.ExperimentSelected)
+    @on(History.Open)
+    def open_experiment(self, event: HypothesisBoard.ExperimentSelected | History.Open) -> None:
+        experiment = self.view.experiments.get(event.experiment_id)
+        if experiment is not None:
+            self.push_screen(ExperimentDetail(self.store, experiment))
+
+    async def action_quit(self) -> None:
+        if not self.engine_running:
+            self.exit(0)
+            return
+
+        async def answered(quit_now: bool | None) -> None:
+            if quit_now:
+                await self.stop_engine()
+                self.exit(0)
+
+        self.push_screen(
+            Confirm(
+                "A cycle is running. Quit and abort it?",
+                "The experiment is recorded as aborted and its worktree removed; your "
+                "branch and working tree are not touched.",
+            ),
+            answered,
+        )
+
+    async def stop_engine(self) -> None:
+        """Cancel the run; its clean-up ends the agents' processes and drops the worktree."""
+        workers = [w for w in self.workers if w.group == "engine"]
+        for worker in workers:
+            worker.cancel()
+        await self.workers.wait_for_complete(workers)

@@ -1,0 +1,86 @@
+"""One readable line per engine event, and the category the event feed filters on."""
+
+from __future__ import annotations
+
+import time
+
+from factory_tui.engine import events as ev
+
+CATEGORIES = ("agents", "evals", "experiments", "system")
+_AGENTS = {"agent_started", "agent_output", "agent_finished"}
+_EVALS = {"scored"}
+_EXPERIMENTS = {
+    "experiment_started",
+    "experiment_finished",
+    "hypotheses",
+    "findings",
+    "reviewed",
+    "approval_requested",
+}
+
+
+def category(event: ev.Event) -> str:
+    kind = getattr(event, "type", "")
+    if kind in _AGENTS:
+        return "agents"
+    if kind in _EVALS:
+        return "evals"
+    if kind in _EXPERIMENTS:
+        return "experiments"
+    return "system"
+
+
+def describe(event: ev.Event) -> str:
+    """`HH:MM:SS exp-0003 text` for the event feed."""
+    clock = time.strftime("%H:%M:%S", time.localtime(event.ts))
+    where = f"{event.experiment} " if event.experiment else ""
+    return f"{clock} {where}{_text(event)}"
+
+
+def _text(event: ev.Event) -> str:
+    match event:
+        case ev.RunStarted():
+            return f"run started: {event.mode}, {event.runtime}, approval {event.approval}"
+        case ev.RunStateChanged():
+            return f"state: {event.state}"
+        case ev.ApprovalChanged():
+            return f"approval is now {event.approval}"
+        case ev.RunFinished():
+            return f"run {event.status}: {event.reason}"
+        case ev.CycleStarted():
+            return f"cycle {event.cycle} started"
+        case ev.CycleFinished():
+            return f"cycle {event.cycle} finished: {event.outcome}"
+        case ev.StageStarted():
+            return f"stage {event.stage.title} started"
+        case ev.StageFinished():
+            return (
+                f"stage {event.stage.title} {'done' if event.ok else 'failed'} "
+                f"({event.elapsed:.1f}s)"
+            )
+        case ev.AgentStarted():
+            return f"{event.role.title} started ({event.runtime})"
+        case ev.AgentOutput():
+            return f"{event.role.title} │ {event.line}"
+        case ev.AgentFinished():
+            state = "done" if event.ok else f"failed: {event.error}"
+            return f"{event.role.title} {state} ({event.elapsed:.1f}s, ${event.usage.cost_usd:.4f})"
+        case ev.FindingsReported():
+            return f"{len(event.findings)} finding(s): {event.summary}"
+        case ev.HypothesesProposed():
+            return f"{len(event.hypotheses)} hypothesis(es) proposed"
+        case ev.ExperimentStarted():
+            return f"experiment started: {event.hypothesis.title} on {event.branch}"
+        case ev.Scored():
+            return f"{event.kind} scored {event.scorecard.composite:.4f}" + (
+                " (cached)" if event.scorecard.cached else ""
+            )
+        case ev.Reviewed():
+            return f"review: {event.review.verdict}: {event.review.summary}"
+        case ev.ApprovalRequested():
+            return f"awaiting approval (recommended: {event.recommendation.decision})"
+        case ev.ExperimentFinished():
+            return f"{event.status}: {event.verdict.reason}"
+        case ev.Notice():
+            return f"{event.level}: {event.message}"
+    return getattr(event, "type", type(event).__name__)

@@ -1,0 +1,257 @@
+"""What a front end shows about a run, folded from the event stream.
+
+`RunView.apply(event)` is the only way state changes, so the TUI attached to a live run and
+the TUI following `.factory/events.jsonl` from another terminal show exactly the same thing.
+No Textual here: the view is plain data, tested without a screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from factory_tui.engine import events as ev
+from factory_tui.engine.models import (
+    AgentUsage,
+    Experiment,
+    Hypothesis,
+    Review,
+    Role,
+    Scorecard,
+    Stage,
+    Verdict,
+)
+
+PIPELINE_STAGES = (
+    Stage.RESEARCHER,
+    Stage.STRATEGIST,
+    Stage.BUILDER,
+    Stage.REVIEWER,
+    Stage.EVALUATOR,
+    Stage.CEO,
+    Stage.ARCHIVIST,
+)
+PANE_ROLES = (
+    Role.RESEARCHER,
+    Role.STRATEGIST,
+    Role.BUILDER,
+    Role.REVIEWER,
+    Role.EVALUATOR,
+    Role.FAILURE_ANALYST,
+    Role.ARCHIVIST,
+    Role.DISTILLER,
+)
+
+
+@dataclass
+class AgentView:
+    role: Role
+    state: str = "idle"  # idle | running | done | failed
+    experiment: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    usage: AgentUsage = field(default_factory=AgentUsage)
+    error: str | None = None
+
+    def elapsed(self, now: float) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or now) - self.started
+
+
+@dataclass
+class ExperimentView:
+    id: str
+    hypothesis: Hypothesis
+    branch: str = ""
+    status: str = "running"  # running | awaiting_approval | kept | reverted | aborted
+    before: float | None = None
+    after: float | None = None
+    before_card: Scorecard | None = None
+    after_card: Scorecard | None = None
+    verdict: Verdict | None = None
+    review: Review | None = None
+    started: float = 0.0
+
+    @property
+    def delta(self) -> float | None:
+        if self.before is None or self.after is None:
+            return None
+        return self.after - self.before
+
+
+@dataclass
+class ApprovalView:
+    experiment: str
+    recommendation: Verdict
+    diffstat: str
+
+
+@dataclass
+class RunView:
+    project: str = ""
+    mode: str = ""
+    runtime: str = ""
+    approval: str = "auto"
+    base_branch: str = ""
+    state: str = "idle"
+    cycle: int = 0
+    cost_usd: float = 0.0
+    stage: Stage | None = None
+    stage_started: float | None = None
+    finished_status: str | None = None
+    agents: dict[Role, AgentView] = field(
+        default_factory=lambda: {role: AgentView(role) for role in PANE_ROLES}
+    )
+    experiments: dict[str, ExperimentView] = field(default_factory=dict)
+    proposed: list[Hypothesis] = field(default_factory=list)
+    baseline: Scorecard | None = None
+    pending: ApprovalView | None = None
+    last_notice: ev.Notice | None = None
+    min_delta: float = 0.005
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def best(self) -> float | None:
+        scores = [e.after for e in self.experiments.values() if e.status == "kept" and e.after]
+        first = next(iter(self.experiments.values()), None)
+        if first is not None and first.before is not None:
+            scores.append(first.before)
+        if self.baseline is not None:
+            scores.append(self.baseline.composite)
+        return max(scores, default=None)
+
+    @property
+    def running_experiment(self) -> ExperimentView | None:
+        return next(
+            (
+                e
+                for e in reversed(self.experiments.values())
+                if e.status in ("running", "awaiting_approval")
+            ),
+            None,
+        )
+
+    def stage_elapsed(self, now: float) -> float:
+        return 0.0 if self.stage_started is None else now - self.stage_started
+
+    # -- seeding and folding ------------------------------------------------------------
+    def seed(self, experiments: Iterable[Experiment]) -> None:
+        """Start from the project's recorded experiments (earlier runs included)."""
+        for record in experiments:
+            self.experiments[record.id] = ExperimentView(
+                id=record.id,
+                hypothesis=record.hypothesis,
+                branch=record.branch,
+                status=record.status.value,
+                before=record.before.composite if record.before else None,
+                after=record.after.composite if record.after else None,
+                before_card=record.before,
+                after_card=record.after,
+                verdict=record.verdict,
+                review=record.review,
+                started=record.started_at,
+            )
+
+    # -- folding ------------------------------------------------------------------------
+    def apply_all(self, events: Iterable[ev.Event]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def apply(self, event: ev.Event) -> None:
+        handler = getattr(self, f"_on_{getattr(event, 'type', '')}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_run_started(self, event: ev.RunStarted) -> None:
+        self.project = event.project.rstrip("/").rsplit("/", 1)[-1]
+        self.mode, self.runtime, self.approval = event.mode, event.runtime, event.approval
+        self.base_branch = event.base_branch
+        self.state, self.finished_status = "running", None
+
+    def _on_run_state(self, event: ev.RunStateChanged) -> None:
+        self.state = event.state
+
+    def _on_approval_changed(self, event: ev.ApprovalChanged) -> None:
+        self.approval = event.approval
+
+    def _on_reviewed(self, event: ev.Reviewed) -> None:
+        experiment = self.experiments.get(event.experiment or "")
+        if experiment is not None:
+            experiment.review = event.review
+
+    def _on_run_finished(self, event: ev.RunFinished) -> None:
+        self.finished_status = event.status
+        self.state = "failed" if event.status == "failed" else "idle"
+        self.stage, self.stage_started, self.pending = None, None, None
+
+    def _on_cycle_started(self, event: ev.CycleStarted) -> None:
+        self.cycle = max(self.cycle + 1, event.cycle)
+
+    def _on_stage_started(self, event: ev.StageStarted) -> None:
+        # The baseline is the Evaluator's work too; the bar shows it there.
+        self.stage = Stage.EVALUATOR if event.stage is Stage.BASELINE else event.stage
+        self.stage_started = event.ts
+
+    def _on_stage_finished(self, event: ev.StageFinished) -> None:
+        self.stage_started = None
+
+    def _on_agent_started(self, event: ev.AgentStarted) -> None:
+        self.agents[event.role] = AgentView(
+            role=event.role, state="running", experiment=event.experiment, started=event.ts
+        )
+
+    def _on_agent_finished(self, event: ev.AgentFinished) -> None:
+        agent = self.agents.setdefault(event.role, AgentView(event.role))
+        agent.state = "done" if event.ok else "failed"
+        agent.finished = event.ts
+        if agent.started is None:
+            agent.started = event.ts - event.elapsed
+        agent.usage, agent.error = event.usage, event.error
+        self.cost_usd += event.usage.cost_usd
+
+    def _on_hypotheses(self, event: ev.HypothesesProposed) -> None:
+        self.proposed = list(event.hypotheses)
+
+    def _on_experiment_started(self, event: ev.ExperimentStarted) -> None:
+        assert event.experiment is not None
+        before = self.baseline.composite if self.baseline else None
+        self.experiments[event.experiment] = ExperimentView(
+            id=event.experiment,
+            hypothesis=event.hypothesis,
+            branch=event.branch,
+            before=before,
+            before_card=self.baseline,
+            started=event.ts,
+        )
+        self.proposed = [h for h in self.proposed if h.title != event.hypothesis.title]
+
+    def _on_scored(self, event: ev.Scored) -> None:
+        if event.kind == "baseline":
+            self.baseline = event.scorecard
+            return
+        experiment = self.experiments.get(event.experiment or "")
+        if experiment is not None:
+            experiment.after = event.scorecard.composite
+            experiment.after_card = event.scorecard
+
+    def _on_approval_requested(self, event: ev.ApprovalRequested) -> None:
+        assert event.experiment is not None
+        self.pending = ApprovalView(event.experiment, event.recommendation, event.diffstat)
+        if event.experiment in self.experiments:
+            self.experiments[event.experiment].status = "awaiting_approval"
+
+    def _on_experiment_finished(self, event: ev.ExperimentFinished) -> None:
+        experiment = self.experiments.get(event.experiment or "")
+        if experiment is None:
+            return
+        experiment.status, experiment.verdict = event.status, event.verdict
+        if event.before is not None:
+            experiment.before = event.before
+        if event.after is not None:
+            experiment.after = event.after
+        if self.pending and self.pending.experiment == experiment.id:
+            self.pending = None
+
+    def _on_notice(self, event: ev.Notice) -> None:
+        self.last_notice = event

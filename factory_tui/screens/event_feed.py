@@ -1,0 +1,92 @@
+"""Every engine event as it happened, filterable by kind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Checkbox, Footer, Label, Log
+
+from factory_tui.engine.events import Event
+from factory_tui.event_text import CATEGORIES, category, describe
+
+FEED_MAX_LINES = 20_000
+
+
+class EventFeed(Screen):
+    CSS_PATH = "event_feed.tcss"
+    BINDINGS = [
+        Binding(
+            "escape", "app.pop_screen", "Back", id="feed.back", tooltip="Back to the dashboard"
+        ),
+        Binding(
+            "1",
+            "toggle('agents')",
+            "Agents",
+            id="feed.agents",
+            tooltip="Show or hide agent events and output",
+        ),
+        Binding("2", "toggle('evals')", "Evals", id="feed.evals", tooltip="Show or hide scores"),
+        Binding(
+            "3",
+            "toggle('experiments')",
+            "Experiments",
+            id="feed.experiments",
+            tooltip="Show or hide hypotheses, experiments and verdicts",
+        ),
+        Binding(
+            "4",
+            "toggle('system')",
+            "System",
+            id="feed.system",
+            tooltip="Show or hide run, cycle and stage events",
+        ),
+    ]
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        super().__init__()
+        self.events = list(events)
+        self.shown = set(CATEGORIES)
+
+    def compose(self) -> ComposeResult:
+        yield Label("Events", id="feed-title")
+        with Horizontal(id="feed-filters"):
+            for name in CATEGORIES:
+                yield Checkbox(name, value=True, id=f"filter-{name}")
+        yield Log(id="feed-log", max_lines=FEED_MAX_LINES)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.render_feed()
+
+    def add(self, events: list[Event]) -> None:
+        """New events from the run, appended when their kind is shown."""
+        self.events.extend(events)
+        lines = [describe(e) for e in events if category(e) in self.shown]
+        if lines:
+            self.query_one(Log).write_lines(lines)
+
+    def render_feed(self) -> None:
+        log = self.query_one(Log)
+        log.clear()
+        log.write_lines([describe(e) for e in self.events if category(e) in self.shown])
+        self.query_one("#feed-title", Label).update(
+            f"Events: showing {', '.join(c for c in CATEGORIES if c in self.shown) or 'nothing'}"
+        )
+
+    @on(Checkbox.Changed)
+    def filter_changed(self, event: Checkbox.Changed) -> None:
+        name = (event.checkbox.id or "").removeprefix("filter-")
+        if event.value:
+            self.shown.add(name)
+        else:
+            self.shown.discard(name)
+        self.render_feed()
+
+    def action_toggle(self, name: str) -> None:
+        box = self.query_one(f"#filter-{name}", Checkbox)
+        box.value = not box.value

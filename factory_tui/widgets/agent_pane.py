@@ -1,0 +1,91 @@
+"""One agent's live output: a title with its status line, and a fast, bounded log.
+
+Lines arrive in batches (the dashboard flushes them 20 times a second) and go to Textual's
+`Log`, which keeps the last `max_lines`; the whole transcript stays on disk.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Log, Static
+
+from factory_tui.engine.models import Role
+from factory_tui.run_view import AgentView
+
+PANE_MAX_LINES = 2_000
+STATE_MARK = {"idle": "○", "running": "●", "done": "✓", "failed": "✗"}
+
+
+def format_elapsed(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def status_line(agent: AgentView, now: float) -> str:
+    parts = [f"{STATE_MARK.get(agent.state, '?')} {agent.state}"]
+    if agent.started is not None:
+        parts.append(format_elapsed(agent.elapsed(now)))
+    if agent.usage.tokens:
+        parts.append(f"{agent.usage.tokens:,} tok")
+    if agent.usage.cost_usd:
+        parts.append(f"${agent.usage.cost_usd:.4f}")
+    if agent.experiment:
+        parts.append(agent.experiment)
+    return " · ".join(parts)
+
+
+class AgentPane(Vertical):
+    """The pane of one role."""
+
+    def __init__(self, role: Role, max_lines: int = PANE_MAX_LINES, **kwargs) -> None:
+        super().__init__(id=f"pane-{role.value}", classes="agent-pane", **kwargs)
+        self.role = role
+        self.max_lines = max_lines
+        self.border_title = role.title
+        self._experiment: str | None = None
+        self._search: str = ""
+        self._search_from = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("○ idle", classes="pane-status")
+        yield Log(max_lines=self.max_lines, auto_scroll=True, classes="pane-log")
+
+    @property
+    def log(self) -> Log:
+        return self.query_one(Log)
+
+    def write_lines(self, lines: list[str], experiment: str | None = None) -> None:
+        if experiment and experiment != self._experiment:
+            self._experiment = experiment
+            lines = [f"── {experiment} ──", *lines]
+        if lines:
+            self.log.write_lines(lines)
+
+    def show_status(self, agent: AgentView, now: float) -> None:
+        self.set_class(agent.state == "running", "-running")
+        self.set_class(agent.state == "failed", "-failed")
+        self.query_one(".pane-status", Static).update(status_line(agent, now))
+
+    def search(self, text: str, again: bool = False) -> int:
+        """Scroll to the next line containing `text`; returns how many lines match."""
+        needle = text.lower()
+        lines = self.log.lines
+        matches = [i for i, line in enumerate(lines) if needle in line.lower()]
+        if not matches:
+            return 0
+        start = self._search_from + 1 if again and text == self._search else 0
+        target = next((i for i in matches if i >= start), matches[0])
+        self._search, self._search_from = text, target
+        self.log.auto_scroll = False
+        self.log.scroll_to(y=max(target - 1, 0), animate=False)
+        return len(matches)
+
+    def follow(self) -> None:
+        """Back to following new output after a search."""
+        self.log.auto_scroll = True
+        self.log.scroll_end(animate=False)

@@ -1,0 +1,90 @@
+"""Backlog, proposed, running, kept and reverted hypotheses in one list; pick one to open it."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from factory_tui.engine.models import BacklogItem
+from factory_tui.run_view import RunView
+
+COLUMNS = (
+    ("running", "RUNNING", "bold green"),
+    ("awaiting_approval", "AWAITING APPROVAL", "bold magenta"),
+    ("kept", "KEPT", "green"),
+    ("reverted", "REVERTED", "yellow"),
+    ("aborted", "ABORTED", "red"),
+)
+
+
+class HypothesisBoard(OptionList):
+    """The hypothesis board. Selecting an experiment posts `ExperimentSelected`."""
+
+    @dataclass
+    class ExperimentSelected(Message):
+        board: HypothesisBoard
+        experiment_id: str
+
+        @property
+        def control(self) -> HypothesisBoard:
+            return self.board
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Hypotheses"
+        self._signature: tuple = ()
+
+    def show(self, view: RunView, backlog: list[BacklogItem]) -> None:
+        open_items = [item for item in backlog if item.status == "open"]
+        by_status: dict[str, list] = {key: [] for key, _, _ in COLUMNS}
+        for experiment in reversed(view.experiments.values()):
+            by_status.setdefault(experiment.status, []).append(experiment)
+        signature = (
+            tuple(item.id for item in open_items),
+            tuple(h.title for h in view.proposed),
+            tuple((e.id, e.status, e.after) for e in view.experiments.values()),
+        )
+        if signature == self._signature:
+            return
+        self._signature = signature
+        highlighted = self.highlighted_option.id if self.highlighted_option else None
+        options: list[Option] = []
+
+        def header(title: str, count: int, style: str) -> None:
+            options.append(Option(Text(f"{title} ({count})", style=style), disabled=True))
+
+        header("BACKLOG", len(open_items), "bold")
+        options += [Option(f"  {item.title}", id=f"backlog:{item.id}") for item in open_items]
+        header("PROPOSED", len(view.proposed), "bold cyan")
+        options += [
+            Option(f"  {h.title}  +{h.expected_gain:.3f}", id=f"proposed:{index}")
+            for index, h in enumerate(view.proposed)
+        ]
+        for key, title, style in COLUMNS:
+            items = by_status.get(key, [])
+            if not items and key in ("awaiting_approval", "aborted"):
+                continue
+            header(title, len(items), style)
+            for experiment in items:
+                delta = "" if experiment.delta is None else f"  {experiment.delta:+.4f}"
+                options.append(
+                    Option(
+                        f"  {experiment.id} {experiment.hypothesis.title}{delta}",
+                        id=f"exp:{experiment.id}",
+                    )
+                )
+        self.set_options(options)
+        if highlighted is not None:
+            with contextlib.suppress(LookupError):
+                self.highlighted = self.get_option_index(highlighted)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        option_id = event.option.id or ""
+        if option_id.startswith("exp:"):
+            event.stop()
+            self.post_message(self.ExperimentSelected(self, option_id.removeprefix("exp:")))

@@ -1,0 +1,44 @@
+"""The run at a glance: project, mode, runtime, cycle, best score, cost and run state."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from factory_tui.run_view import RunView
+
+STATE_STYLE = {
+    "running": ("● running", "bold green"),
+    "paused": ("❚❚ paused", "bold yellow"),
+    "awaiting_approval": ("? awaiting approval", "bold magenta"),
+    "idle": ("○ idle", "bold"),
+    "failed": ("✗ failed", "bold red"),
+}
+
+
+class RunHeader(Static):
+    """A one-line header rendered from the run view."""
+
+    def show(self, view: RunView, attached: bool = False) -> None:
+        label, style = STATE_STYLE.get(view.state, (view.state, "bold"))
+        best = "–" if view.best is None else f"{view.best:.4f}"
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" factory ", style="bold reverse")
+        text.append(f" {view.project or '…'} ", style="bold")
+        for part in (
+            view.mode or "–",
+            view.runtime or "–",
+            f"approval {view.approval}",
+            f"cycle {view.cycle}",
+        ):
+            text.append("· ", style="dim")
+            text.append(f"{part} ")
+        text.append("· best ", style="dim")
+        text.append(best, style="bold cyan")
+        text.append(" · cost ", style="dim")
+        text.append(f"${view.cost_usd:.2f}")
+        text.append("  ")
+        text.append(label, style=style)
+        if attached:
+            text.append("  (attached)", style="dim italic")
+        self.update(text)
