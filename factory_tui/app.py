@@ -10,6 +10,7 @@ from it. The UI never waits on a subprocess or on git.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -19,7 +20,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerState
 
 from factory_tui.engine.decide import Decision, write_decision
 from factory_tui.engine.errors import FactoryError
@@ -199,7 +200,7 @@ class FactoryApp(App[int]):
         self._queue.extend(events)
 
     def flush(self) -> None:
-        if not self._queue:
+        if not self._queue or not self.dashboard.ready:
             return
         batch, self._queue = self._queue, []
         output: dict[Role, tuple[str | None, list[str]]] = {}
@@ -220,10 +221,12 @@ class FactoryApp(App[int]):
         self._offer_approval()
 
     def tick(self) -> None:
-        self.dashboard.tick(self.view, self.clock())
+        if self.dashboard.ready:
+            self.dashboard.tick(self.view, self.clock())
 
     def redraw(self) -> None:
-        self.dashboard.show(self.view, self.backlog(), self.clock())
+        if self.dashboard.ready:
+            self.dashboard.show(self.view, self.backlog(), self.clock())
 
     def backlog(self) -> list[BacklogItem]:
         """The backlog file, re-read only when it changed (another process may edit it)."""
@@ -390,7 +393,7 @@ class FactoryApp(App[int]):
         else:
             pane = self._pane()
             pane.log.focus()
-            screen.maximize(pane)
+            screen.maximize(pane, container=False)
 
     def action_search_pane(self) -> None:
         pane = self._pane()
@@ -449,4 +452,5 @@ class FactoryApp(App[int]):
         workers = [w for w in self.workers if w.group == "engine"]
         for worker in workers:
             worker.cancel()
-        await self.workers.wait_for_complete(workers)
+        with contextlib.suppress(WorkerCancelled):
+            await self.workers.wait_for_complete(workers)

@@ -141,16 +141,10 @@ def _run(path: Path, args: argparse.Namespace) -> int:
     import asyncio
 
     from factory_tui.engine.pipeline import Pipeline, RunOptions
-    from factory_tui.engine.store import Store
-    from factory_tui.engine.workspace import Workspace
     from factory_tui.headless import HeadlessPrinter
 
-    config = Store(Workspace.open(path).project).config()
     options = RunOptions(
-        mode=args.mode,
-        cycles=args.cycles,
-        runtime=args.runtime or config.runtime,
-        approval=args.approval or config.approval,
+        mode=args.mode, cycles=args.cycles, runtime=args.runtime, approval=args.approval
     )
     pipeline = Pipeline.open(path, options)
     if not args.headless:

@@ -81,8 +81,9 @@ STAGE_NAMES = {stage.value for stage in Stage}
 class RunOptions:
     mode: str = "improve"
     cycles: int | None = 1
-    runtime: str = "offline"
-    approval: str = "auto"
+    # None: the project's config decides.
+    runtime: str | None = None
+    approval: str | None = None
 
 
 class CycleFailed(FactoryError):
@@ -125,13 +126,14 @@ class Pipeline:
         workspace = Workspace.open(project)
         store = Store(workspace.project)
         config = store.config()
-        runtime = make_runtime(options.runtime, config)
+        runtime = make_runtime(options.runtime or config.runtime, config)
         evaluator = Evaluator(
             config.eval, store.root / "cache" / "eval", tools.project_python(workspace.project)
         )
+        approval = options.approval or config.approval
         gate: decide.ApprovalGate = (
             decide.ManualApproval(store.experiments_dir)
-            if options.approval == "manual"
+            if approval == "manual"
             else decide.AutoApproval()
         )
         return cls(

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 from factory_tui.run_view import ApprovalView, ExperimentView
 
@@ -133,6 +133,7 @@ class ApprovalModal(ModalScreen[Answer]):
                 yield Button("Revert (r)", variant="error", id="revert")
                 yield Button("Diff (d)", id="diff")
                 yield Button("Later (esc)", id="later")
+        yield Footer()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id)  # type: ignore[arg-type]

@@ -24,6 +24,10 @@ class Dashboard(Screen):
     def __init__(self, attached: bool = False) -> None:
         super().__init__(id="dashboard")
         self.attached = attached
+        self.ready = False
+
+    def on_mount(self) -> None:
+        self.ready = True
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")

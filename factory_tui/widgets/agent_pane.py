@@ -42,6 +42,8 @@ def status_line(agent: AgentView, now: float) -> str:
 class AgentPane(Vertical):
     """The pane of one role."""
 
+    ALLOW_MAXIMIZE = True
+
     def __init__(self, role: Role, max_lines: int = PANE_MAX_LINES, **kwargs) -> None:
         super().__init__(id=f"pane-{role.value}", classes="agent-pane", **kwargs)
         self.role = role

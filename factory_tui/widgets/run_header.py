@@ -25,6 +25,8 @@ class RunHeader(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" factory ", style="bold reverse")
         text.append(f" {view.project or '…'} ", style="bold")
+        text.append(label, style=style)
+        text.append(" ")
         for part in (
             view.mode or "–",
             view.runtime or "–",
@@ -37,8 +39,6 @@ class RunHeader(Static):
         text.append(best, style="bold cyan")
         text.append(" · cost ", style="dim")
         text.append(f"${view.cost_usd:.2f}")
-        text.append("  ")
-        text.append(label, style=style)
         if attached:
             text.append("  (attached)", style="dim italic")
         self.update(text)

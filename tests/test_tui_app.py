@@ -1,0 +1,339 @@
+"""The TUI driven like a person would, with pilot, on real repositories and real runs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import git
+
+from factory_tui.app import FactoryApp
+from factory_tui.engine.pipeline import Pipeline, RunOptions
+from factory_tui.engine.store import Store, pid_alive
+from factory_tui.screens.approval import ApprovalModal
+from factory_tui.screens.confirm import Confirm
+from factory_tui.screens.event_feed import EventFeed
+from factory_tui.screens.experiment_detail import ExperimentDetail
+from factory_tui.screens.history import History
+from factory_tui.screens.spec_editor import SpecEditor
+from factory_tui.screens.text_prompt import TextPrompt
+
+from .conftest import FIXABLE, TRAP, scripted_config, start_factory
+from .support.scenes import idle_scene
+
+SIZE = (120, 40)
+
+
+async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 60) -> None:
+    """Let the app run until `condition` holds (the engine works in real subprocesses)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.05)
+    pilot.app.flush()
+    await pilot.pause()
+
+
+def live_app(root: Path, cycles: int = 1, approval: str = "auto", autostart=True) -> FactoryApp:
+    pipeline = Pipeline.open(root, RunOptions(cycles=cycles, approval=approval))
+    return FactoryApp(root, pipeline=pipeline, autostart=autostart)
+
+
+async def engine_done(pilot) -> None:
+    app: FactoryApp = pilot.app
+    await app.workers.wait_for_complete(w for w in app.workers if w.group == "engine")
+    app.flush()
+    await pilot.pause()
+
+
+def test_a_full_kept_cycle_shows_in_every_part_of_the_dashboard(make_repo) -> None:
+    root = make_repo(FIXABLE)
+
+    async def scenario() -> None:
+        app = live_app(root)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.engine_running)
+            await engine_done(pilot)
+            dashboard = app.dashboard
+            assert app.view.experiments["exp-0001"].status == "kept"
+            lines = "\n".join(dashboard.query_one("#pane-builder").log.lines)
+            assert "changed calc/core.py" in lines
+            board = dashboard.query_one("#board")
+            prompts = [str(board.get_option_at_index(i).prompt) for i in range(board.option_count)]
+            assert any("KEPT (1)" in p for p in prompts)
+            assert any("exp-0001" in p for p in prompts)
+            assert app.view.state == "idle" and app.view.best is not None
+            log = Store(root).agent_log_path("exp-0001", "builder").read_text()
+            assert "changed calc/core.py" in log
+        assert git.Repo(root).head.commit.message.startswith("Apply ruff's safe fixes")
+
+    asyncio.run(scenario())
+
+
+def test_manual_approval_revert_from_the_modal(make_repo) -> None:
+    root = make_repo(FIXABLE)
+    base = git.Repo(root).head.commit.hexsha
+
+    async def scenario() -> None:
+        app = live_app(root, approval="manual")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ApprovalModal))
+            assert app.view.state == "awaiting_approval"
+            await pilot.press("r")
+            await engine_done(pilot)
+        experiment = Store(root).load_experiment("exp-0001")
+        assert experiment.status == "reverted"
+        assert experiment.verdict.decided_by == "human"
+        assert git.Repo(root).head.commit.hexsha == base
+        assert "factory/reverted/exp-0001" in [h.name for h in git.Repo(root).heads]
+
+    asyncio.run(scenario())
+
+
+def test_decide_later_then_keep_with_a(make_repo) -> None:
+    root = make_repo(FIXABLE)
+
+    async def scenario() -> None:
+        app = live_app(root, approval="manual")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ApprovalModal))
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, ApprovalModal)
+            assert app.engine_running and app.view.pending is not None
+            await pilot.press("a")
+            await wait_until(pilot, lambda: isinstance(app.screen, ApprovalModal))
+            await pilot.press("k")
+            await engine_done(pilot)
+        assert Store(root).load_experiment("exp-0001").status == "kept"
+
+    asyncio.run(scenario())
+
+
+def test_pause_holds_the_run_between_stages_and_resume_finishes_it(make_repo) -> None:
+    root = make_repo(TRAP)
+
+    async def scenario() -> None:
+        app = live_app(root)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("p")
+            await wait_until(pilot, lambda: app.view.state == "paused")
+            await pilot.pause(1.0)
+            assert app.engine_running
+            assert not Store(root).experiments()
+            await pilot.press("p")
+            await engine_done(pilot)
+            assert app.view.state == "idle"
+        assert [e.status for e in Store(root).experiments()] == ["reverted"]
+
+    asyncio.run(scenario())
+
+
+def test_next_cycle_and_approval_toggle(make_repo) -> None:
+    root = make_repo(TRAP)
+
+    async def scenario() -> None:
+        app = live_app(root, autostart=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("t")
+            assert app.pipeline.gate.mode == "manual" and app.view.approval == "manual"
+            await pilot.press("t")
+            assert app.pipeline.gate.mode == "auto"
+            await pilot.press("n")
+            await wait_until(pilot, lambda: app.engine_running)
+            await pilot.press("n")  # already running: refused, not doubled
+            await engine_done(pilot)
+        assert len(Store(root).experiments()) == 1
+
+    asyncio.run(scenario())
+
+
+def test_backlog_and_message_prompts_write_the_store(make_repo) -> None:
+    root = make_repo(TRAP)
+
+    async def scenario() -> None:
+        app = live_app(root, autostart=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("b")
+            assert isinstance(app.screen, TextPrompt)
+            await pilot.press(*"Format flags/core.py with ruff format", "enter")
+            await pilot.pause()
+            await pilot.press("m")
+            await pilot.press(*"look at flags first", "enter")
+            await pilot.pause()
+            board = app.dashboard.query_one("#board")
+            prompts = [str(board.get_option_at_index(i).prompt) for i in range(board.option_count)]
+            assert "BACKLOG (1)" in prompts[0]
+            await pilot.press("b", "escape")
+        store = Store(root)
+        assert [item.title for item in store.backlog()] == ["Format flags/core.py with ruff format"]
+        assert [m.text for m in store.pending_messages()] == ["look at flags first"]
+
+    asyncio.run(scenario())
+
+
+def test_a_message_reaches_the_next_cycle_and_is_marked_read(make_repo) -> None:
+    root = make_repo(TRAP)
+    Store(root).add_message("Format flags/core.py with ruff format")
+
+    async def scenario() -> None:
+        app = live_app(root)
+        async with app.run_test(size=SIZE) as pilot:
+            await engine_done(pilot)
+            await wait_until(pilot, lambda: not app.engine_running)
+            strategist = "\n".join(app.dashboard.query_one("#pane-strategist").log.lines)
+            assert "message from you: Format flags/core.py with ruff format" in strategist
+        assert Store(root).pending_messages() == []
+        [first] = Store(root).experiments()
+        assert first.hypothesis.title == "Format flags/core.py with ruff format"
+        assert first.hypothesis.source == "user"
+
+    asyncio.run(scenario())
+
+
+def test_maximise_search_and_follow_a_pane(make_repo) -> None:
+    root = make_repo(FIXABLE)
+
+    async def scenario() -> None:
+        app = live_app(root)
+        async with app.run_test(size=SIZE) as pilot:
+            await engine_done(pilot)
+            pane = app.dashboard.query_one("#pane-researcher")
+            pane.log.focus()
+            await pilot.press("z")
+            assert app.dashboard.maximized is pane
+            await pilot.press("z")
+            assert app.dashboard.maximized is None
+            await pilot.press("slash", *"F401", "enter")
+            await pilot.pause()
+            assert pane.log.auto_scroll is False
+            assert "F401" in pane.log.lines[pane._search_from]
+            await pilot.press("f")
+            assert pane.log.auto_scroll is True
+
+    asyncio.run(scenario())
+
+
+def test_feed_history_detail_and_spec_screens(tmp_path: Path) -> None:
+    root = tmp_path / "inventory"
+    root.mkdir()
+    now = idle_scene(root)
+
+    async def scenario() -> None:
+        app = FactoryApp(root, clock=lambda: now)
+        async with app.run_test(size=SIZE) as pilot:
+            await app.caught_up.wait()
+            app.flush()
+            await pilot.press("e")
+            feed = app.screen
+            assert isinstance(feed, EventFeed)
+            everything = feed.query_one("#feed-log").line_count
+            await pilot.press("1")  # hide agents
+            await pilot.pause()
+            assert 0 < feed.query_one("#feed-log").line_count < everything
+            await pilot.press("escape", "h")
+            history = app.screen
+            assert isinstance(history, History)
+            assert history.query_one("#history-table").row_count == 3
+            await pilot.press("slash", *"revert", "enter")
+            await pilot.pause()
+            assert history.query_one("#history-table").row_count == 1
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, ExperimentDetail)
+            await app.workers.wait_for_complete(w for w in app.workers if w.group == "detail-load")
+            await pilot.press("2")
+            await pilot.pause()
+            transcript = app.screen.query_one("#transcript")
+            assert transcript.line_count > 0
+            await pilot.press("escape", "escape", "s")
+            assert isinstance(app.screen, SpecEditor)
+            await pilot.press(*"# Inventory spec", "ctrl+s")
+            await pilot.pause()
+        assert (root / ".factory" / "spec.md").read_text().startswith("# Inventory spec")
+
+    asyncio.run(scenario())
+
+
+def test_selecting_an_experiment_on_the_board_opens_it(tmp_path: Path) -> None:
+    root = tmp_path / "inventory"
+    root.mkdir()
+    now = idle_scene(root)
+
+    async def scenario() -> None:
+        app = FactoryApp(root, clock=lambda: now)
+        async with app.run_test(size=SIZE) as pilot:
+            await app.caught_up.wait()
+            app.flush()
+            await pilot.pause()
+            board = app.dashboard.query_one("#board")
+            board.focus()
+            index = next(
+                i
+                for i in range(board.option_count)
+                if board.get_option_at_index(i).id == "exp:exp-0002"
+            )
+            board.highlighted = index
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, ExperimentDetail)
+            assert app.screen.experiment.id == "exp-0002"
+
+    asyncio.run(scenario())
+
+
+def test_quit_while_a_cycle_runs_asks_then_aborts_cleanly(make_repo, tmp_path, monkeypatch):
+    root = make_repo({"README.md": "# hello\n"})
+    scripted_config(root)
+    base = git.Repo(root).head.commit.hexsha
+    pidfile = tmp_path / "agent.pid"
+    monkeypatch.setenv("SCRIPTED_AGENT", "builder=hang")
+    monkeypatch.setenv("SCRIPTED_AGENT_PIDFILE", str(pidfile))
+
+    async def scenario() -> None:
+        app = live_app(root)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, pidfile.exists)
+            await pilot.press("q")
+            assert isinstance(app.screen, Confirm)
+            await pilot.press("n")
+            assert app.engine_running
+            await pilot.press("q")
+            await pilot.press("y")
+            await pilot.pause()
+        assert app.return_value == 0
+
+    asyncio.run(scenario())
+    assert not pid_alive(int(pidfile.read_text()))
+    assert Store(root).load_experiment("exp-0001").status == "aborted"
+    assert not (root / ".factory" / "worktrees" / "slot-1").exists()
+    assert git.Repo(root).head.commit.hexsha == base
+
+
+def test_watch_follows_a_headless_run_and_approves_it_from_here(make_repo) -> None:
+    root = make_repo(FIXABLE)
+    process = start_factory(
+        "ceo", str(root), "--headless", "--approval", "manual", "--cycles", "1", "-q"
+    )
+
+    async def scenario() -> None:
+        app = FactoryApp(root)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ApprovalModal), timeout=90)
+            assert app.view.pending.experiment == "exp-0001"
+            lines = "\n".join(app.dashboard.query_one("#pane-builder").log.lines)
+            assert "changed calc/core.py" in lines
+            await pilot.press("k")
+            await wait_until(pilot, lambda: app.view.finished_status == "completed", timeout=60)
+            assert app.view.experiments["exp-0001"].status == "kept"
+
+    try:
+        asyncio.run(scenario())
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    experiment = Store(root).load_experiment("exp-0001")
+    assert experiment.status == "kept" and experiment.verdict.decided_by == "human"
