@@ -1,10 +1,12 @@
 """FactoryApp: the Textual front end, attached to a run in this process or following one.
 
-Events reach the app one of two ways: from the pipeline's bus (the run lives in a worker of
-this app), or from `.factory/events.jsonl` (a run started elsewhere, followed with
-watchfiles). Either way they land in one queue that a 20 Hz timer drains: agent output goes
-to the panes in batches, every other event folds into the `RunView`, and the screens redraw
-from it. The UI never waits on a subprocess or on git.
+Events reach the app one of two ways: from the pipeline's bus (the run lives in a thread
+worker of this app, on an event loop of its own), or from `.factory/events.jsonl` (a run
+started elsewhere, followed with watchfiles). Either way they land in one queue that a 20 Hz
+timer drains: agent output goes to the panes in batches, every other event folds into the
+`RunView`, and the screens redraw from it. The UI never waits on a subprocess or on git, and
+an agent flooding its pane cannot starve the keyboard: the engine's work is not on the UI's
+event loop.
 """
 
 from __future__ import annotations
@@ -136,12 +138,16 @@ class FactoryApp(App[int]):
         *,
         pipeline: Pipeline | None = None,
         autostart: bool = True,
+        follow: bool | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.project = project
         self.pipeline = pipeline
         self.attached = pipeline is None
+        # Attached apps follow the event log; `follow=False` is for a caller that feeds
+        # `receive` itself.
+        self.follow = self.attached if follow is None else follow
         self.autostart = autostart
         self.clock = clock
         self.store = Store(project)
@@ -152,10 +158,13 @@ class FactoryApp(App[int]):
             self.view.approval = pipeline.gate.mode
         self.events: deque[Event] = deque(maxlen=FEED_KEEP)
         self.caught_up = asyncio.Event()
-        self._queue: list[Event] = []
+        self._queue: deque[Event] = deque()  # appended from the engine's thread
+        self._engine_loop: asyncio.AbstractEventLoop | None = None
+        self._engine_task: asyncio.Task | None = None
         self._backlog: tuple[float, list[BacklogItem]] = (-1.0, [])
         self._deferred: set[str] = set()
         self._approval_open: str | None = None
+        self._pending_shown = True
         self.dashboard = Dashboard(attached=self.attached)
 
     # -- setup ------------------------------------------------------------------------------
@@ -168,8 +177,10 @@ class FactoryApp(App[int]):
             self.caught_up.set()
             if self.autostart:
                 self.start_run()
-        else:
+        elif self.follow:
             self.follow_events()
+        else:
+            self.caught_up.set()
         self.call_after_refresh(self.redraw)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -193,7 +204,8 @@ class FactoryApp(App[int]):
 
     # -- the event queue --------------------------------------------------------------------
     def receive(self, event: Event) -> None:
-        """The pipeline's bus calls this for every event; the next flush draws it."""
+        """The pipeline's bus calls this for every event (from the engine's thread); the
+        next flush draws it."""
         self._queue.append(event)
 
     def enqueue(self, events: Iterable[Event]) -> None:
@@ -202,22 +214,28 @@ class FactoryApp(App[int]):
     def flush(self) -> None:
         if not self._queue or not self.dashboard.ready:
             return
-        batch, self._queue = self._queue, []
+        queue = self._queue
+        batch = [queue.popleft() for _ in range(len(queue))]
         output: dict[Role, tuple[str | None, list[str]]] = {}
+        changed = False
         for event in batch:
             if isinstance(event, AgentOutput):
                 _, lines = output.setdefault(event.role, (event.experiment, []))
                 lines.append(event.line)
             else:
                 self.view.apply(event)
+                changed = True
         self.events.extend(batch)
         with self.batch_update():
             self.dashboard.write_output(output)
-            self.redraw()
+            if changed:  # output alone changes no state: the panes were enough
+                self.redraw()
             for screen in self.screen_stack:
                 if isinstance(screen, EventFeed):
                     screen.add(batch)
-        self.refresh_bindings()
+        if (self.view.pending is None) != self._pending_shown:
+            self._pending_shown = self.view.pending is None
+            self.refresh_bindings()  # the Decide key comes and goes with a pending decision
         self._offer_approval()
 
     def tick(self) -> None:
@@ -249,15 +267,39 @@ class FactoryApp(App[int]):
 
     def start_run(self) -> None:
         self.run_worker(
-            self._run_engine(), name="engine", group="engine", exclusive=True, exit_on_error=False
+            self._engine_thread,
+            name="engine",
+            group="engine",
+            exclusive=True,
+            thread=True,
+            exit_on_error=False,
         )
 
-    async def _run_engine(self) -> None:
+    def _engine_thread(self) -> None:
+        asyncio.run(self._engine_main())
+
+    async def _engine_main(self) -> None:
         assert self.pipeline is not None
+        self._engine_loop = asyncio.get_running_loop()
+        self._engine_task = asyncio.current_task()
         try:
             await self.pipeline.run()
+        except asyncio.CancelledError:
+            pass  # quit: the pipeline has recorded the abort and cleaned up
         except FactoryError as error:
-            self.notify(str(error), title="run stopped", severity="error", timeout=15)
+            self.call_from_thread(
+                self.notify, str(error), title="run stopped", severity="error", timeout=15
+            )
+        finally:
+            self._engine_loop = self._engine_task = None
+
+    def engine_call(self, function: Callable[..., object], *args: object) -> None:
+        """Call a pipeline control on the engine's own loop (or now, between runs)."""
+        loop = self._engine_loop
+        if loop is None:
+            function(*args)
+        else:
+            loop.call_soon_threadsafe(function, *args)
 
     @work(group="follow", exclusive=True, exit_on_error=False)
     async def follow_events(self) -> None:
@@ -332,7 +374,8 @@ class FactoryApp(App[int]):
 
     def decide(self, experiment_id: str, decision: str) -> None:
         answer = Decision(decision=decision)  # type: ignore[arg-type]
-        if self.pipeline is not None and self.pipeline.answer(experiment_id, answer):
+        if self.pipeline is not None and self.engine_running:
+            self.engine_call(self.pipeline.answer, experiment_id, answer)
             return
         # Attached to a run elsewhere (or its gate is file-driven): write the decision file.
         write_decision(self.store.experiments_dir, experiment_id, answer)
@@ -342,9 +385,9 @@ class FactoryApp(App[int]):
     def action_pause(self) -> None:
         assert self.pipeline is not None
         if self.pipeline.paused:
-            self.pipeline.resume()
+            self.engine_call(self.pipeline.resume)
         else:
-            self.pipeline.pause()
+            self.engine_call(self.pipeline.pause)
             self.notify("Pausing after the current stage.")
 
     def action_next_cycle(self) -> None:
@@ -358,7 +401,7 @@ class FactoryApp(App[int]):
     def action_toggle_approval(self) -> None:
         assert self.pipeline is not None
         mode = "auto" if self.pipeline.gate.mode == "manual" else "manual"
-        self.pipeline.set_approval(mode)
+        self.engine_call(self.pipeline.set_approval, mode)
         self.view.approval = mode
         self.redraw()
         self.notify(f"Approval is now {mode}.")
@@ -450,7 +493,8 @@ class FactoryApp(App[int]):
     async def stop_engine(self) -> None:
         """Cancel the run; its clean-up ends the agents' processes and drops the worktree."""
         workers = [w for w in self.workers if w.group == "engine"]
-        for worker in workers:
-            worker.cancel()
+        loop, task = self._engine_loop, self._engine_task
+        if loop is not None and task is not None:
+            loop.call_soon_threadsafe(task.cancel)
         with contextlib.suppress(WorkerCancelled):
             await self.workers.wait_for_complete(workers)

@@ -8,6 +8,7 @@ and followed from another terminal.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -199,10 +200,15 @@ Subscriber = Callable[[Event], None]
 class EventBus:
     """Delivers each event to every subscriber and appends it to the event log."""
 
+    # Agent output may sit this long in the write buffer; every other event is flushed at
+    # once. A flush per line cost more than everything else the engine does with it.
+    OUTPUT_FLUSH_DELAY = 0.05
+
     def __init__(self, log_path: Path | None = None) -> None:
         self._subscribers: list[Subscriber] = []
         self._log_path = log_path
         self._log: IO[str] | None = None
+        self._flush_pending: asyncio.TimerHandle | None = None
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         self._subscribers.append(subscriber)
@@ -216,7 +222,10 @@ class EventBus:
             # One write per line: a reader never sees half an event except at a crash,
             # and `parse_event` skips a torn last line.
             self._log.write(redact(event.model_dump_json()) + "\n")
-            self._log.flush()
+            if isinstance(event, AgentOutput):
+                self._flush_soon()
+            else:
+                self.flush()
         for subscriber in tuple(self._subscribers):
             try:
                 subscriber(event)
@@ -225,7 +234,25 @@ class EventBus:
                 log.exception("event subscriber failed on %s", type(event).__name__)
         return event
 
+    def _flush_soon(self) -> None:
+        if self._flush_pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_pending = loop.call_later(self.OUTPUT_FLUSH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        if self._flush_pending is not None:
+            self._flush_pending.cancel()
+            self._flush_pending = None
+        if self._log is not None:
+            self._log.flush()
+
     def close(self) -> None:
+        self.flush()
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -19,6 +19,9 @@ from pathlib import Path
 # Claude Code's stream-json lines can be large (a whole file read by a tool).
 LINE_LIMIT = 32 * 1024 * 1024
 KILL_GRACE = 3.0
+CHUNK = 64 * 1024
+# The longest stretch a stream may keep the event loop before letting others run.
+TURN_BUDGET = 0.002
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,13 @@ async def stream_process(
 
 
 async def _pump(process, on_line, wall_timeout, inactivity_timeout, started) -> str | None:
+    """Read output in chunks and hand over complete lines, within a time budget per turn.
+
+    A chatty child can write faster than lines are handled; processing a whole chunk at
+    once would hold the event loop (and the UI sharing it) for as long as that takes.
+    """
     assert process.stdout is not None
+    pending = b""
     while True:
         wait = inactivity_timeout
         if wall_timeout is not None:
@@ -94,17 +103,29 @@ async def _pump(process, on_line, wall_timeout, inactivity_timeout, started) -> 
                 return "wall"
             wait = left if wait is None else min(wait, left)
         try:
-            raw = await asyncio.wait_for(process.stdout.readline(), wait)
+            chunk = await asyncio.wait_for(process.stdout.read(CHUNK), wait)
         except TimeoutError:
             if wall_timeout is not None and time.monotonic() - started >= wall_timeout:
                 return "wall"
             return "inactivity"
-        except ValueError:
-            # A line past LINE_LIMIT: take what is buffered and go on.
-            raw = await process.stdout.read(LINE_LIMIT)
-        if not raw:
+        if not chunk:
+            if pending:
+                on_line(_decode(pending))
             return None
-        on_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+        *lines, pending = (pending + chunk).split(b"\n")
+        if len(pending) > LINE_LIMIT:  # a line without end: hand over what there is
+            lines.append(pending)
+            pending = b""
+        budget_start = time.monotonic()
+        for line in lines:
+            on_line(_decode(line))
+            if time.monotonic() - budget_start > TURN_BUDGET:
+                await asyncio.sleep(0)
+                budget_start = time.monotonic()
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").rstrip("\r")
 
 
 async def terminate(process: asyncio.subprocess.Process, grace: float = KILL_GRACE) -> None:

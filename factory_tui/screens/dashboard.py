@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer
 
 from factory_tui.engine.models import BacklogItem, Role
 from factory_tui.run_view import PANE_ROLES, RunView
 from factory_tui.widgets.agent_pane import AgentPane
+from factory_tui.widgets.changing_static import ChangingStatic
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
 from factory_tui.widgets.pipeline_bar import PipelineBar
 from factory_tui.widgets.run_header import RunHeader
@@ -39,7 +40,7 @@ class Dashboard(Screen):
             with Vertical(id="side"):
                 yield HypothesisBoard(id="board")
                 yield ScoreChart(id="chart")
-        yield Static("", id="notice")
+        yield ChangingStatic("", id="notice")
         yield Footer()
 
     def pane(self, role: Role) -> AgentPane:
@@ -57,7 +58,7 @@ class Dashboard(Screen):
         self.query_one(HypothesisBoard).show(view, backlog)
         self.query_one(ScoreChart).show(view)
         notice = view.last_notice
-        self.query_one("#notice", Static).update(
+        self.query_one("#notice", ChangingStatic).show_text(
             "" if notice is None else f"{notice.level}: {notice.message}"
         )
         self.set_class(notice is not None and notice.level != "info", "-warning")

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Log, Static
+from textual.widgets import Log
 
 from factory_tui.engine.models import Role
 from factory_tui.run_view import AgentView
 
+from .changing_static import ChangingStatic
+
 PANE_MAX_LINES = 2_000
+# More lines than this in one flush (20 a second) is a flood no one reads as it scrolls by:
+# the pane shows a marker and the newest lines; the log on disk keeps every line.
+FLUSH_CAP = 400
 STATE_MARK = {"idle": "○", "running": "●", "done": "✓", "failed": "✗"}
 
 
@@ -54,7 +59,7 @@ class AgentPane(Vertical):
         self._search_from = 0
 
     def compose(self) -> ComposeResult:
-        yield Static("○ idle", classes="pane-status")
+        yield ChangingStatic("○ idle", classes="pane-status")
         yield Log(max_lines=self.max_lines, auto_scroll=True, classes="pane-log")
 
     @property
@@ -65,13 +70,19 @@ class AgentPane(Vertical):
         if experiment and experiment != self._experiment:
             self._experiment = experiment
             lines = [f"── {experiment} ──", *lines]
+        if len(lines) > FLUSH_CAP:
+            skipped = len(lines) - FLUSH_CAP
+            lines = [
+                f"… {skipped:,} lines skipped here (all are in the agent's log)",
+                *lines[-FLUSH_CAP:],
+            ]
         if lines:
             self.log.write_lines(lines)
 
     def show_status(self, agent: AgentView, now: float) -> None:
         self.set_class(agent.state == "running", "-running")
         self.set_class(agent.state == "failed", "-failed")
-        self.query_one(".pane-status", Static).update(status_line(agent, now))
+        self.query_one(".pane-status", ChangingStatic).show_text(status_line(agent, now))
 
     def search(self, text: str, again: bool = False) -> int:
         """Scroll to the next line containing `text`; returns how many lines match."""

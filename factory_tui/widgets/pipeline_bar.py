@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from factory_tui.run_view import PIPELINE_STAGES, RunView
 
 from .agent_pane import format_elapsed
+from .changing_static import ChangingStatic
 
 
-class PipelineBar(Static):
+class PipelineBar(ChangingStatic):
     """Researcher › Strategist › Builder › Reviewer › Evaluator › CEO › Archivist."""
 
     def show(self, view: RunView, now: float) -> None:
@@ -26,4 +26,4 @@ class PipelineBar(Static):
                 passed = False
             else:
                 text.append(stage.title, style="" if passed else "dim")
-        self.update(text)
+        self.show_text(text)

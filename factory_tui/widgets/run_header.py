@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from factory_tui.run_view import RunView
+
+from .changing_static import ChangingStatic
 
 STATE_STYLE = {
     "running": ("● running", "bold green"),
@@ -16,7 +17,7 @@ STATE_STYLE = {
 }
 
 
-class RunHeader(Static):
+class RunHeader(ChangingStatic):
     """A one-line header rendered from the run view."""
 
     def show(self, view: RunView, attached: bool = False) -> None:
@@ -41,4 +42,4 @@ class RunHeader(Static):
         text.append(f"${view.cost_usd:.2f}")
         if attached:
             text.append("  (attached)", style="dim italic")
-        self.update(text)
+        self.show_text(text)
