@@ -147,6 +147,9 @@ def _run(path: Path, args: argparse.Namespace) -> int:
         mode=args.mode, cycles=args.cycles, runtime=args.runtime, approval=args.approval
     )
     pipeline = Pipeline.open(path, options)
+    if not args.headless and not sys.stdout.isatty():
+        print("factory: not a terminal; running headless", file=sys.stderr)
+        args.headless = True
     if not args.headless:
         from factory_tui.app import FactoryApp
 

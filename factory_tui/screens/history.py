@@ -77,7 +77,9 @@ class History(Screen):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for column in COLUMNS:
-            table.add_column(column, key=column)
+            # The hypothesis takes what the other columns leave, so the deltas stay in view.
+            width = max(24, self.app.size.width - 62) if column == "hypothesis" else None
+            table.add_column(column, key=column, width=width)
         self.refresh_table()
         table.focus()
 
