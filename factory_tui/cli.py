@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("path", type=Path, help="the project")
 
+    evaluate = commands.add_parser(
+        "eval",
+        help="score a project: every dimension, the tiers and the composite",
+        description="Score the project's HEAD with the eval (cached by git tree hash).",
+    )
+    evaluate.add_argument("path", type=Path, help="the project")
+    evaluate.add_argument("--json", action="store_true", help="print the scorecard as JSON")
+    evaluate.add_argument(
+        "--verbose", "-v", action="store_true", help="show each tool's output as it runs"
+    )
+
     message = commands.add_parser(
         "message",
         help="send a note to the CEO for the next cycle",
@@ -215,6 +226,53 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return FactoryApp(project).run() or 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rich.console import Console
+
+    from factory_tui.engine.store import Store
+    from factory_tui.engine.workspace import Workspace
+    from factory_tui.eval import tools
+    from factory_tui.eval.evaluator import EvalRequest, Evaluator
+    from factory_tui.headless import scorecard_table
+
+    workspace = Workspace.open(args.path)
+    store = Store(workspace.project)
+    config = store.config()
+    store.ensure()
+    workspace.ensure_excluded()
+    commit = workspace.base_commit()
+    tree = workspace.tree_of(commit)
+    evaluator = Evaluator(config.eval, store.root, tools.project_python(workspace.project))
+    request = EvalRequest(history=store.experiments())
+    err = Console(stderr=True, highlight=False)
+    on_line = (
+        (lambda line: err.print(f"[dim]│ {line}[/]", markup=True, soft_wrap=True))
+        if args.verbose
+        else tools.quiet
+    )
+
+    async def score():
+        if evaluator.cached(tree) is not None:
+            return await evaluator.evaluate(workspace.project, tree, on_line, request)
+        with workspace.temporary_checkout(commit) as checkout:
+            return await evaluator.evaluate(checkout, tree, on_line, request)
+
+    card = asyncio.run(score())
+    if args.json:
+        print(card.model_dump_json(indent=2))
+        return 0
+    console = Console(highlight=False)
+    dirty = workspace.tracked_changes()
+    note = " (uncommitted changes are not scored)" if dirty else ""
+    console.print(
+        f"[bold]{workspace.project.name}[/] at {commit[:10]} on {workspace.base_branch}{note}"
+    )
+    console.print(scorecard_table(card, config.eval.min_delta))
+    return 0
+
+
 def cmd_message(args: argparse.Namespace) -> int:
     from factory_tui.engine.store import Store
     from factory_tui.engine.workspace import Workspace
@@ -230,6 +288,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "status": cmd_status,
     "watch": cmd_watch,
+    "eval": cmd_eval,
     "message": cmd_message,
 }
 

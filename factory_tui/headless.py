@@ -148,3 +148,40 @@ def status_table(experiments, title: str = "experiments") -> Table:
             f"{delta:+.4f}" if delta is not None else "-",
         )
     return table
+
+
+def scorecard_table(card: Scorecard, min_delta: float | None = None) -> Table:
+    """Every dimension (score, weight, reason), the tier scores and the composite."""
+    cached = " · cached" if card.cached else f" · {card.elapsed:.1f}s"
+    table = Table(
+        title=f"composite [bold]{card.composite:.4f}[/]{cached}", title_justify="left", expand=False
+    )
+    table.add_column("tier", style="dim")
+    table.add_column("dimension", style="bold")
+    table.add_column("score", justify="right")
+    table.add_column("weight", justify="right")
+    table.add_column("reason", overflow="fold")
+    for tier in ("hygiene", "growth", "project"):
+        members = [d for d in card.dimensions if d.tier == tier]
+        if not members:
+            continue
+        for index, dimension in enumerate(members):
+            score = "[dim]n/a[/]" if dimension.score is None else f"{dimension.score:.3f}"
+            table.add_row(
+                tier if index == 0 else "",
+                dimension.name,
+                score,
+                f"{dimension.weight:g}",
+                escape(dimension.reason),
+            )
+        if tier in card.tiers:
+            share = card.tier_weights.get(tier, 0.0)
+            table.add_row(
+                "",
+                f"[italic]{tier} tier[/]",
+                f"[bold]{card.tiers[tier]:.3f}[/]",
+                f"{share:.0%}",
+                "[dim]weighted mean of the applicable dimensions[/]",
+                end_section=True,
+            )
+    return table

@@ -56,6 +56,8 @@ class AgentContext(BaseModel):
     idea: str = ""
     answers: dict[str, str] = Field(default_factory=dict)
     python: str = ""  # the interpreter that runs the project's tests
+    min_delta: float = 0.005  # the composite rise a keep needs
+    similarity_limit: float = 0.6  # how close to a reverted hypothesis the precheck allows
 
 
 @dataclass

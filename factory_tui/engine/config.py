@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import UsageError
 
@@ -29,11 +29,81 @@ class AgentsConfig(Section):
     command: str | None = None
 
 
+class MetricConfig(Section):
+    """A project dimension: a command whose output is the score."""
+
+    command: str
+    parse: Literal["json", "regex", "exit_code"] = "json"
+    key: str = "score"  # json: the (dotted) key holding the value
+    pattern: str | None = None  # regex: the first group is the value
+    direction: Literal["higher", "lower"] = "higher"
+    min: float | None = None  # bounds that map the raw value to 0..1
+    max: float | None = None
+    weight: float = Field(default=1.0, gt=0)
+    timeout: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _parse_needs_pattern(self) -> MetricConfig:
+        if self.parse == "regex" and not self.pattern:
+            raise ValueError("parse = 'regex' needs a pattern")
+        if self.min is not None and self.max is not None and self.max <= self.min:
+            raise ValueError("max must be greater than min")
+        return self
+
+
+class TierWeights(Section):
+    hygiene: float | None = Field(default=None, ge=0)
+    growth: float | None = Field(default=None, ge=0)
+    project: float | None = Field(default=None, ge=0)
+
+    def resolved(self, has_project: bool) -> dict[str, float]:
+        """Defaults: 0.5 / 0.5 without project metrics, 0.3 / 0.2 / 0.5 with them."""
+        defaults = (
+            {"hygiene": 0.3, "growth": 0.2, "project": 0.5}
+            if has_project
+            else {"hygiene": 0.5, "growth": 0.5, "project": 0.0}
+        )
+        given = self.model_dump(exclude_none=True)
+        return {tier: given.get(tier, default) for tier, default in defaults.items()}
+
+
+DEFAULT_DIMENSION_WEIGHTS = {
+    "tests": 3.0,
+    "lint": 2.0,
+    "types": 2.0,
+    "coverage": 2.0,
+    "guards": 1.0,
+    "config": 1.0,
+    "capability": 1.0,
+    "diversity": 1.0,
+    "observability": 1.0,
+    "research": 1.0,
+    "effectiveness": 1.0,
+}
+
+
 class EvalConfig(Section):
     min_delta: float = Field(default=0.005, ge=0)
     # The project's test command; detected from the project when unset.
     test_command: list[str] | None = None
+    # Each dimension's own time limit, in seconds.
     timeout: float = Field(default=600.0, gt=0)
+    # Optional command that must pass before any keep (run in the experiment's worktree).
+    smoke_command: str | None = None
+    # When set, an experiment may change only paths matching these globs.
+    modifiable: list[str] | None = None
+    # Paths an experiment must never change (metric scripts, fixtures, eval configuration).
+    protected: list[str] = Field(default_factory=list)
+    # Hypotheses this similar (word overlap) to a reverted one fail the precheck.
+    max_similarity: float = Field(default=0.6, ge=0, le=1)
+    tiers: TierWeights = Field(default_factory=TierWeights)
+    weights: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, MetricConfig] = Field(default_factory=dict)
+
+    def weight(self, dimension: str) -> float:
+        if dimension in self.metrics:
+            return self.metrics[dimension].weight
+        return self.weights.get(dimension, DEFAULT_DIMENSION_WEIGHTS.get(dimension, 1.0))
 
 
 class FactoryConfig(Section):

@@ -28,9 +28,12 @@ def precheck(
     review: Review | None,
     min_delta: float,
     guards: list[Check] | None = None,
+    extra: list[Check] | None = None,
 ) -> list[Check]:
-    """Every rule a kept experiment must satisfy, each with the reason it held or failed."""
-    checks = list(guards or [])
+    """Every rule a kept experiment must satisfy, each with the reason it held or failed:
+    the guards, the composite's rise, no hygiene regression, the review, and `extra` (the
+    similarity to reverted ideas and the smoke command)."""
+    checks = [*(guards or []), *(extra or [])]
     delta = after.composite - before.composite
     checks.append(
         Check(

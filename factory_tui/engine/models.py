@@ -93,6 +93,8 @@ class Scorecard(Record):
     tree: str
     dimensions: list[DimensionScore]
     tiers: dict[str, float] = Field(default_factory=dict)
+    # The share of the composite each tier had (renormalised over applicable tiers).
+    tier_weights: dict[str, float] = Field(default_factory=dict)
     composite: float
     elapsed: float = 0.0
     cached: bool = False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -28,8 +29,10 @@ from factory_tui.agents.contracts import (
     StrategistOutput,
 )
 from factory_tui.eval import tools
-from factory_tui.eval.evaluator import Evaluator
-from factory_tui.eval.guards import run_guards
+from factory_tui.eval.evaluator import EvalRequest, Evaluator
+from factory_tui.eval.guards import GuardInput, run_guards, test_counts
+from factory_tui.eval.project_metrics import metric_paths
+from factory_tui.eval.similarity import similarity_check
 
 from . import decide
 from .config import FactoryConfig
@@ -59,6 +62,7 @@ from .events import (
 )
 from .models import (
     AgentUsage,
+    Check,
     Experiment,
     ExperimentStatus,
     Hypothesis,
@@ -68,6 +72,7 @@ from .models import (
     Stage,
     Verdict,
 )
+from .process import stream_process
 from .redact import redact
 from .store import Store
 from .workspace import EXPERIMENT_PREFIX, KEPT_PREFIX, REVERTED_PREFIX, KeepRefused, Workspace
@@ -127,9 +132,7 @@ class Pipeline:
         store = Store(workspace.project)
         config = store.config()
         runtime = make_runtime(options.runtime or config.runtime, config)
-        evaluator = Evaluator(
-            config.eval, store.root / "cache" / "eval", tools.project_python(workspace.project)
-        )
+        evaluator = Evaluator(config.eval, store.root, tools.project_python(workspace.project))
         approval = options.approval or config.approval
         gate: decide.ApprovalGate = (
             decide.ManualApproval(store.experiments_dir)
@@ -310,8 +313,15 @@ class Pipeline:
         base = await asyncio.to_thread(self.workspace.base_commit)
         slot = await asyncio.to_thread(self.workspace.prepare_slot, SLOT, base)
         try:
-            before = await self._score(Stage.BASELINE, experiment_id, slot, base, "baseline")
-            hypothesis, findings_summary = await self._plan(experiment_id, slot)
+            before = await self._score(
+                Stage.BASELINE,
+                experiment_id,
+                slot,
+                base,
+                "baseline",
+                EvalRequest(history=self.store.experiments()),
+            )
+            hypothesis, findings_summary = await self._plan(experiment_id, slot, before)
         except BaseException:
             self.store.release_experiment_id(experiment_id)
             raise
@@ -338,9 +348,11 @@ class Pipeline:
         )
         return experiment
 
-    async def _plan(self, experiment_id: str, slot: Path) -> tuple[Hypothesis | None, str]:
+    async def _plan(
+        self, experiment_id: str, slot: Path, before: Scorecard
+    ) -> tuple[Hypothesis | None, str]:
         messages = self.store.pending_messages()
-        context = self._context(notes=[message.text for message in messages])
+        context = self._context(notes=[message.text for message in messages], before=before)
         research = await self._agent(Role.RESEARCHER, slot, context, experiment_id)
         if not research.ok:
             raise CycleFailed(f"the Researcher failed: {research.error}")
@@ -389,7 +401,14 @@ class Pipeline:
         await asyncio.to_thread(workspace.start_branch, slot, experiment.branch)
         context = self._context(hypothesis=experiment.hypothesis, research_summary=findings)
 
+        main_before = await asyncio.to_thread(workspace.main_tree_state)
         built = await self._agent(Role.BUILDER, slot, context, experiment.id, experiment)
+        main_after = await asyncio.to_thread(workspace.main_tree_state)
+        outside = sorted(
+            path
+            for path in main_before.keys() | main_after.keys()
+            if main_before.get(path) != main_after.get(path)
+        )
         if built.ok:
             assert isinstance(built.output, BuilderOutput)
             experiment.builder_summary = built.output.summary
@@ -434,9 +453,36 @@ class Pipeline:
             )
         self.emit(Reviewed(experiment=experiment.id, review=experiment.review))
 
+        guard_input = GuardInput(
+            diff=diff,
+            worktree=slot,
+            config=self.config.eval,
+            read_base=lambda path: workspace.file_at(experiment.base_commit, path),
+            protected=metric_paths(self.config.eval.metrics, slot),
+            outside_changes=outside,
+        )
+        guards = await asyncio.to_thread(run_guards, guard_input)
+
         await self._checkpoint()
+        history = store.experiments()
+        # Before and after are judged under the same history and hypothesis, so the delta
+        # is the change's alone.
+        assert experiment.before is not None
+        experiment.before = self.evaluator.rescore(
+            experiment.before, EvalRequest(history=history, candidate=experiment.hypothesis)
+        )
         experiment.after = await self._score(
-            Stage.EVALUATOR, experiment.id, slot, experiment.commit, "experiment"
+            Stage.EVALUATOR,
+            experiment.id,
+            slot,
+            experiment.commit,
+            "experiment",
+            EvalRequest(
+                history=history,
+                candidate=experiment.hypothesis,
+                guards=guards,
+                baseline=experiment.before,
+            ),
         )
         store.save_experiment(experiment)
         context.after, context.review = experiment.after, experiment.review
@@ -449,19 +495,36 @@ class Pipeline:
                 context.failures = analysed.output.summary
 
         await self._checkpoint()
-        verdict = await self._decide(experiment, diff, slot)
+        verdict = await self._decide(experiment, guards, slot)
         await self._conclude(experiment, slot, verdict, context)
 
-    async def _decide(self, experiment: Experiment, diff: str, slot: Path) -> Verdict:
+    async def _decide(self, experiment: Experiment, guards: list[Check], slot: Path) -> Verdict:
         assert experiment.before is not None and experiment.after is not None
         with self._stage(Stage.CEO, experiment.id):
-            guards = await asyncio.to_thread(run_guards, diff, slot)
+            settings = self.config.eval
+            guards = [
+                *guards,
+                test_counts(
+                    experiment.before.dimension("tests"), experiment.after.dimension("tests")
+                ),
+            ]
+            reverted = [
+                e.hypothesis.title
+                for e in self.store.experiments()
+                if e.status == ExperimentStatus.REVERTED and e.id != experiment.id
+            ]
+            extra = [
+                similarity_check(experiment.hypothesis.title, reverted, settings.max_similarity)
+            ]
+            if settings.smoke_command:
+                extra.append(await self._smoke(settings.smoke_command, slot, experiment.id))
             checks = decide.precheck(
                 experiment.before,
                 experiment.after,
                 experiment.review,
-                self.config.eval.min_delta,
+                settings.min_delta,
                 guards,
+                extra,
             )
             recommendation = decide.recommend(checks)
             if recommendation.decision == "revert":
@@ -572,6 +635,8 @@ class Pipeline:
             backlog=store.backlog(),
             tried=tried,
             python=self.python,
+            min_delta=self.config.eval.min_delta,
+            similarity_limit=self.config.eval.max_similarity,
             **extra,
         )
 
@@ -590,8 +655,36 @@ class Pipeline:
                 )
             )
 
+    async def _smoke(self, command: str, slot: Path, experiment_id: str) -> Check:
+        """The optional smoke command, run in the experiment's worktree; it must pass."""
+        with self._agent_log(Role.EVALUATOR, experiment_id) as emit_line:
+            emit_line(f"$ {command}", "tool")
+            try:
+                result = await stream_process(
+                    shlex.split(command),
+                    slot,
+                    lambda line: emit_line(line, "text"),
+                    env=tools.tool_env(),
+                    wall_timeout=self.config.eval.timeout,
+                )
+            except (OSError, ValueError) as error:
+                return Check(name="smoke command", ok=False, detail=f"{command}: {error}")
+        if result.timed_out:
+            return Check(name="smoke command", ok=False, detail=f"{command}: timed out")
+        return Check(
+            name="smoke command",
+            ok=result.returncode == 0,
+            detail=f"{command}: exit {result.returncode}",
+        )
+
     async def _score(
-        self, stage: Stage, experiment_id: str, slot: Path, commit: str, kind: str
+        self,
+        stage: Stage,
+        experiment_id: str,
+        slot: Path,
+        commit: str,
+        kind: str,
+        request: EvalRequest,
     ) -> Scorecard:
         with self._stage(stage, experiment_id):
             tree = await asyncio.to_thread(self.workspace.tree_of, commit)
@@ -601,7 +694,7 @@ class Pipeline:
                 )
                 started = time.monotonic()
                 card = await self.evaluator.evaluate(
-                    slot, tree, lambda line: emit_line(line, "text")
+                    slot, tree, lambda line: emit_line(line, "text"), request
                 )
                 self.emit(
                     AgentFinished(

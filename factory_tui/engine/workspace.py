@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import git
@@ -136,6 +138,28 @@ class Workspace:
         output = self.repo.git.diff(base, commit, "--name-only", "--no-renames")
         return [line for line in output.splitlines() if line]
 
+    def file_at(self, commit: str, path: str) -> str | None:
+        """A file's text at `commit`, or None when it did not exist there."""
+        try:
+            return self.repo.git.show(f"{commit}:{path}")
+        except GitCommandError:
+            return None
+
+    def main_tree_state(self) -> dict[str, tuple[int, int]]:
+        """(mtime, size) of every changed or untracked file in the user's working tree, and
+        HEAD: comparing two of these tells whether anything there changed in between."""
+        state: dict[str, tuple[int, int]] = {"HEAD": (hash(self.repo.git.rev_parse("HEAD")), 0)}
+        output = self.repo.git.status("--porcelain", "--untracked-files=all", "-z")
+        for entry in output.split("\0"):
+            if len(entry) > 3:
+                path = entry[3:]
+                try:
+                    info = (self.project / path).stat()
+                    state[path] = (info.st_mtime_ns, info.st_size)
+                except OSError:
+                    state[path] = (-1, -1)
+        return state
+
     def branch_exists(self, branch: str) -> bool:
         return branch in {head.name for head in self.repo.heads}
 
@@ -193,6 +217,18 @@ class Workspace:
         if not (slot / ".git").exists():
             return
         git.Repo(slot).git.checkout("--force", "--detach", "--quiet", commit)
+
+    @contextlib.contextmanager
+    def temporary_checkout(self, commit: str) -> Iterator[Path]:
+        """A throwaway detached worktree of `commit`, removed afterwards."""
+        parent = Path(tempfile.mkdtemp(prefix="factory-checkout-"))
+        path = parent / self.project.name
+        try:
+            self.repo.git.worktree("add", "--detach", "--force", str(path), commit)
+            yield path
+        finally:
+            self._remove_worktree(path)
+            shutil.rmtree(parent, ignore_errors=True)
 
     def remove_slot(self, name: str) -> None:
         self._remove_worktree(self.slot_path(name))

@@ -1,182 +1,259 @@
 """The Evaluator: scores one checkout of the project, dimension by dimension.
 
-Dimensions run concurrently, each with its own time limit, and the scorecard is cached by
-the git tree hash plus a hash of the eval configuration, so scoring an unchanged tree again
-runs no tool at all.
+The dimensions that read the checkout run concurrently, each a real tool under its own time
+limit, and their results are cached by the git tree hash plus a hash of the settings that
+change what the tools measure: scoring an unchanged tree again runs no tool at all. The
+dimensions that read the experiment history, the guards and the weights are applied on top,
+every time, so the cache never serves a stale opinion.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel, ValidationError
+
 from factory_tui.engine.config import EvalConfig
-from factory_tui.engine.models import DimensionScore, Scorecard
+from factory_tui.engine.models import Check, DimensionScore, Experiment, Hypothesis, Scorecard
 from factory_tui.engine.store import write_atomic
 
-from . import tools
+from . import growth, hygiene, project_metrics, tools
+from .composite import combine
+from .detect import detect
+from .guards import test_counts
+from .hygiene import Checkout
 
 OnLine = Callable[[str], None]
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
+# The dimensions the tools measure on a tree; the rest come from history and guards.
+MEASURED = ("tests", "coverage", "lint", "types", "config", "observability")
 
 
-@dataclass(frozen=True)
-class EvalContext:
-    """What a dimension may look at: the checkout, the interpreter, and where to stream."""
-
-    root: Path
-    python: str
-    config: EvalConfig
-    on_line: OnLine
+def lint_score(problems: int, lines: int) -> float:
+    """The lint dimension's mapping, for estimates made outside the eval."""
+    return hygiene.per_kloc_score(problems, lines)
 
 
-Dimension = Callable[[EvalContext], Awaitable[DimensionScore]]
+@dataclass
+class EvalRequest:
+    """The context of one evaluation beyond the checkout itself."""
+
+    history: list[Experiment] = field(default_factory=list)
+    candidate: Hypothesis | None = None  # the experiment's hypothesis, when scoring one
+    guards: list[Check] = field(default_factory=list)
+    baseline: Scorecard | None = None  # the base's scorecard, for the test-count guard
 
 
-def lint_score(violations: int, lines: int) -> float:
-    """Violations per thousand lines mapped to 0..1: none is 1, ten per thousand is 0.5."""
-    per_kloc = violations * 1000 / max(lines, 1)
-    return 1.0 / (1.0 + per_kloc / 10.0)
+class TreeMeasurement(BaseModel):
+    """What the tools said about one tree: the cached part of a scorecard."""
 
-
-async def tests_dimension(ctx: EvalContext) -> DimensionScore:
-    report = await tools.run_pytest(ctx.root, ctx.python, ctx.on_line, timeout=ctx.config.timeout)
-    raw = {
-        "collected": report.collected,
-        "passed": report.passed,
-        "failed": report.failed,
-        "errors": report.errors,
-        "skipped": report.skipped,
-    }
-    if report.timed_out:
-        return DimensionScore(
-            name="tests",
-            tier="hygiene",
-            score=0.0,
-            raw=raw,
-            reason=f"timed out after {ctx.config.timeout:.0f}s",
-        )
-    ran = report.passed + report.failed + report.errors
-    if ran == 0:
-        return DimensionScore(
-            name="tests", tier="hygiene", score=0.0, raw=raw, reason="no tests found"
-        )
-    return DimensionScore(
-        name="tests",
-        tier="hygiene",
-        score=report.pass_rate,
-        raw=raw,
-        reason=f"{report.passed}/{ran} passed"
-        + (f", {report.skipped} skipped" if report.skipped else ""),
-    )
-
-
-async def lint_dimension(ctx: EvalContext) -> DimensionScore:
-    if tools.ruff_binary() is None:
-        return DimensionScore(
-            name="lint", tier="hygiene", score=None, reason="not applicable: ruff is not installed"
-        )
-    violations, unformatted = await asyncio.gather(
-        tools.ruff_check(ctx.root, ctx.on_line), tools.ruff_unformatted(ctx.root, ctx.on_line)
-    )
-    lines = tools.count_lines(ctx.root)
-    if lines == 0:
-        return DimensionScore(
-            name="lint", tier="hygiene", score=None, reason="not applicable: no Python code"
-        )
-    problems = len(violations) + len(unformatted)
-    return DimensionScore(
-        name="lint",
-        tier="hygiene",
-        score=lint_score(problems, lines),
-        raw={"violations": len(violations), "unformatted": len(unformatted), "lines": lines},
-        reason=f"{len(violations)} violation(s), {len(unformatted)} unformatted file(s) "
-        f"in {lines} lines",
-    )
-
-
-DIMENSIONS: dict[str, Dimension] = {"tests": tests_dimension, "lint": lint_dimension}
+    dimensions: list[DimensionScore]
+    capability: dict[str, int]
+    elapsed: float
 
 
 class Evaluator:
-    """Scores checkouts; one instance per run, sharing its cache across experiments."""
+    """Scores checkouts; one per run, sharing its cache across experiments and runs."""
 
-    def __init__(self, config: EvalConfig, cache_dir: Path | None, python: str) -> None:
+    def __init__(self, config: EvalConfig, state_dir: Path | None, python: str) -> None:
         self.config = config
-        self.cache_dir = cache_dir
+        self.state_dir = state_dir
         self.python = python
 
+    # -- cache ------------------------------------------------------------------------------
     @property
     def config_hash(self) -> str:
-        payload = CACHE_VERSION + self.config.model_dump_json() + ",".join(DIMENSIONS)
+        """Only the settings that change what the tools measure: weights are applied later."""
+        measured = self.config.model_dump(include={"test_command", "timeout", "metrics"})
+        payload = CACHE_VERSION + json.dumps(measured, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def _cache_path(self, tree: str) -> Path | None:
-        if self.cache_dir is None:
+        if self.state_dir is None:
             return None
-        return self.cache_dir / f"{tree}-{self.config_hash}.json"
+        return self.state_dir / "cache" / "eval" / f"{tree}-{self.config_hash}.json"
 
-    def cached(self, tree: str) -> Scorecard | None:
+    def cached(self, tree: str) -> TreeMeasurement | None:
         path = self._cache_path(tree)
         if path is None or not path.exists():
             return None
         try:
-            card = Scorecard.model_validate_json(path.read_bytes())
-        except (OSError, ValueError):
+            return TreeMeasurement.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError):
             return None
-        return card.model_copy(update={"cached": True, "elapsed": 0.0})
 
-    async def evaluate(self, root: Path, tree: str, on_line: OnLine = tools.quiet) -> Scorecard:
-        hit = self.cached(tree)
-        if hit is not None:
-            on_line(f"cached score for tree {tree[:10]}: {hit.composite:.4f}")
-            return hit
+    # -- evaluating -------------------------------------------------------------------------
+    async def evaluate(
+        self,
+        root: Path,
+        tree: str,
+        on_line: OnLine = tools.quiet,
+        request: EvalRequest | None = None,
+    ) -> Scorecard:
+        request = request or EvalRequest()
         started = time.monotonic()
-        ctx = EvalContext(root=root, python=self.python, config=self.config, on_line=on_line)
-        dimensions = await asyncio.gather(
-            *(_guarded(name, fn, ctx) for name, fn in DIMENSIONS.items())
+        measurement = self.cached(tree)
+        cached = measurement is not None
+        if measurement is None:
+            measurement = await self.measure(root, on_line)
+            path = self._cache_path(tree)
+            if path is not None:
+                write_atomic(path, measurement.model_dump_json())
+        else:
+            on_line(f"tree {tree[:10]} was measured before: no tool runs")
+        card = self.assemble(tree, measurement, request)
+        card.cached, card.elapsed = cached, time.monotonic() - started
+        for dimension in card.dimensions:
+            score = "n/a" if dimension.score is None else f"{dimension.score:.3f}"
+            on_line(f"{dimension.name:<13} {score:>5}  {dimension.reason}")
+        on_line(
+            "tiers: "
+            + ", ".join(f"{t} {s:.4f}" for t, s in card.tiers.items())
+            + f"; composite {card.composite:.4f}"
         )
-        card = Scorecard(
-            tree=tree,
-            dimensions=list(dimensions),
-            composite=composite(dimensions),
-            elapsed=time.monotonic() - started,
-        )
-        card.tiers = {"hygiene": card.composite}
-        for dimension in dimensions:
-            on_line(f"{dimension.name}: {_fmt(dimension.score)} ({dimension.reason})")
-        on_line(f"composite: {card.composite:.4f}")
-        path = self._cache_path(tree)
-        if path is not None:
-            write_atomic(path, card.model_dump_json())
         return card
 
-
-def composite(dimensions: list[DimensionScore]) -> float:
-    applicable = [d for d in dimensions if d.score is not None]
-    total = sum(d.weight for d in applicable)
-    if not total:
-        return 0.0
-    return sum(d.score * d.weight for d in applicable if d.score is not None) / total
-
-
-async def _guarded(name: str, dimension: Dimension, ctx: EvalContext) -> DimensionScore:
-    try:
-        return await dimension(ctx)
-    except FileNotFoundError as error:
-        return DimensionScore(
-            name=name,
-            tier="hygiene",
-            score=None,
-            reason=f"not applicable: {error.filename or error} not found",
+    async def measure(self, root: Path, on_line: OnLine = tools.quiet) -> TreeMeasurement:
+        """Run every tree dimension concurrently, each under its own time limit."""
+        started = time.monotonic()
+        config = self.config
+        checkout = Checkout(
+            root=root,
+            python=self.python,
+            kind=detect(root, config.test_command),
+            config=config,
+            on_line=on_line,
         )
-    except TimeoutError as error:
-        return DimensionScore(name=name, tier="hygiene", score=0.0, reason=str(error))
+        on_line(f"project: {checkout.kind.language} ({checkout.kind.reason})")
+        jobs: list[tuple[list[str], str, float, Awaitable]] = [
+            (
+                ["tests", "coverage"],
+                "hygiene",
+                config.timeout,
+                hygiene.tests_and_coverage(checkout),
+            ),
+            (["lint"], "hygiene", config.timeout, hygiene.lint(checkout)),
+            (["types"], "hygiene", config.timeout, hygiene.types(checkout)),
+            (
+                ["config"],
+                "hygiene",
+                config.timeout,
+                asyncio.to_thread(hygiene.config_files, checkout),
+            ),
+            (
+                ["observability"],
+                "growth",
+                config.timeout,
+                asyncio.to_thread(growth.observability, checkout),
+            ),
+        ]
+        for name, metric in config.metrics.items():
+            jobs.append(
+                (
+                    [name],
+                    "project",
+                    metric.timeout,
+                    project_metrics.measure(name, metric, root, on_line),
+                )
+            )
+        capability = asyncio.to_thread(growth.capability_count, root)
+        results = await asyncio.gather(*(_limited(*job) for job in jobs), capability)
+        counts = results.pop()
+        dimensions = [d for result in results for d in result]
+        return TreeMeasurement(
+            dimensions=dimensions, capability=counts, elapsed=time.monotonic() - started
+        )
+
+    def assemble(self, tree: str, measurement: TreeMeasurement, request: EvalRequest) -> Scorecard:
+        """The scorecard: measured dimensions plus guards, growth history and weights."""
+        config = self.config
+        measured = {d.name: d for d in measurement.dimensions}
+        before_tests = request.baseline.dimension("tests") if request.baseline else None
+        guards = [*request.guards]
+        if request.baseline is not None:
+            guards.append(test_counts(before_tests, measured.get("tests")))
+        dimensions = [
+            measured["tests"],
+            measured["lint"],
+            measured["types"],
+            measured["coverage"],
+            hygiene.guards_dimension(guards),
+            measured["config"],
+            growth.capability(measurement.capability, self._capability_baseline(measurement)),
+            growth.diversity(request.history, request.candidate),
+            measured["observability"],
+            growth.research(request.history, request.candidate),
+            growth.effectiveness(request.history),
+            *(measured[name] for name in config.metrics),
+        ]
+        dimensions = [d.model_copy(update={"weight": config.weight(d.name)}) for d in dimensions]
+        tiers, shares, composite = combine(dimensions, config)
+        return Scorecard(
+            tree=tree,
+            dimensions=dimensions,
+            tiers=tiers,
+            tier_weights=shares,
+            composite=composite,
+            elapsed=measurement.elapsed,
+        )
+
+    def rescore(self, card: Scorecard, request: EvalRequest) -> Scorecard:
+        """`card` again under another request (history, candidate, guards): no tool runs,
+        the measured dimensions are taken from the card itself."""
+        measured = [
+            d for d in card.dimensions if d.name in MEASURED or d.name in self.config.metrics
+        ]
+        capability = card.dimension("capability")
+        counts = {
+            key: int(capability.raw.get(key) or 0) if capability else 0
+            for key in ("modules", "functions", "entry_points")
+        }
+        measurement = TreeMeasurement(dimensions=measured, capability=counts, elapsed=0.0)
+        rescored = self.assemble(card.tree, measurement, request)
+        rescored.cached = card.cached
+        return rescored
+
+    def _capability_baseline(self, measurement: TreeMeasurement) -> dict[str, int]:
+        """The project's first measured capability, recorded once, so growth is relative."""
+        if self.state_dir is None:
+            return measurement.capability
+        path = self.state_dir / "capability-baseline.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            write_atomic(path, json.dumps(measurement.capability))
+            return measurement.capability
 
 
-def _fmt(score: float | None) -> str:
-    return "n/a" if score is None else f"{score:.3f}"
+async def _limited(
+    names: list[str],
+    tier: str,
+    timeout: float,
+    job: Awaitable[DimensionScore | list[DimensionScore]],
+) -> list[DimensionScore]:
+    """A dimension under its time limit; a timeout scores 0 and says so, a missing tool
+    makes the dimension not applicable."""
+    try:
+        result = await asyncio.wait_for(job, timeout)
+    except TimeoutError:
+        return [
+            DimensionScore(
+                name=name, tier=tier, score=0.0, reason=f"timed out after {timeout:.0f}s"
+            )
+            for name in names
+        ]
+    except FileNotFoundError as error:
+        missing = Path(error.filename).name if error.filename else str(error)
+        return [hygiene.not_applicable(name, tier, f"{missing} is not installed") for name in names]
+    except Exception as error:  # a broken tool fails its dimension, not the evaluation
+        return [
+            hygiene.not_applicable(name, tier, f"not measured: {type(error).__name__}: {error}")
+            for name in names
+        ]
+    return result if isinstance(result, list) else [result]

@@ -1,27 +1,77 @@
-"""Guards: changes an experiment may never make, whatever its score says."""
+"""Guards: changes an experiment may never make, whatever its score says.
+
+Each guard is a `Check` that names what it looked at. Any tripped guard fails the precheck,
+and neither the CEO nor a person can keep the experiment.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory_tui.engine.models import Check
+from factory_tui.engine.config import EvalConfig
+from factory_tui.engine.models import Check, DimensionScore
+from factory_tui.engine.redact import has_secret
 
 from . import tools
 from .diffs import diff_files
 
+# Test, coverage, lint and type-check settings: changing them could move the score without
+# changing the code, so they count as eval configuration.
+EVAL_CONFIG_FILES = (
+    "pytest.ini",
+    "tox.ini",
+    ".coveragerc",
+    "ruff.toml",
+    ".ruff.toml",
+    "mypy.ini",
+    ".mypy.ini",
+)
+EVAL_PYPROJECT_TABLES = ("pytest", "coverage", "ruff", "mypy")
+_ASSERTION = re.compile(r"^\s*assert\b|\.assert\w*\(|pytest\.raises|pytest\.fail|self\.fail\(")
 
-def test_files_kept(diff: str, worktree: Path) -> Check:
-    """No test file deleted or emptied."""
+
+@dataclass
+class GuardInput:
+    """What the guards look at for one experiment."""
+
+    diff: str
+    worktree: Path
+    config: EvalConfig
+    read_base: Callable[[str], str | None]  # a file's text at the experiment's base commit
+    protected: set[str] = field(default_factory=set)  # extra paths (metric scripts)
+    outside_changes: list[str] = field(default_factory=list)
+
+
+def _added_removed(diff: str) -> dict[str, tuple[list[str], list[str]]]:
+    """Per file: (added lines, removed lines)."""
+    changes: dict[str, tuple[list[str], list[str]]] = {}
+    current: tuple[list[str], list[str]] | None = None
+    for line in diff.splitlines():
+        if line.startswith("diff --git "):
+            current = changes.setdefault(line.split(" b/", 1)[-1], ([], []))
+        elif current is None or line.startswith(("+++", "---")):
+            continue
+        elif line.startswith("+"):
+            current[0].append(line[1:])
+        elif line.startswith("-"):
+            current[1].append(line[1:])
+    return changes
+
+
+def tests_kept(guard: GuardInput) -> Check:
     lost = []
-    for path, state in diff_files(diff).items():
+    for path, state in diff_files(guard.diff).items():
         if not tools.is_test_file(path) or not path.endswith(".py"):
             continue
-        if state == "deleted":
+        target = guard.worktree / path
+        if state == "deleted" or not target.exists():
             lost.append(f"{path} deleted")
-        elif (
-            not (worktree / path).exists()
-            or not (worktree / path).read_text(encoding="utf-8", errors="replace").strip()
-        ):
+        elif not target.read_text(encoding="utf-8", errors="replace").strip():
             lost.append(f"{path} emptied")
     return Check(
         name="guard: tests kept",
@@ -30,5 +80,135 @@ def test_files_kept(diff: str, worktree: Path) -> Check:
     )
 
 
-def run_guards(diff: str, worktree: Path) -> list[Check]:
-    return [test_files_kept(diff, worktree)]
+def assertions_kept(guard: GuardInput) -> Check:
+    removed = added = 0
+    for path, (plus, minus) in _added_removed(guard.diff).items():
+        if tools.is_test_file(path):
+            added += sum(1 for line in plus if _ASSERTION.search(line))
+            removed += sum(1 for line in minus if _ASSERTION.search(line))
+    return Check(
+        name="guard: assertions kept",
+        ok=removed <= added,
+        detail=f"test assertions -{removed} +{added}",
+    )
+
+
+def _matches(path: str, patterns: list[str] | set[str] | tuple[str, ...]) -> bool:
+    for pattern in patterns:
+        if pattern.endswith("/") and path.startswith(pattern):
+            return True
+        if fnmatch.fnmatch(path, pattern) or path == pattern:
+            return True
+    return False
+
+
+def eval_files_untouched(guard: GuardInput) -> Check:
+    touched = []
+    protected = {*guard.config.protected, *guard.protected, *EVAL_CONFIG_FILES}
+    for path in diff_files(guard.diff):
+        name = path.rsplit("/", 1)[-1]
+        if _matches(path, protected) or name in EVAL_CONFIG_FILES:
+            touched.append(path)
+        elif name == "pyproject.toml" and _eval_tables_changed(guard, path):
+            touched.append(f"{path} (test/lint/coverage/type settings)")
+    return Check(
+        name="guard: eval files untouched",
+        ok=not touched,
+        detail=", ".join(touched) if touched else "no eval configuration or metric script changed",
+    )
+
+
+def _eval_tables_changed(guard: GuardInput, path: str) -> bool:
+    def tables(text: str | None) -> dict:
+        try:
+            tool = tomllib.loads(text or "").get("tool", {})
+        except tomllib.TOMLDecodeError:
+            return {"unreadable": True}
+        return {name: tool.get(name) for name in EVAL_PYPROJECT_TABLES}
+
+    after = guard.worktree / path
+    after_text = after.read_text(encoding="utf-8", errors="replace") if after.exists() else None
+    return tables(guard.read_base(path)) != tables(after_text)
+
+
+def inside_worktree(guard: GuardInput) -> Check:
+    outside = guard.outside_changes
+    return Check(
+        name="guard: changes inside the worktree",
+        ok=not outside,
+        detail=(
+            "changed outside the experiment's worktree: " + ", ".join(outside[:5])
+            if outside
+            else "nothing changed outside the worktree"
+        ),
+    )
+
+
+def no_secrets(guard: GuardInput) -> Check:
+    leaks = [
+        path
+        for path, (plus, _) in _added_removed(guard.diff).items()
+        if any(has_secret(line) for line in plus)
+    ]
+    return Check(
+        name="guard: no secrets added",
+        ok=not leaks,
+        detail=(
+            "API key pattern added in " + ", ".join(leaks) if leaks else "no API key pattern added"
+        ),
+    )
+
+
+def modifiable_paths(guard: GuardInput) -> Check:
+    allowed = guard.config.modifiable
+    if not allowed:
+        return Check(name="guard: modifiable paths", ok=True, detail="every path may change")
+    outside = [path for path in diff_files(guard.diff) if not _matches(path, allowed)]
+    return Check(
+        name="guard: modifiable paths",
+        ok=not outside,
+        detail=(
+            "outside " + ", ".join(allowed) + ": " + ", ".join(outside[:5])
+            if outside
+            else f"all changes within {', '.join(allowed)}"
+        ),
+    )
+
+
+def run_guards(guard: GuardInput) -> list[Check]:
+    """Every diff-based guard; the test-count guard needs the scores (see `test_counts`)."""
+    return [
+        tests_kept(guard),
+        assertions_kept(guard),
+        eval_files_untouched(guard),
+        inside_worktree(guard),
+        no_secrets(guard),
+        modifiable_paths(guard),
+    ]
+
+
+def test_counts(before: DimensionScore | None, after: DimensionScore | None) -> Check:
+    """No fewer tests collected, and no more skipped, than at the baseline."""
+    if before is None or after is None or not before.raw or not after.raw:
+        return Check(name="guard: test count", ok=True, detail="no test counts to compare")
+    old_collected, new_collected = (
+        int(before.raw.get("collected") or 0),
+        int(after.raw.get("collected") or 0),
+    )
+    old_skipped, new_skipped = (
+        int(before.raw.get("skipped") or 0),
+        int(after.raw.get("skipped") or 0),
+    )
+    problems = []
+    if new_collected < old_collected:
+        problems.append(f"collected {old_collected} -> {new_collected}")
+    if new_skipped > old_skipped:
+        problems.append(f"skipped {old_skipped} -> {new_skipped}")
+    return Check(
+        name="guard: test count",
+        ok=not problems,
+        detail="; ".join(problems)
+        if problems
+        else f"collected {old_collected} -> {new_collected}, skipped {old_skipped} -> "
+        f"{new_skipped}",
+    )

@@ -207,7 +207,7 @@ PYTEST_FLAGS = (
 )
 
 
-# -- pytest runs ----------------------------------------------------------------------------
+# -- pytest runs ------------------------------------------------------------------------------
 @dataclass
 class TestFailure:
     name: str
@@ -379,3 +379,117 @@ def _relative(path: Path, root: Path) -> str:
 def _check_finished(result: ProcessResult, what: str) -> None:
     if result.timed_out:
         raise TimeoutError(f"{what} timed out")
+
+
+# -- other test runners -----------------------------------------------------------------------
+_CARGO_RESULT = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored")
+
+
+async def run_test_command(
+    argv: list[str], root: Path, on_line: OnLine = quiet, timeout: float = 600
+) -> TestReport:
+    """A project's own test command: go's JSON events and cargo's summary are read per test;
+    any other command counts as one test that passes when it exits 0."""
+    lines: list[str] = []
+
+    def keep(line: str) -> None:
+        lines.append(line)
+        on_line(line)
+
+    result = await stream_process(argv, root, keep, env=tool_env(), wall_timeout=timeout)
+    report = TestReport(returncode=result.returncode, timed_out=result.timed_out is not None)
+    if argv[:2] == ["go", "test"] and "-json" in argv:
+        _read_go_events(lines, report)
+    elif argv[:2] == ["cargo", "test"]:
+        for match in _CARGO_RESULT.finditer("\n".join(lines)):
+            report.passed += int(match.group(1))
+            report.failed += int(match.group(2))
+            report.skipped += int(match.group(3))
+        report.collected = report.passed + report.failed + report.skipped
+    if report.collected == 0 and not report.timed_out:
+        report.collected = 1
+        if result.returncode == 0:
+            report.passed = 1
+        else:
+            report.failed = 1
+            last = next((line for line in reversed(lines) if line.strip()), "")
+            report.failures.append(
+                TestFailure(
+                    name=" ".join(argv),
+                    kind="failure",
+                    exception="ExitStatus",
+                    message=f"exit {result.returncode}: {last}",
+                )
+            )
+    return report
+
+
+def _read_go_events(lines: list[str], report: TestReport) -> None:
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict) or not event.get("Test"):
+            continue
+        action = event.get("Action")
+        if action == "pass":
+            report.passed += 1
+        elif action == "fail":
+            report.failed += 1
+            report.failures.append(
+                TestFailure(
+                    name=event["Test"],
+                    kind="failure",
+                    exception="Failure",
+                    message="go test failed",
+                )
+            )
+        elif action == "skip":
+            report.skipped += 1
+    report.collected = report.passed + report.failed + report.skipped
+
+
+# -- types ------------------------------------------------------------------------------------
+_MYPY_ERROR = re.compile(r"^[^:\n]+:\d+(?::\d+)?: error:", re.MULTILINE)
+
+
+def mypy_command(python: str) -> list[str] | None:
+    """mypy from the project's interpreter, else from PATH; None when it is not installed."""
+    interpreter_dir = Path(python).parent
+    if (interpreter_dir / "mypy").exists():
+        return [str(interpreter_dir / "mypy")]
+    found = shutil.which("mypy")
+    return [found] if found else None
+
+
+async def run_mypy(
+    command: list[str], root: Path, on_line: OnLine = quiet, timeout: float = 600
+) -> int:
+    """The number of mypy errors in the project."""
+    lines: list[str] = []
+
+    def keep(line: str) -> None:
+        lines.append(line)
+        on_line(line)
+
+    with tempfile.TemporaryDirectory(prefix="factory-mypy-") as cache:
+        result = await stream_process(
+            [
+                *command,
+                "--no-error-summary",
+                "--hide-error-context",
+                "--no-color-output",
+                "--cache-dir",
+                cache,
+                "--exclude",
+                r"(^|/)(\.factory|\.venv|venv|env|build|dist|node_modules)/",
+                ".",
+            ],
+            root,
+            keep,
+            env=tool_env(),
+            wall_timeout=timeout,
+        )
+    _check_finished(result, "mypy")
+    return len(_MYPY_ERROR.findall("\n".join(lines)))

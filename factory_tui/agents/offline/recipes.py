@@ -30,8 +30,9 @@ def describe_files(files: list[str]) -> str:
     return f"{files[0]} and {len(files) - 1} more files"
 
 
-def ruff_fix_title(rule: str, applicability: str, files: list[str]) -> str:
-    return f"Apply ruff's {applicability} fixes for rule {rule} in {describe_files(files)}"
+def ruff_fix_title(rules: list[str], applicability: str, files: list[str]) -> str:
+    label = f"rule {rules[0]}" if len(rules) == 1 else f"rules {', '.join(rules)}"
+    return f"Apply ruff's {applicability} fixes for {label} in {describe_files(files)}"
 
 
 def format_title(files: list[str]) -> str:
@@ -70,7 +71,8 @@ async def _ruff_fix(match: re.Match[str], files: list[str], cwd: Path, emit: Emi
     # A fix can leave stray blank lines; re-format only files that were formatted before,
     # so the change stays as narrow as the hypothesis.
     formatted = await _formatted(ruff, targets, cwd)
-    argv = [ruff, "check", "--no-cache", "--select", match.group("rule"), "--fix", "--exit-zero"]
+    rules = ",".join(rule.strip() for rule in match.group("rule").split(","))
+    argv = [ruff, "check", "--no-cache", "--select", rules, "--fix", "--exit-zero"]
     if match.group("kind") == "unsafe":
         argv.append("--unsafe-fixes")
     await _run([*argv, *targets], cwd, emit)
@@ -147,8 +149,9 @@ def smoke_test_source(module: str, names: list[str]) -> str:
     ]
     if names:
         quoted = ", ".join(f'"{name}"' for name in names)
+        members = f"({quoted},)" if len(names) == 1 else f"({quoted})"
         lines += [
-            f"    for name in ({quoted},):",
+            f"    for name in {members}:",
             "        assert callable(getattr(module, name)), name",
         ]
     else:
@@ -159,9 +162,8 @@ def smoke_test_source(module: str, names: list[str]) -> str:
 RECIPES = (
     Recipe(
         re.compile(
-            r"apply ruff's (?P<kind>safe|unsafe) fixes for rule (?P<rule>[A-Z]+\d+) in "
-            + _FILES
-            + r"$",
+            r"apply ruff's (?P<kind>safe|unsafe) fixes for rules? "
+            r"(?P<rule>[A-Z]+\d+(?:,\s*[A-Z]+\d+)*) in " + _FILES + r"$",
             re.IGNORECASE,
         ),
         _ruff_fix,

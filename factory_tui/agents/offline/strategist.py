@@ -1,78 +1,87 @@
 """The offline Strategist: findings and backlog turned into ranked, concrete hypotheses.
 
-Ranking is by expected gain on the composite, estimated from the lint mapping the eval uses;
-risky changes (ruff's unsafe fixes) are discounted. A hypothesis already tried and kept or
-reverted is never proposed again. Backlog items the offline Builder can act on come first,
-since a person asked for them.
+Each hypothesis's expected gain is the composite the baseline scorecard would have with the
+lint score the change predicts, computed with the eval's own weights (`what_if`). Small
+fixes that alone cannot clear the keep threshold are also offered together, so the factory
+makes progress instead of reverting every one of them. Risky changes (ruff's unsafe fixes)
+are discounted. A hypothesis already kept or reverted, or too close to a reverted one, is
+never proposed again; what a person asked for (messages, backlog) comes first.
 """
 
 from __future__ import annotations
 
-from factory_tui.engine.models import Finding, Hypothesis
+from collections import defaultdict
+
+from factory_tui.engine.models import Finding, Hypothesis, Scorecard
 from factory_tui.eval import tools
-from factory_tui.eval.evaluator import lint_score
+from factory_tui.eval.composite import what_if
+from factory_tui.eval.hygiene import per_kloc_score
+from factory_tui.eval.similarity import similarity
 
 from ..base import AgentRequest, Emit
 from ..contracts import StrategistOutput
 from . import recipes
 
-# The lint dimension's rough share of the composite, to turn lint gains into composite gains.
-LINT_SHARE = 0.5
 UNSAFE_DISCOUNT = 0.5
 SMOKE_TEST_GAIN = 0.01
+FALLBACK_LINT_SHARE = 0.1  # lint's share of the composite when no baseline is known
 FINAL = ("kept", "reverted")
+REQUESTED = ("user", "backlog")
+
+
+class GainModel:
+    """Expected composite gains from removing lint problems, with the eval's weights."""
+
+    def __init__(self, card: Scorecard | None, problems: int, lines: int) -> None:
+        self.card, self.problems, self.lines = card, problems, lines
+        self.before = per_kloc_score(problems, lines)
+
+    def lint_fix(self, removed: int) -> float:
+        after = per_kloc_score(max(self.problems - removed, 0), self.lines)
+        lint = self.card.dimension("lint") if self.card else None
+        if self.card is None or lint is None or lint.score is None:
+            return (after - self.before) * FALLBACK_LINT_SHARE
+        return what_if(self.card, {"lint": lint.score + after - self.before}) - self.card.composite
 
 
 async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
     context = request.context
     findings = context.findings
     lines = max(tools.count_lines(request.cwd), 1)
-    problems = sum(
-        _evidence_count(f) for f in findings if f.area.startswith("lint:") or f.area == "format"
-    )
+    problems = sum(_evidence_count(f) for f in findings if _is_lint(f))
+    gains = GainModel(context.before, problems, lines)
     emit(f"{len(findings)} finding(s), {problems} lint problem(s) in {lines} lines", "text")
 
-    proposals: list[Hypothesis] = []
-    for note in context.notes:
-        emit(f"message from you: {note}", "info")
-        if recipes.match_recipe(note):
-            proposals.append(
-                Hypothesis(
-                    title=note.strip().rstrip("."),
-                    rationale="Asked for in a message to the CEO.",
-                    expected_gain=2.0,
-                    effort="M",
-                    source="user",
-                    category="request",
-                )
-            )
-    for item in context.backlog:
-        if item.status == "open" and recipes.match_recipe(item.title):
-            proposals.append(
-                Hypothesis(
-                    title=item.title,
-                    rationale=f"Backlog item: {item.detail or item.title}",
-                    expected_gain=1.0,
-                    effort="M",
-                    source="backlog",
-                    category="backlog",
-                )
-            )
+    proposals: list[Hypothesis] = _requests(context.notes, context.backlog, emit)
+    proposals += _lint_hypotheses(findings, gains, context.min_delta)
     for finding in findings:
-        proposal = _from_finding(finding, problems, lines)
-        if proposal is not None:
-            proposals.append(proposal)
+        if finding.area == "tests:missing":
+            proposals.append(
+                Hypothesis(
+                    title=recipes.smoke_test_title(finding.evidence),
+                    rationale=f"{finding.title}. {finding.detail}",
+                    expected_gain=SMOKE_TEST_GAIN,
+                    effort="S",
+                    files=[finding.evidence],
+                    category="tests",
+                )
+            )
 
     tried = {title.strip().lower(): status for title, status in context.tried.items()}
+    reverted = [title for title, status in context.tried.items() if status == "reverted"]
     ranked, seen = [], set()
-    requested = ("user", "backlog")
-    for proposal in sorted(proposals, key=lambda h: (h.source not in requested, -h.expected_gain)):
+    ordered = sorted(proposals, key=lambda h: (h.source not in REQUESTED, -h.expected_gain))
+    for proposal in ordered:
         key = proposal.title.strip().lower()
         if key in seen:
             continue
         seen.add(key)
         if tried.get(key) in FINAL:
             emit(f"skip (already {tried[key]}): {proposal.title}", "info")
+            continue
+        close = max(((similarity(proposal.title, r), r) for r in reverted), default=None)
+        if close and close[0] > context.similarity_limit:
+            emit(f"skip ({close[0]:.0%} like reverted '{close[1]}'): {proposal.title}", "info")
             continue
         ranked.append(proposal)
     for index, hypothesis in enumerate(ranked, 1):
@@ -83,6 +92,97 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
     if not ranked:
         emit("nothing left that the offline runtime can change", "result")
     return StrategistOutput(hypotheses=ranked)
+
+
+def _requests(notes: list[str], backlog, emit: Emit) -> list[Hypothesis]:
+    """Messages and backlog items the offline Builder can act on, first in line."""
+    requested = []
+    for note in notes:
+        emit(f"message from you: {note}", "info")
+        if recipes.match_recipe(note):
+            requested.append(
+                Hypothesis(
+                    title=note.strip().rstrip("."),
+                    expected_gain=2.0,
+                    rationale="Asked for in a message to the CEO.",
+                    effort="M",
+                    source="user",
+                    category="request",
+                )
+            )
+    for item in backlog:
+        if item.status == "open" and recipes.match_recipe(item.title):
+            requested.append(
+                Hypothesis(
+                    title=item.title,
+                    expected_gain=1.0,
+                    effort="M",
+                    rationale=f"Backlog item: {item.detail or item.title}",
+                    source="backlog",
+                    category="backlog",
+                )
+            )
+    return requested
+
+
+def _lint_hypotheses(
+    findings: list[Finding], gains: GainModel, min_delta: float
+) -> list[Hypothesis]:
+    proposals = []
+    by_fix: dict[str, list[tuple[str, Finding]]] = defaultdict(list)
+    for finding in findings:
+        if finding.area.startswith("lint:"):
+            _, rule, fix = [*finding.area.split(":"), "", ""][:3]
+            if fix in ("safe", "unsafe"):
+                by_fix[fix].append((rule, finding))
+        elif finding.area == "format":
+            files = _files(finding)
+            proposals.append(
+                Hypothesis(
+                    title=recipes.format_title(files),
+                    rationale=finding.title,
+                    category="style",
+                    expected_gain=round(gains.lint_fix(len(files)), 5),
+                    effort="S",
+                    files=files,
+                )
+            )
+    for fix, group in by_fix.items():
+        discount = UNSAFE_DISCOUNT if fix == "unsafe" else 1.0
+        for rule, finding in group:
+            files = _files(finding)
+            proposals.append(
+                Hypothesis(
+                    title=recipes.ruff_fix_title([rule], fix, files),
+                    rationale=f"{finding.title}. {finding.detail}",
+                    category="lint",
+                    expected_gain=round(gains.lint_fix(_evidence_count(finding)) * discount, 5),
+                    effort="S" if fix == "safe" else "M",
+                    files=files,
+                )
+            )
+        if len(group) > 1:
+            singles = [gains.lint_fix(_evidence_count(f)) * discount for _, f in group]
+            if max(singles) < min_delta:  # none clears the bar alone: offer them together
+                rules = [rule for rule, _ in group]
+                files = sorted({path for _, f in group for path in _files(f)})
+                count = sum(_evidence_count(f) for _, f in group)
+                proposals.append(
+                    Hypothesis(
+                        title=recipes.ruff_fix_title(rules, fix, files),
+                        rationale=f"{count} {fix}-fixable violations of {', '.join(rules)}; each "
+                        f"rule alone gains less than the keep threshold.",
+                        category="lint",
+                        effort="S" if fix == "safe" else "M",
+                        files=files,
+                        expected_gain=round(gains.lint_fix(count) * discount, 5),
+                    )
+                )
+    return proposals
+
+
+def _is_lint(finding: Finding) -> bool:
+    return finding.area.startswith("lint:") or finding.area == "format"
 
 
 def _evidence_count(finding: Finding) -> int:
@@ -96,45 +196,3 @@ def _files(finding: Finding) -> list[str]:
         if part.strip()
     ]
     return sorted(dict.fromkeys(paths))
-
-
-def _from_finding(finding: Finding, problems: int, lines: int) -> Hypothesis | None:
-    area = finding.area
-    if area.startswith("lint:"):
-        _, rule, fix = [*area.split(":"), "", ""][:3]
-        if fix not in ("safe", "unsafe"):
-            return None
-        count = _evidence_count(finding)
-        gain = (lint_score(problems - count, lines) - lint_score(problems, lines)) * LINT_SHARE
-        if fix == "unsafe":
-            gain *= UNSAFE_DISCOUNT
-        files = _files(finding)
-        return Hypothesis(
-            title=recipes.ruff_fix_title(rule, fix, files),
-            rationale=f"{finding.title}. {finding.detail}",
-            expected_gain=round(gain, 5),
-            effort="S" if fix == "safe" else "M",
-            files=files,
-            category="lint",
-        )
-    if area == "format":
-        files = _files(finding)
-        gain = (lint_score(problems - len(files), lines) - lint_score(problems, lines)) * LINT_SHARE
-        return Hypothesis(
-            title=recipes.format_title(files),
-            rationale=finding.title,
-            expected_gain=round(gain, 5),
-            effort="S",
-            files=files,
-            category="style",
-        )
-    if area == "tests:missing":
-        return Hypothesis(
-            title=recipes.smoke_test_title(finding.evidence),
-            rationale=f"{finding.title}. {finding.detail}",
-            expected_gain=SMOKE_TEST_GAIN,
-            effort="S",
-            files=[finding.evidence],
-            category="tests",
-        )
-    return None

@@ -1,0 +1,280 @@
+"""Hygiene: tests, lint, types, coverage, guards and the project's hygiene files.
+
+Each function measures one checkout with a real tool and explains its score; a tool that is
+missing makes its dimension not applicable (score None), never a crash.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory_tui.engine.config import EvalConfig
+from factory_tui.engine.models import Check, DimensionScore
+
+from . import tools
+from .detect import ProjectKind
+
+OnLine = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """What every dimension may look at."""
+
+    root: Path
+    python: str
+    kind: ProjectKind
+    config: EvalConfig
+    on_line: OnLine
+
+
+def not_applicable(name: str, tier: str, why: str) -> DimensionScore:
+    return DimensionScore(name=name, tier=tier, score=None, reason=f"not applicable: {why}")
+
+
+def per_kloc_score(problems: int, lines: int) -> float:
+    """Problems per thousand lines mapped to 0..1: none is 1, 25 per thousand is 0.5."""
+    per_kloc = problems * 1000 / max(lines, 1)
+    return 1.0 / (1.0 + per_kloc / 25.0)
+
+
+# -- tests and coverage (one run) -------------------------------------------------------------
+async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
+    kind, config = checkout.kind, checkout.config
+    if kind.test_command is None and kind.language != "python":
+        why = kind.reason or "no test command for this project"
+        return [
+            DimensionScore(name="tests", tier="hygiene", score=0.0, reason=f"no tests: {why}"),
+            not_applicable("coverage", "hygiene", "no Python tests to measure"),
+        ]
+    if kind.test_command is None:
+        report = await tools.run_pytest(
+            checkout.root,
+            checkout.python,
+            checkout.on_line,
+            with_coverage=True,
+            timeout=config.timeout,
+        )
+    else:
+        report = await tools.run_test_command(
+            kind.test_command, checkout.root, checkout.on_line, timeout=config.timeout
+        )
+    raw = {
+        "collected": report.collected,
+        "passed": report.passed,
+        "failed": report.failed,
+        "errors": report.errors,
+        "skipped": report.skipped,
+    }
+    if report.timed_out:
+        tests = DimensionScore(
+            name="tests",
+            tier="hygiene",
+            score=0.0,
+            raw=raw,
+            reason=f"timed out after {config.timeout:.0f}s",
+        )
+    elif report.passed + report.failed + report.errors == 0:
+        tests = DimensionScore(
+            name="tests", tier="hygiene", score=0.0, raw=raw, reason="no tests found"
+        )
+    else:
+        ran = report.passed + report.failed + report.errors
+        skipped = f", {report.skipped} skipped" if report.skipped else ""
+        tests = DimensionScore(
+            name="tests",
+            tier="hygiene",
+            score=report.pass_rate,
+            raw=raw,
+            reason=f"{report.passed}/{ran} passed{skipped}",
+        )
+    if report.coverage is None:
+        why = (
+            "the test run timed out"
+            if report.timed_out
+            else "coverage is only measured for Python tests"
+            if kind.test_command
+            else "coverage.py is not installed for the project"
+        )
+        coverage = not_applicable("coverage", "hygiene", why)
+    else:
+        coverage = DimensionScore(
+            name="coverage",
+            tier="hygiene",
+            score=report.coverage / 100,
+            raw={"percent": round(report.coverage, 2)},
+            reason=f"{report.coverage:.1f}% of lines covered",
+        )
+    return [tests, coverage]
+
+
+# -- lint -------------------------------------------------------------------------------------
+async def lint(checkout: Checkout) -> DimensionScore:
+    if checkout.kind.language != "python":
+        return not_applicable("lint", "hygiene", f"no linter wired for {checkout.kind.language}")
+    if tools.ruff_binary() is None:
+        return not_applicable("lint", "hygiene", "ruff is not installed")
+    lines = tools.count_lines(checkout.root)
+    if lines == 0:
+        return not_applicable("lint", "hygiene", "no Python code")
+    violations = await tools.ruff_check(checkout.root, checkout.on_line, checkout.config.timeout)
+    unformatted = await tools.ruff_unformatted(
+        checkout.root, checkout.on_line, checkout.config.timeout
+    )
+    problems = len(violations) + len(unformatted)
+    return DimensionScore(
+        name="lint",
+        tier="hygiene",
+        score=per_kloc_score(problems, lines),
+        raw={"violations": len(violations), "unformatted": len(unformatted), "lines": lines},
+        reason=f"{len(violations)} violation(s) + {len(unformatted)} unformatted file(s) in "
+        f"{lines} lines ({problems * 1000 / lines:.1f} per 1000)",
+    )
+
+
+# -- types ------------------------------------------------------------------------------------
+def uses_types(root: Path) -> str | None:
+    """Why the project counts as typed (mypy configured, or mostly annotated), else None."""
+    for name in ("mypy.ini", ".mypy.ini"):
+        if (root / name).is_file():
+            return name
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            if "mypy" in tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}):
+                return "[tool.mypy] in pyproject.toml"
+        except (OSError, tomllib.TOMLDecodeError):
+            pass
+    setup_cfg = root / "setup.cfg"
+    if setup_cfg.is_file() and "[mypy" in setup_cfg.read_text(encoding="utf-8", errors="replace"):
+        return "[mypy] in setup.cfg"
+    annotated = total = 0
+    for path in tools.python_files(root):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                total += 1
+                args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+                if node.returns is not None or any(
+                    a.annotation for a in args if a.arg not in ("self", "cls")
+                ):
+                    annotated += 1
+    if total and annotated / total >= 0.5:
+        return f"{annotated} of {total} functions have type hints"
+    return None
+
+
+async def types(checkout: Checkout) -> DimensionScore:
+    if checkout.kind.language != "python":
+        return not_applicable(
+            "types", "hygiene", f"no type checker wired for {checkout.kind.language}"
+        )
+    why = uses_types(checkout.root)
+    if why is None:
+        return not_applicable("types", "hygiene", "the project uses neither mypy nor type hints")
+    command = tools.mypy_command(checkout.python)
+    if command is None:
+        return not_applicable("types", "hygiene", "mypy is not installed")
+    lines = tools.count_lines(checkout.root)
+    errors = await tools.run_mypy(command, checkout.root, checkout.on_line, checkout.config.timeout)
+    return DimensionScore(
+        name="types",
+        tier="hygiene",
+        score=per_kloc_score(errors, lines),
+        raw={"errors": errors, "lines": lines},
+        reason=f"{errors} mypy error(s) in {lines} lines ({why})",
+    )
+
+
+# -- hygiene files ----------------------------------------------------------------------------
+CONFIG_CHECKS: dict[str, tuple[str, ...]] = {
+    "packaging metadata": (
+        "pyproject.toml",
+        "setup.py",
+        "setup.cfg",
+        "package.json",
+        "go.mod",
+        "Cargo.toml",
+    ),
+    "README": ("README.md", "README.rst", "README.txt", "README"),
+    "tests": ("tests", "test", "spec", "__tests__"),
+    "CI": (
+        ".github/workflows",
+        ".gitlab-ci.yml",
+        ".circleci",
+        ".ci",
+        "Jenkinsfile",
+        ".travis.yml",
+        "azure-pipelines.yml",
+    ),
+    "locked dependencies": (
+        "uv.lock",
+        "poetry.lock",
+        "Pipfile.lock",
+        "pdm.lock",
+        "package-lock.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "go.sum",
+        "Cargo.lock",
+        "requirements.lock",
+    ),
+    ".gitignore": (".gitignore",),
+}
+_PINNED = re.compile(r"^[A-Za-z0-9_.\-\[\]]+==", re.MULTILINE)
+
+
+def config_files(checkout: Checkout) -> DimensionScore:
+    root = checkout.root
+    present, missing = [], []
+    for label, candidates in CONFIG_CHECKS.items():
+        found = any((root / name).exists() for name in candidates)
+        if not found and label == "tests":
+            found = any(
+                tools.is_test_file(p.relative_to(root).as_posix()) for p in tools.python_files(root)
+            )
+        if not found and label == "locked dependencies":
+            found = any(
+                _PINNED.search(p.read_text(encoding="utf-8", errors="replace"))
+                for p in root.glob("requirements*.txt")
+            )
+        (present if found else missing).append(label)
+    score = len(present) / len(CONFIG_CHECKS)
+    reason = f"{len(present)}/{len(CONFIG_CHECKS)} present"
+    if missing:
+        reason += f"; missing: {', '.join(missing)}"
+    return DimensionScore(
+        name="config",
+        tier="hygiene",
+        score=score,
+        reason=reason,
+        raw={label: label in present for label in CONFIG_CHECKS},
+    )
+
+
+# -- guards -----------------------------------------------------------------------------------
+def guards_dimension(checks: list[Check]) -> DimensionScore:
+    tripped = [check for check in checks if not check.ok]
+    if tripped:
+        return DimensionScore(
+            name="guards",
+            tier="hygiene",
+            score=0.0,
+            raw={"tripped": len(tripped)},
+            reason="; ".join(f"{c.name}: {c.detail}" for c in tripped),
+        )
+    return DimensionScore(
+        name="guards",
+        tier="hygiene",
+        score=1.0,
+        raw={"tripped": 0},
+        reason=f"no guard tripped ({len(checks)} checked)",
+    )

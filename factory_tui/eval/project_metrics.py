@@ -1,0 +1,124 @@
+"""Project dimensions: user-defined metrics from `[eval.metrics.<name>]` in the config."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+from factory_tui.engine.config import MetricConfig
+from factory_tui.engine.models import DimensionScore
+from factory_tui.engine.process import stream_process
+
+from . import tools
+from .hygiene import OnLine
+
+
+class MetricError(ValueError):
+    """The metric command's output did not hold a value."""
+
+
+def read_value(metric: MetricConfig, output: str, returncode: int) -> float:
+    if metric.parse == "exit_code":
+        return 1.0 if returncode == 0 else 0.0
+    if returncode != 0:
+        raise MetricError(f"the command exited with status {returncode}")
+    if metric.parse == "regex":
+        assert metric.pattern is not None
+        match = re.search(metric.pattern, output, re.MULTILINE)
+        if match is None:
+            raise MetricError(f"pattern {metric.pattern!r} not found in the output")
+        return float(match.group(1) if match.groups() else match.group(0))
+    data = _last_json(output)
+    value: object = data
+    for part in metric.key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise MetricError(f"key {metric.key!r} not in the JSON output")
+        value = value[part]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise MetricError(f"{metric.key!r} is not a number: {value!r}")
+    return float(value)
+
+
+def _last_json(output: str) -> dict:
+    """The whole output as JSON, else its last line that is a JSON object."""
+    for candidate in (output, *reversed(output.strip().splitlines())):
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    raise MetricError("no JSON object in the output")
+
+
+def normalise(metric: MetricConfig, value: float) -> float:
+    """The raw value mapped to 0..1 through the bounds, in the metric's direction."""
+    low = metric.min if metric.min is not None else 0.0
+    high = metric.max if metric.max is not None else 1.0
+    share = (value - low) / (high - low) if high > low else 0.0
+    if metric.direction == "lower":
+        share = 1.0 - share
+    return min(1.0, max(0.0, share))
+
+
+async def measure(name: str, metric: MetricConfig, root: Path, on_line: OnLine) -> DimensionScore:
+    lines: list[str] = []
+
+    def keep(line: str) -> None:
+        lines.append(line)
+        on_line(f"{name}: {line}")
+
+    try:
+        argv = shlex.split(metric.command)
+    except ValueError as error:
+        return DimensionScore(
+            name=name,
+            tier="project",
+            score=0.0,
+            weight=metric.weight,
+            reason=f"bad command: {error}",
+        )
+    result = await stream_process(
+        argv, root, keep, env=tools.tool_env(), wall_timeout=metric.timeout, merge_stderr=False
+    )
+    if result.timed_out:
+        return DimensionScore(
+            name=name,
+            tier="project",
+            score=0.0,
+            weight=metric.weight,
+            reason=f"timed out after {metric.timeout:.0f}s",
+        )
+    try:
+        value = read_value(metric, "\n".join(lines), result.returncode)
+    except MetricError as error:
+        return DimensionScore(
+            name=name, tier="project", score=0.0, weight=metric.weight, reason=str(error)
+        )
+    score = normalise(metric, value)
+    better = "higher" if metric.direction == "higher" else "lower"
+    return DimensionScore(
+        name=name,
+        tier="project",
+        score=score,
+        weight=metric.weight,
+        raw={"value": value},
+        reason=f"{value:g} ({better} is better)",
+    )
+
+
+def metric_paths(metrics: dict[str, MetricConfig], root: Path) -> set[str]:
+    """Files the metric commands name (their scripts): experiments may not change them."""
+    paths = set()
+    for metric in metrics.values():
+        try:
+            parts = shlex.split(metric.command)
+        except ValueError:
+            continue
+        for part in parts:
+            candidate = root / part
+            if not part.startswith("-") and candidate.is_file():
+                paths.add(Path(part).as_posix())
+    return paths
