@@ -30,7 +30,7 @@ from factory_tui.agents.contracts import (
 )
 from factory_tui.eval import tools
 from factory_tui.eval.evaluator import EvalRequest, Evaluator
-from factory_tui.eval.guards import GuardInput, run_guards, test_counts
+from factory_tui.eval.guards import GuardInput, guard_test_counts, run_guards
 from factory_tui.eval.project_metrics import metric_paths
 from factory_tui.eval.similarity import similarity_check
 
@@ -504,7 +504,7 @@ class Pipeline:
             settings = self.config.eval
             guards = [
                 *guards,
-                test_counts(
+                guard_test_counts(
                     experiment.before.dimension("tests"), experiment.after.dimension("tests")
                 ),
             ]

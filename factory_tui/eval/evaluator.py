@@ -26,7 +26,7 @@ from factory_tui.engine.store import write_atomic
 from . import growth, hygiene, project_metrics, tools
 from .composite import combine
 from .detect import detect
-from .guards import test_counts
+from .guards import guard_test_counts
 from .hygiene import Checkout
 
 OnLine = Callable[[str], None]
@@ -177,7 +177,7 @@ class Evaluator:
         before_tests = request.baseline.dimension("tests") if request.baseline else None
         guards = [*request.guards]
         if request.baseline is not None:
-            guards.append(test_counts(before_tests, measured.get("tests")))
+            guards.append(guard_test_counts(before_tests, measured.get("tests")))
         dimensions = [
             measured["tests"],
             measured["lint"],

@@ -91,7 +91,7 @@ def observability(checkout: Checkout) -> DimensionScore:
         }
         logging_modules += bool(imported & LOGGING_MODULES)
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and len(node.body) >= 3:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _statements(node) >= 3:
                 functions += 1
                 handled += any(isinstance(inner, ast.Try | ast.Raise) for inner in ast.walk(node))
     if modules == 0:
@@ -111,6 +111,11 @@ def observability(checkout: Checkout) -> DimensionScore:
         reason=f"{logging_modules}/{modules} modules log; {handled}/{functions} non-trivial "
         f"functions handle or raise errors",
     )
+
+
+def _statements(function: ast.AST) -> int:
+    """How much a function does: its statements, nested ones included."""
+    return sum(isinstance(node, ast.stmt) for node in ast.walk(function)) - 1
 
 
 # -- history ----------------------------------------------------------------------------------

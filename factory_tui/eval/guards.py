@@ -176,7 +176,7 @@ def modifiable_paths(guard: GuardInput) -> Check:
 
 
 def run_guards(guard: GuardInput) -> list[Check]:
-    """Every diff-based guard; the test-count guard needs the scores (see `test_counts`)."""
+    """Every diff-based guard; the test-count guard needs the scores (see `guard_test_counts`)."""
     return [
         tests_kept(guard),
         assertions_kept(guard),
@@ -187,7 +187,7 @@ def run_guards(guard: GuardInput) -> list[Check]:
     ]
 
 
-def test_counts(before: DimensionScore | None, after: DimensionScore | None) -> Check:
+def guard_test_counts(before: DimensionScore | None, after: DimensionScore | None) -> Check:
     """No fewer tests collected, and no more skipped, than at the baseline."""
     if before is None or after is None or not before.raw or not after.raw:
         return Check(name="guard: test count", ok=True, detail="no test counts to compare")
