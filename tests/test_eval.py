@@ -25,7 +25,8 @@ from factory_tui.engine.models import (
     Scorecard,
 )
 from factory_tui.engine.workspace import Workspace
-from factory_tui.eval import growth, tools
+from factory_tui.eval import growth
+from factory_tui.eval.code_scan import scan_code
 from factory_tui.eval.composite import combine, what_if
 from factory_tui.eval.detect import detect
 from factory_tui.eval.evaluator import EvalRequest, Evaluator
@@ -162,7 +163,7 @@ def test_capability_counts_modules_functions_and_entry_points(tmp_path) -> None:
             "tests/test_cli.py": "def test_x():\n    pass\n",
         },
     )
-    counts = growth.capability_count(root)
+    counts = scan_code(root).capability
     assert counts == {"modules": 2, "functions": 2, "entry_points": 2}
     assert growth.capability(counts, None).score == 0.5
     grown = {"modules": 4, "functions": 6, "entry_points": 2}
@@ -179,7 +180,7 @@ def test_observability_reads_logging_and_error_handling(tmp_path) -> None:
             "b.py": "def plain(x):\n    y = x\n    z = y\n    return z\n",
         },
     )
-    dimension = growth.observability(_checkout(root))
+    dimension = growth.observability(scan_code(root))
     assert dimension.raw == {
         "modules": 2,
         "logging_modules": 1,
@@ -187,18 +188,6 @@ def test_observability_reads_logging_and_error_handling(tmp_path) -> None:
         "handling_errors": 1,
     }
     assert dimension.score == pytest.approx(0.5 * 0.5 + 0.5 * 0.5)
-
-
-def _checkout(root: Path):
-    from factory_tui.eval.hygiene import Checkout
-
-    return Checkout(
-        root=root,
-        python=sys.executable,
-        kind=detect(root),
-        config=EvalConfig(),
-        on_line=tools.quiet,
-    )
 
 
 def _experiment(

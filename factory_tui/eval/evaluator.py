@@ -24,6 +24,7 @@ from factory_tui.engine.models import Check, DimensionScore, Experiment, Hypothe
 from factory_tui.engine.store import write_atomic
 
 from . import growth, hygiene, project_metrics, tools
+from .code_scan import CodeScan, scan_code
 from .composite import combine
 from .detect import detect
 from .guards import guard_test_counts
@@ -131,6 +132,7 @@ class Evaluator:
             on_line=on_line,
         )
         on_line(f"project: {checkout.kind.language} ({checkout.kind.reason})")
+        scan = asyncio.create_task(asyncio.to_thread(scan_code, root))
         jobs: list[tuple[list[str], str, float, Awaitable]] = [
             (
                 ["tests", "coverage"],
@@ -139,19 +141,14 @@ class Evaluator:
                 hygiene.tests_and_coverage(checkout),
             ),
             (["lint"], "hygiene", config.timeout, hygiene.lint(checkout)),
-            (["types"], "hygiene", config.timeout, hygiene.types(checkout)),
+            (["types"], "hygiene", config.timeout, _after(scan, hygiene.types, checkout)),
             (
                 ["config"],
                 "hygiene",
                 config.timeout,
                 asyncio.to_thread(hygiene.config_files, checkout),
             ),
-            (
-                ["observability"],
-                "growth",
-                config.timeout,
-                asyncio.to_thread(growth.observability, checkout),
-            ),
+            (["observability"], "growth", config.timeout, _after(scan, growth.observability)),
         ]
         for name, metric in config.metrics.items():
             jobs.append(
@@ -162,9 +159,8 @@ class Evaluator:
                     project_metrics.measure(name, metric, root, on_line),
                 )
             )
-        capability = asyncio.to_thread(growth.capability_count, root)
-        results = await asyncio.gather(*(_limited(*job) for job in jobs), capability)
-        counts = results.pop()
+        results = await asyncio.gather(*(_limited(*job) for job in jobs))
+        counts = (await scan).capability
         dimensions = [d for result in results for d in result]
         return TreeMeasurement(
             dimensions=dimensions, capability=counts, elapsed=time.monotonic() - started
@@ -229,6 +225,12 @@ class Evaluator:
         except (OSError, ValueError):
             write_atomic(path, json.dumps(measurement.capability))
             return measurement.capability
+
+
+async def _after(scan: asyncio.Task[CodeScan], function, *args):
+    """`function(*args, scan)` once the shared code scan is done (sync or async)."""
+    result = function(*args, await scan)
+    return await result if asyncio.iscoroutine(result) else result
 
 
 async def _limited(

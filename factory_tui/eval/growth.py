@@ -7,48 +7,16 @@ new kind of change or a well-grounded one shows in its score).
 
 from __future__ import annotations
 
-import ast
-import tomllib
-from pathlib import Path
-
 from factory_tui.engine.models import DimensionScore, Experiment, ExperimentStatus, Hypothesis
 
-from . import tools
-from .hygiene import Checkout, not_applicable
+from .code_scan import CodeScan
+from .hygiene import not_applicable
 
 RECENT = 10
-LOGGING_MODULES = {"logging", "structlog", "loguru"}
 GROUNDED_SOURCES = {"backlog", "user", "focus"}
 
 
-# -- capability -------------------------------------------------------------------------------
-def capability_count(root: Path) -> dict[str, int]:
-    """Modules, public functions and classes, and entry points of the project's code."""
-    modules = functions = entry_points = 0
-    for path in tools.python_files(root):
-        relative = path.relative_to(root).as_posix()
-        if tools.is_test_file(relative):
-            continue
-        modules += 1
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                functions += not node.name.startswith("_")
-            elif isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
-                entry_points += 1
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
-            entry_points += len(project.get("scripts", {})) + len(project.get("gui-scripts", {}))
-        except (OSError, tomllib.TOMLDecodeError):
-            pass
-    return {"modules": modules, "functions": functions, "entry_points": entry_points}
-
-
+# -- capability ---------------------------------------------------------------------------
 def capability(counts: dict[str, int], baseline: dict[str, int] | None) -> DimensionScore:
     """0.5 at the baseline, rising towards 1 as the project grows, falling as it shrinks."""
     total = counts["modules"] + counts["functions"] + 3 * counts["entry_points"]
@@ -68,54 +36,24 @@ def capability(counts: dict[str, int], baseline: dict[str, int] | None) -> Dimen
 
 
 # -- observability ----------------------------------------------------------------------------
-def observability(checkout: Checkout) -> DimensionScore:
-    modules = logging_modules = functions = handled = 0
-    for path in tools.python_files(checkout.root):
-        if tools.is_test_file(path.relative_to(checkout.root).as_posix()):
-            continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-        except SyntaxError:
-            continue
-        modules += 1
-        imported = {
-            alias.name.split(".")[0]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Import)
-            for alias in node.names
-        }
-        imported |= {
-            node.module.split(".")[0]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and node.module
-        }
-        logging_modules += bool(imported & LOGGING_MODULES)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _statements(node) >= 3:
-                functions += 1
-                handled += any(isinstance(inner, ast.Try | ast.Raise) for inner in ast.walk(node))
-    if modules == 0:
+def observability(scan: CodeScan) -> DimensionScore:
+    if scan.modules == 0:
         return not_applicable("observability", "growth", "no Python code")
-    log_share = logging_modules / modules
-    error_share = handled / functions if functions else 1.0
+    log_share = scan.logging_modules / scan.modules
+    error_share = scan.handling_errors / scan.nontrivial if scan.nontrivial else 1.0
     return DimensionScore(
         name="observability",
         tier="growth",
         score=0.5 * log_share + 0.5 * error_share,
         raw={
-            "modules": modules,
-            "logging_modules": logging_modules,
-            "functions": functions,
-            "handling_errors": handled,
+            "modules": scan.modules,
+            "logging_modules": scan.logging_modules,
+            "functions": scan.nontrivial,
+            "handling_errors": scan.handling_errors,
         },
-        reason=f"{logging_modules}/{modules} modules log; {handled}/{functions} non-trivial "
-        f"functions handle or raise errors",
+        reason=f"{scan.logging_modules}/{scan.modules} modules log; {scan.handling_errors}/"
+        f"{scan.nontrivial} non-trivial functions handle or raise errors",
     )
-
-
-def _statements(function: ast.AST) -> int:
-    """How much a function does: its statements, nested ones included."""
-    return sum(isinstance(node, ast.stmt) for node in ast.walk(function)) - 1
 
 
 # -- history ----------------------------------------------------------------------------------

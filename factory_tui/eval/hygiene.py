@@ -6,7 +6,6 @@ missing makes its dimension not applicable (score None), never a crash.
 
 from __future__ import annotations
 
-import ast
 import re
 import tomllib
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from factory_tui.engine.config import EvalConfig
 from factory_tui.engine.models import Check, DimensionScore
 
 from . import tools
+from .code_scan import CodeScan
 from .detect import ProjectKind
 
 OnLine = Callable[[str], None]
@@ -138,7 +138,7 @@ async def lint(checkout: Checkout) -> DimensionScore:
 
 
 # -- types ------------------------------------------------------------------------------------
-def uses_types(root: Path) -> str | None:
+def uses_types(root: Path, scan: CodeScan) -> str | None:
     """Why the project counts as typed (mypy configured, or mostly annotated), else None."""
     for name in ("mypy.ini", ".mypy.ini"):
         if (root / name).is_file():
@@ -153,31 +153,17 @@ def uses_types(root: Path) -> str | None:
     setup_cfg = root / "setup.cfg"
     if setup_cfg.is_file() and "[mypy" in setup_cfg.read_text(encoding="utf-8", errors="replace"):
         return "[mypy] in setup.cfg"
-    annotated = total = 0
-    for path in tools.python_files(root):
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                total += 1
-                args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
-                if node.returns is not None or any(
-                    a.annotation for a in args if a.arg not in ("self", "cls")
-                ):
-                    annotated += 1
-    if total and annotated / total >= 0.5:
-        return f"{annotated} of {total} functions have type hints"
+    if scan.functions and scan.annotated / scan.functions >= 0.5:
+        return f"{scan.annotated} of {scan.functions} functions have type hints"
     return None
 
 
-async def types(checkout: Checkout) -> DimensionScore:
+async def types(checkout: Checkout, scan: CodeScan) -> DimensionScore:
     if checkout.kind.language != "python":
         return not_applicable(
             "types", "hygiene", f"no type checker wired for {checkout.kind.language}"
         )
-    why = uses_types(checkout.root)
+    why = uses_types(checkout.root, scan)
     if why is None:
         return not_applicable("types", "hygiene", "the project uses neither mypy nor type hints")
     command = tools.mypy_command(checkout.python)
