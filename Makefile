@@ -23,6 +23,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/cycle_overhead.py
 	$(BIN)/python benchmarks/tui_stream.py
+	$(BIN)/python benchmarks/eval_speed.py
 
 lint: setup
 	$(BIN)/ruff check factory_tui tests benchmarks
