@@ -112,3 +112,13 @@ def test_a_released_lock_has_no_holder(tmp_path: Path) -> None:
     assert lock.holder() is not None
     lock.release()
     assert lock.holder() is None
+
+
+def test_the_readme_config_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("### Configuration: `.factory/config.toml`")[1]
+    toml = block.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "config.toml"
+    path.write_text(toml)
+    config = load_config(path)
+    assert config.eval.metrics["accuracy"].key == "result.accuracy"
