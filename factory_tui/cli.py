@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", "-v", action="store_true", help="show each tool's output as it runs"
     )
 
+    commands.add_parser(
+        "doctor",
+        help="check git, ruff, pytest and the Claude Code CLI, and say how to fix gaps",
+        description="Check what each runtime needs on this machine.",
+    )
+
     message = commands.add_parser(
         "message",
         help="send a note to the CEO for the next cycle",
@@ -107,8 +113,25 @@ def _run_options(parser: argparse.ArgumentParser, default_cycles: int | None = 1
     )
     parser.add_argument("--mode", choices=("improve",), default="improve", help="run mode")
     parser.add_argument(
+        "--max-cost",
+        type=_positive_float,
+        default=None,
+        metavar="USD",
+        help="stop the run cleanly once the agents have cost this much",
+    )
+    parser.add_argument(
         "--quiet", "-q", action="store_true", help="headless: hide the agents' output lines"
     )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -155,7 +178,11 @@ def _run(path: Path, args: argparse.Namespace) -> int:
     from factory_tui.headless import HeadlessPrinter
 
     options = RunOptions(
-        mode=args.mode, cycles=args.cycles, runtime=args.runtime, approval=args.approval
+        mode=args.mode,
+        cycles=args.cycles,
+        runtime=args.runtime,
+        approval=args.approval,
+        max_cost=args.max_cost,
     )
     pipeline = Pipeline.open(path, options)
     if not args.headless and not sys.stdout.isatty():
@@ -167,7 +194,7 @@ def _run(path: Path, args: argparse.Namespace) -> int:
         return FactoryApp(pipeline.workspace.project, pipeline=pipeline).run() or 0
     pipeline.bus.subscribe(HeadlessPrinter(quiet=args.quiet))
     finished = asyncio.run(pipeline.run())
-    return 0 if finished.status in ("completed", "converged") else 1
+    return 0 if finished.status in ("completed", "converged", "budget") else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -273,6 +300,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from factory_tui.doctor import diagnose
+    from factory_tui.engine.config import FactoryConfig
+
+    console = Console(highlight=False)
+    claude = FactoryConfig().agents.claude
+    findings = diagnose(claude)
+    for finding in findings:
+        mark = "[green]✓[/]" if finding.ok else "[red]✗[/]" if finding.required else "[yellow]![/]"
+        console.print(f"{mark} {finding.name:<19} {escape(finding.detail)}")
+        if not finding.ok:
+            console.print(f"  [dim]fix: {escape(finding.fix)}[/]")
+    missing = [f for f in findings if f.required and not f.ok]
+    if any(not f.ok and not f.required for f in findings):
+        console.print(
+            "[dim]The offline runtime works without Claude Code; --runtime claude needs it.[/]"
+        )
+    return 1 if missing else 0
+
+
 def cmd_message(args: argparse.Namespace) -> int:
     from factory_tui.engine.store import Store
     from factory_tui.engine.workspace import Workspace
@@ -289,6 +339,7 @@ COMMANDS = {
     "status": cmd_status,
     "watch": cmd_watch,
     "eval": cmd_eval,
+    "doctor": cmd_doctor,
     "message": cmd_message,
 }
 

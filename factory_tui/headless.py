@@ -104,6 +104,8 @@ class HeadlessPrinter:
         scores = ""
         if event.before is not None and event.after is not None:
             scores = f" {event.before:.4f} → {event.after:.4f} ({event.after - event.before:+.4f})"
+        if event.cost_usd:
+            scores += f" ${event.cost_usd:.4f}"
         self.print(
             f"[{style}]{event.experiment} {event.status.upper()}[/]{scores} "
             f"[dim]by {event.verdict.decided_by}: {escape(event.verdict.reason)}[/]"

@@ -154,3 +154,49 @@ def tree_snapshot(root: Path) -> dict[str, bytes]:
             continue
         snapshot[relative.as_posix()] = path.read_bytes()
     return snapshot
+
+
+CLAUDE_BIN = ROOT / ".tools" / "node_modules" / ".bin" / "claude"
+
+
+@pytest.fixture
+def claude_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The pinned Claude Code CLI, isolated in a throwaway home and kept off the network.
+
+    Point it at a scripted server by setting ANTHROPIC_BASE_URL. Skipped (visibly) when the
+    CLI is not installed; `make test` installs it wherever npm exists and then requires it.
+    """
+    if not CLAUDE_BIN.exists():
+        if os.environ.get("FACTORY_REQUIRE_CLAUDE") == "1":
+            pytest.fail(f"the Claude Code CLI is required but missing at {CLAUDE_BIN}")
+        pytest.skip("the Claude Code CLI is not installed (`make tools` needs npm)")
+    home = tmp_path / "claude-home"
+    for folder in ("config", "run", "tmp"):
+        (home / folder).mkdir(parents=True)
+    isolated = {
+        "HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / "config"),
+        "XDG_RUNTIME_DIR": str(home / "run"),
+        "CLAUDE_CODE_TMPDIR": str(home / "tmp"),
+        "ANTHROPIC_API_KEY": "sk-ant-test-dummy",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+        "API_TIMEOUT_MS": "30000",
+    }
+    for key, value in isolated.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CLAUDE_CODE_OAUTH_TOKEN", raising=False)
+    return CLAUDE_BIN
+
+
+def claude_config(root: Path, extra: str = "") -> None:
+    """Point a project at the pinned CLI through the claude runtime."""
+    config = root / ".factory" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f'runtime = "claude"\n[agents]\nclaude = "{CLAUDE_BIN}"\nretry_backoff = 0\n{extra}',
+        encoding="utf-8",
+    )

@@ -16,6 +16,10 @@ def make_runtime(name: str, config: FactoryConfig) -> Runtime:
         from .offline import OfflineRuntime
 
         return OfflineRuntime()
+    if name == "claude":
+        from .claude import ClaudeRuntime
+
+        return ClaudeRuntime(config.agents)
     if name == "command":
         from .command import CommandRuntime
 

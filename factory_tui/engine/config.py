@@ -19,14 +19,58 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RoleConfig(Section):
+    """Per-role overrides of the agents' defaults."""
+
+    model: str | None = None
+    max_turns: int | None = Field(default=None, ge=1)
+    inactivity_timeout: float | None = Field(default=None, gt=0)
+    wall_timeout: float | None = Field(default=None, gt=0)
+
+
 class AgentsConfig(Section):
     model: str | None = None
     max_turns: int = Field(default=30, ge=1)
+    # Seconds without any output, and seconds in all, before an agent is stopped.
     inactivity_timeout: float = Field(default=300.0, gt=0)
     wall_timeout: float = Field(default=1800.0, gt=0)
+    # Transient API errors (overloaded, rate limited, 5xx, timeouts) are retried this often,
+    # waiting retry_backoff seconds, doubling each time.
     retries: int = Field(default=2, ge=0)
+    retry_backoff: float = Field(default=5.0, ge=0)
+    # The Claude Code CLI to run (`claude` from PATH by default).
+    claude: str = "claude"
     # The command runtime's argument template, e.g. "codex exec {prompt}".
     command: str | None = None
+    roles: dict[str, RoleConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_roles(self) -> AgentsConfig:
+        known = {
+            "researcher",
+            "strategist",
+            "builder",
+            "reviewer",
+            "archivist",
+            "distiller",
+            "failure_analyst",
+        }
+        unknown = sorted(set(self.roles) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(sorted(known))}"
+            )
+        return self
+
+    def for_role(self, role: str) -> RoleConfig:
+        """The role's settings, its overrides applied over the defaults."""
+        override = self.roles.get(role, RoleConfig())
+        return RoleConfig(
+            model=override.model or self.model,
+            max_turns=override.max_turns or self.max_turns,
+            inactivity_timeout=override.inactivity_timeout or self.inactivity_timeout,
+            wall_timeout=override.wall_timeout or self.wall_timeout,
+        )
 
 
 class MetricConfig(Section):

@@ -153,6 +153,7 @@ class ExperimentFinished(Event):
     before: float | None = None
     after: float | None = None
     commit: str | None = None
+    cost_usd: float = 0.0
 
 
 class Notice(Event):

@@ -89,6 +89,12 @@ class RunOptions:
     # None: the project's config decides.
     runtime: str | None = None
     approval: str | None = None
+    # Stop the run cleanly once the agents have cost this much (USD).
+    max_cost: float | None = None
+
+
+class BudgetSpent(FactoryError):
+    """The run's cost limit is reached: it stops before the next agent starts."""
 
 
 class CycleFailed(FactoryError):
@@ -196,6 +202,15 @@ class Pipeline:
             )
             self._finish(finished)
             raise
+        except BudgetSpent as spent:
+            finished = RunFinished(
+                status="budget",
+                reason=str(spent),
+                experiments=self.experiments_run,
+                cost_usd=self.cost_usd,
+            )
+            self._finish(finished)
+            return finished
         except FactoryError as error:
             self._finish(
                 RunFinished(
@@ -302,8 +317,13 @@ class Pipeline:
             self.emit(RunStateChanged(state="running"))
 
     async def _checkpoint(self) -> None:
-        """Between stages: wait here while paused."""
+        """Between stages: wait here while paused; stop here once the budget is spent."""
         await self._resume.wait()
+        limit = self.options.max_cost
+        if limit is not None and self.cost_usd >= limit:
+            raise BudgetSpent(
+                f"the run's cost limit of ${limit:.2f} is spent (${self.cost_usd:.4f})"
+            )
 
     # -- one cycle --------------------------------------------------------------------------
     async def cycle(self, number: int) -> Experiment | None:
@@ -579,6 +599,7 @@ class Pipeline:
                 before=experiment.before.composite if experiment.before else None,
                 after=experiment.after.composite if experiment.after else None,
                 commit=experiment.commit,
+                cost_usd=experiment.cost_usd,
             )
         )
 
@@ -597,6 +618,8 @@ class Pipeline:
         reason = (
             "interrupted"
             if isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
+            else f"stopped: {error}"
+            if isinstance(error, BudgetSpent)
             else f"failed: {error}"
         )
         with contextlib.suppress(Exception):
@@ -736,14 +759,14 @@ class Pipeline:
     ) -> AgentRun:
         await self._checkpoint()
         stage = Stage(role.value) if role.value in STAGE_NAMES else None
-        agents = self.config.agents
+        limits = self.config.agents.for_role(role.value)
         request = AgentRequest(
             role=role,
             cwd=cwd,
             context=context,
             experiment=experiment_id,
-            inactivity_timeout=agents.inactivity_timeout,
-            wall_timeout=agents.wall_timeout,
+            inactivity_timeout=limits.inactivity_timeout,
+            wall_timeout=limits.wall_timeout,
         )
         with contextlib.ExitStack() as stack:
             if stage is not None:

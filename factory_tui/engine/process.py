@@ -43,6 +43,7 @@ async def stream_process(
     inactivity_timeout: float | None = None,
     merge_stderr: bool = True,
     stdin_text: str | None = None,
+    kill_grace: float = KILL_GRACE,
 ) -> ProcessResult:
     """Run `argv`, calling `on_line` for each line of its output as it arrives.
 
@@ -74,10 +75,10 @@ async def stream_process(
     try:
         timed_out = await _pump(process, on_line, wall_timeout, inactivity_timeout, started)
         if timed_out:
-            await terminate(process)
+            await terminate(process, kill_grace)
         returncode = await process.wait()
     except BaseException:
-        await asyncio.shield(terminate(process))
+        await asyncio.shield(terminate(process, kill_grace))
         if stderr_task:
             stderr_task.cancel()
         raise

@@ -1,0 +1,234 @@
+"""The Claude Code runtime: each role is a headless `claude -p` run.
+
+`claude -p TASK --output-format stream-json --verbose`, with the role's prompt and playbook
+through `--append-system-prompt`, the model and turn limit from config, and the role's tool
+permissions: the Builder edits and runs commands in its worktree (`acceptEdits` and an
+allowed-tools list), every other role gets read-only tools. Nothing here asks for a
+permission interactively, and the user's own Claude Code settings apply as they are.
+
+A result without a valid JSON block gets one repair turn in the same session (`--resume`);
+transient API errors are retried with backoff; a run past its inactivity or wall-clock limit
+is ended (SIGTERM, then SIGKILL), and its whole process group with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory_tui.engine.config import AgentsConfig
+from factory_tui.engine.models import AgentUsage, Role
+from factory_tui.engine.process import stream_process
+
+from .base import AgentRequest, AgentRun, Emit
+from .contracts import CONTRACTS, ContractError, parse_result
+from .prompts import system_prompt, task_message
+from .stream_json import StreamReader
+
+BUILDER_TOOLS = "Read,Edit,MultiEdit,Write,Glob,Grep,LS,Bash,TodoWrite"
+READ_ONLY_TOOLS = "Read,Glob,Grep,LS"
+WRITE_TOOLS = "Edit,MultiEdit,Write,NotebookEdit,Bash"
+# Claude Code ends its own tool processes on SIGTERM; give it time before SIGKILL.
+KILL_GRACE = 10.0
+INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`, or set [agents] claude"
+
+
+def permission_flags(role: Role) -> list[str]:
+    if role is Role.BUILDER:
+        return ["--permission-mode", "acceptEdits", "--allowedTools", BUILDER_TOOLS]
+    return ["--allowedTools", READ_ONLY_TOOLS, "--disallowedTools", WRITE_TOOLS]
+
+
+def repair_prompt(role: Role, error: str) -> str:
+    fields = ", ".join(CONTRACTS[role].model_fields)
+    return (
+        f"Your final message did not end with a valid result ({error}). Reply with the "
+        f"```json block alone, with the fields {fields}, exactly as your instructions "
+        f"describe. No other text."
+    )
+
+
+@dataclass
+class Attempt:
+    reader: StreamReader
+    returncode: int
+    stderr: str
+    timed_out: str | None
+
+
+class ClaudeRuntime:
+    name = "claude"
+
+    def __init__(self, config: AgentsConfig) -> None:
+        self.config = config
+
+    def argv(self, request: AgentRequest, prompt: str, session: str | None = None) -> list[str]:
+        settings = self.config.for_role(request.role.value)
+        argv = [
+            self.config.claude,
+            "-p",
+            prompt,
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--max-turns",
+            str(settings.max_turns if session is None else 2),
+            *permission_flags(request.role),
+        ]
+        if session is None:
+            argv += ["--append-system-prompt", system_prompt(request.role, request.context)]
+        else:
+            argv += ["--resume", session]
+        if settings.model:
+            argv += ["--model", settings.model]
+        return argv
+
+    async def run(self, request: AgentRequest, emit: Emit) -> AgentRun:
+        started = time.monotonic()
+        usage = AgentUsage()
+        prompt = task_message(request.role, request.context)
+        attempt: Attempt | None = None
+        for number in range(self.config.retries + 1):
+            try:
+                attempt = await self._attempt(request, self.argv(request, prompt), emit)
+            except FileNotFoundError:
+                return AgentRun(
+                    request.role,
+                    error=f"the Claude Code CLI "
+                    f"({self.config.claude}) is not installed: "
+                    f"{INSTALL_HINT}",
+                )
+            usage += attempt.reader.usage
+            if not (attempt.reader.is_error and attempt.reader.transient):
+                break
+            if number < self.config.retries:
+                wait = self.config.retry_backoff * 2**number
+                emit(
+                    f"transient API error; trying again in {wait:.0f}s "
+                    f"({number + 1}/{self.config.retries})",
+                    "error",
+                )
+                await asyncio.sleep(wait)
+        assert attempt is not None
+        failure = self._failure(request, attempt)
+        if failure:
+            return self._done(request, usage, started, attempt, error=failure)
+        try:
+            output = parse_result(request.role, attempt.reader.final_text)
+        except ContractError as error:
+            session = attempt.reader.session_id
+            if session is None:
+                return self._done(request, usage, started, attempt, error=str(error))
+            emit(f"malformed result ({error}); asking for the JSON block once more", "error")
+            repair = await self._attempt(
+                request, self.argv(request, repair_prompt(request.role, str(error)), session), emit
+            )
+            usage += repair.reader.usage
+            failure = self._failure(request, repair)
+            if failure:
+                return self._done(request, usage, started, repair, error=failure)
+            try:
+                output = parse_result(request.role, repair.reader.final_text)
+            except ContractError as again:
+                return self._done(
+                    request,
+                    usage,
+                    started,
+                    repair,
+                    error=f"malformed result after a repair turn: {again}",
+                )
+            attempt = repair
+        return self._done(request, usage, started, attempt, output=output)
+
+    async def _attempt(self, request: AgentRequest, argv: list[str], emit: Emit) -> Attempt:
+        reader = StreamReader(cwd=request.cwd)
+
+        def on_line(line: str) -> None:
+            for text, kind in reader.feed(line):
+                emit(text, kind)
+
+        emit("$ " + display(argv), "info")
+        result = await stream_process(
+            argv,
+            request.cwd,
+            on_line,
+            env=dict(os.environ),
+            wall_timeout=request.wall_timeout,
+            inactivity_timeout=request.inactivity_timeout,
+            merge_stderr=False,
+            kill_grace=KILL_GRACE,
+        )
+        return Attempt(reader, result.returncode, result.stderr, result.timed_out)
+
+    def _failure(self, request: AgentRequest, attempt: Attempt) -> str | None:
+        """One clear line for whatever stopped the run, or None when it finished well."""
+        if attempt.timed_out == "inactivity":
+            return f"no output for {request.inactivity_timeout:.0f}s; the agent was stopped"
+        if attempt.timed_out == "wall":
+            return f"still running after {request.wall_timeout:.0f}s; the agent was stopped"
+        reader = attempt.reader
+        if reader.is_error:
+            return f"Claude Code: {reader.error}"
+        if attempt.returncode != 0 or reader.result is None:
+            detail = _last_line(attempt.stderr) or _last_line("\n".join(reader.plain))
+            return f"claude exited with status {attempt.returncode} without a result" + (
+                f": {detail}" if detail else ""
+            )
+        return None
+
+    def _done(
+        self,
+        request: AgentRequest,
+        usage: AgentUsage,
+        started: float,
+        attempt: Attempt,
+        output=None,
+        error: str | None = None,
+    ) -> AgentRun:
+        usage = usage.model_copy(update={"duration_s": time.monotonic() - started})
+        return AgentRun(
+            request.role,
+            output=output,
+            error=error,
+            usage=usage,
+            session_id=attempt.reader.session_id,
+        )
+
+
+def display(argv: list[str]) -> str:
+    """The command line as shown in the pane: prompts elided, everything else as run."""
+    shown, hide_next = [Path(argv[0]).name], False
+    for arg in argv[1:]:
+        shown.append("…" if hide_next else arg)
+        hide_next = arg in ("-p", "--append-system-prompt")
+    return " ".join(shown)
+
+
+def _last_line(text: str) -> str:
+    return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")[:200]
+
+
+def claude_version(binary: str) -> str | None:
+    """`claude --version`, or None when it cannot run."""
+    import subprocess
+
+    try:
+        result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def claude_credentials() -> str | None:
+    """Where Claude Code would find credentials: an API key, or a login."""
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return "ANTHROPIC_API_KEY"
+    if os.environ.get("CLAUDE_CODE_OAUTH_TOKEN"):
+        return "CLAUDE_CODE_OAUTH_TOKEN"
+    config = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
+    if (config / ".credentials.json").exists():
+        return f"a login in {config}"
+    return None

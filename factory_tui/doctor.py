@@ -1,0 +1,79 @@
+"""`factory doctor`: what this machine has for each runtime, and how to fix what is missing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory_tui.agents.claude import claude_credentials, claude_version
+from factory_tui.eval import tools
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True  # False: needed only for the claude runtime
+
+
+def _version(argv: list[str]) -> str | None:
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (result.stdout or result.stderr).strip().splitlines()
+    return text[0] if result.returncode == 0 and text else None
+
+
+def diagnose(claude: str = "claude") -> list[Finding]:
+    found: list[Finding] = []
+    git = _version(["git", "--version"])
+    found.append(
+        Finding("git", git is not None, git or "not found", "install git (e.g. `apt install git`)")
+    )
+    ruff = tools.ruff_binary()
+    ruff_version = _version([ruff, "--version"]) if ruff else None
+    found.append(
+        Finding(
+            "ruff",
+            ruff_version is not None,
+            ruff_version or "not found",
+            "reinstall factory-tui (`pip install factory-tui`), which brings ruff",
+        )
+    )
+    pytest = _version([sys.executable, "-m", "pytest", "--version"])
+    found.append(
+        Finding(
+            "pytest",
+            pytest is not None,
+            pytest or "not found",
+            "reinstall factory-tui, which brings pytest",
+        )
+    )
+    binary = shutil.which(claude) or (claude if Path(claude).exists() else None)
+    version = claude_version(binary) if binary else None
+    found.append(
+        Finding(
+            "claude",
+            version is not None,
+            f"{version} at {binary}" if version else "not found",
+            "npm install -g @anthropic-ai/claude-code (or set [agents] claude)",
+            required=False,
+        )
+    )
+    credentials = claude_credentials()
+    found.append(
+        Finding(
+            "claude credentials",
+            credentials is not None,
+            f"from {credentials}" if credentials else "no API key and no login",
+            "export ANTHROPIC_API_KEY=... or run `claude` once and /login",
+            required=False,
+        )
+    )
+    return found

@@ -1,0 +1,393 @@
+"""The Claude Code runtime: the stream-json reader on recorded events, and the real CLI
+(pinned, from npm) driven against a scripted Messages API server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import git
+import pytest
+
+from factory_tui.agents.base import AgentContext, AgentRequest
+from factory_tui.agents.claude import ClaudeRuntime, display, permission_flags
+from factory_tui.agents.stream_json import StreamReader, shorten, tool_line
+from factory_tui.engine.config import AgentsConfig
+from factory_tui.engine.models import Hypothesis, Role
+from factory_tui.engine.store import Store
+
+from .conftest import FIXABLE, claude_config, run_factory
+from .support.fake_anthropic import FakeAnthropic, final
+
+FIXTURES = Path(__file__).parent / "fixtures" / "stream_json"
+
+
+def read(name: str) -> tuple[StreamReader, list[tuple[str, str]]]:
+    reader = StreamReader(cwd=Path("/home/dev/project"))
+    lines = []
+    for line in (FIXTURES / f"{name}.jsonl").read_text().splitlines():
+        lines += reader.feed(line)
+    return reader, lines
+
+
+# -- the stream-json reader, on events recorded from the real CLI -------------------------------
+def test_init_gives_the_session_model_and_tools() -> None:
+    reader, lines = read("system__init")
+    assert reader.session_id and reader.model == "claude-sonnet-4-5"
+    assert "Write" in reader.tools
+    assert lines[0][1] == "info" and "claude 2.1.332" in lines[0][0]
+
+
+def test_assistant_text_and_tool_use_become_readable_lines() -> None:
+    reader, lines = read("assistant__text")
+    assert lines and all(kind == "text" for _, kind in lines)
+    assert reader.texts
+    _, tool = read("assistant__tool_use")
+    assert tool == [("Write w.txt", "tool")]
+
+
+def test_tool_calls_read_as_one_line_each() -> None:
+    cwd = Path("/work/tree")
+    assert tool_line("Edit", {"file_path": "/work/tree/pkg/core.py"}, cwd) == "Edit pkg/core.py"
+    assert tool_line("Bash", {"command": "pytest -q\necho done"}) == "$ pytest -q …"
+    assert tool_line("Grep", {"pattern": "TODO", "path": "src"}) == "Grep TODO in src"
+    assert tool_line("TodoWrite", {"todos": [1, 2]}) == "TodoWrite (2 items)"
+    assert tool_line("Mystery", {"a": 1}) == 'Mystery {"a": 1}'
+    assert shorten("x" * 300, 20) == "x" * 19 + "…"
+
+
+def test_tool_results_are_shortened_and_errors_marked() -> None:
+    _, ok = read("user__tool_result")
+    assert ok[0][0].startswith("  → File created successfully") and ok[0][1] == "info"
+    _, failed = read("user__tool_result__is_error")
+    assert failed[0][1] == "error"
+
+
+def test_a_successful_result_carries_cost_tokens_turns_and_duration() -> None:
+    reader, lines = read("result__success__ok__completed")
+    usage = reader.usage
+    assert usage.cost_usd == pytest.approx(0.00033) and usage.output_tokens == 20
+    assert usage.input_tokens == 10 and usage.turns == 1
+    assert not reader.is_error and reader.final_text == "ok"
+    assert lines[0][1] == "result" and lines[0][0].startswith("✓ done: 1 turn(s)")
+
+
+def test_api_errors_are_flagged_even_under_the_success_subtype() -> None:
+    reader, lines = read("result__success__is_error__api_error")
+    assert reader.is_error and reader.transient
+    assert "ECONNREFUSED" in reader.error and lines[0][1] == "error"
+    max_turns, _ = read("result__error_max_turns__is_error__max_turns")
+    assert max_turns.is_error and not max_turns.transient
+    assert "Reached maximum number of turns" in max_turns.error
+    missing, _ = read("result__error_during_execution__is_error")
+    assert "No conversation found" in missing.error
+
+
+def test_retries_denials_and_unknown_events() -> None:
+    _, retry = read("system__api_retry")
+    assert retry[0][1] == "error" and "retry 1/1" in retry[0][0]
+    _, denied = read("system__permission_denied")
+    assert denied[0][0].startswith("permission denied: Write")
+    for quiet in (
+        "system__status",
+        "system__ui_invalidate",
+        "system__thinking_tokens",
+        "system__task_started",
+        "stream_event__message_start",
+        "stream_event__content_block_delta__text_delta",
+        "assistant__thinking",
+    ):
+        assert read(quiet)[1] == [], quiet
+    reader = StreamReader()
+    assert reader.feed("not json at all") == [("not json at all", "text")]
+    assert reader.feed('["a list"]') == []
+
+
+def test_a_whole_recorded_session_reads_in_order() -> None:
+    reader, lines = read("full_edit_session")
+    kinds = [kind for _, kind in lines]
+    assert kinds[0] == "info" and kinds[-1] == "result"
+    assert "tool" in kinds and reader.session_id and reader.usage.turns >= 1
+
+
+def test_the_command_line_shows_everything_but_the_prompts() -> None:
+    runtime = ClaudeRuntime(AgentsConfig(claude="claude", model="claude-sonnet-4-5"))
+    request = AgentRequest(role=Role.BUILDER, cwd=Path("."), context=AgentContext())
+    argv = runtime.argv(request, "the task")
+    assert argv[:3] == ["claude", "-p", "the task"]
+    assert "--append-system-prompt" in argv and "--model" in argv
+    assert display(argv).startswith("claude -p … --output-format stream-json --verbose")
+    assert "You are the Builder" not in display(argv)
+    assert permission_flags(Role.BUILDER)[:2] == ["--permission-mode", "acceptEdits"]
+    assert "--disallowedTools" in permission_flags(Role.REVIEWER)
+
+
+def test_a_missing_cli_is_one_clear_error(tmp_path) -> None:
+    runtime = ClaudeRuntime(AgentsConfig(claude=str(tmp_path / "no-claude")))
+    request = AgentRequest(role=Role.REVIEWER, cwd=tmp_path, context=AgentContext())
+    run = asyncio.run(runtime.run(request, lambda *_: None))
+    assert not run.ok and "is not installed" in run.error and "npm install" in run.error
+
+
+# -- the real CLI against a scripted server -------------------------------------------------------
+REVIEW = {"verdict": "approve", "concerns": [], "summary": "Looks right."}
+
+
+def run_role(role: Role, cwd: Path, config: AgentsConfig, **timeouts):
+    lines: list[tuple[str, str]] = []
+    request = AgentRequest(
+        role=role,
+        cwd=cwd,
+        context=AgentContext(hypothesis=Hypothesis(title="Remove the unused import")),
+        **timeouts,
+    )
+    result = asyncio.run(
+        ClaudeRuntime(config).run(request, lambda line, kind: lines.append((line, kind)))
+    )
+    return result, lines
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Live processes whose working directory is `folder` (none may outlive a run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == folder:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.claude
+def test_the_real_cli_reviews_with_read_only_tools(claude_cli, tmp_path, monkeypatch) -> None:
+    with FakeAnthropic([final(REVIEW, "I read the diff.")]) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        result, lines = run_role(Role.REVIEWER, tmp_path, AgentsConfig(claude=str(claude_cli)))
+    assert result.ok, result.error
+    assert result.output.verdict == "approve" and result.session_id
+    assert result.usage.turns == 1 and result.usage.cost_usd > 0
+    [request] = server.main_requests
+    system = json.dumps(request["body"]["system"])
+    assert "You are the Reviewer" in system
+    tools = {tool["name"] for tool in request["body"]["tools"]}
+    assert "Write" not in tools and "Edit" not in tools and "Bash" not in tools
+    assert any(kind == "info" and "session" in line for line, kind in lines)
+
+
+@pytest.mark.claude
+def test_malformed_json_is_repaired_in_one_turn_of_the_same_session(
+    claude_cli, tmp_path, monkeypatch
+) -> None:
+    script = [{"text": "Approved, it looks fine."}, final(REVIEW, "")]
+    with FakeAnthropic(script) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        result, lines = run_role(Role.REVIEWER, tmp_path, AgentsConfig(claude=str(claude_cli)))
+    assert result.ok, result.error
+    first, repair = server.main_requests
+    assert len(repair["body"]["messages"]) > len(first["body"]["messages"])
+    asked = json.dumps(repair["body"]["messages"][-1])
+    assert "```json block alone" in asked
+    assert any("asking for the JSON block once more" in line for line, _ in lines)
+    assert result.usage.turns == 2
+
+
+@pytest.mark.claude
+def test_json_still_missing_after_the_repair_is_an_agent_error(
+    claude_cli, tmp_path, monkeypatch
+) -> None:
+    script = [{"text": "No JSON."}, {"text": "Still none."}]
+    with FakeAnthropic(script) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        result, _ = run_role(Role.REVIEWER, tmp_path, AgentsConfig(claude=str(claude_cli)))
+    assert not result.ok
+    assert result.error.startswith("malformed result after a repair turn")
+
+
+@pytest.mark.claude
+def test_a_hung_response_is_killed_at_the_limit_and_leaves_no_process(
+    claude_cli, tmp_path, monkeypatch
+) -> None:
+    with FakeAnthropic([{"hang": True}]) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        result, _ = run_role(
+            Role.REVIEWER,
+            tmp_path,
+            AgentsConfig(claude=str(claude_cli)),
+            inactivity_timeout=3.0,
+            wall_timeout=60.0,
+        )
+        assert not result.ok and result.error == "no output for 3s; the agent was stopped"
+        assert processes_in(tmp_path) == []
+
+
+@pytest.mark.claude
+def test_api_errors_are_retried_then_reported_in_one_line(claude_cli, tmp_path, monkeypatch):
+    overloaded = {
+        "error": {"status": 529, "type": "overloaded_error", "message": "Overloaded"},
+        "times": 10,
+    }
+    with FakeAnthropic([overloaded]) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        config = AgentsConfig(claude=str(claude_cli), retries=1, retry_backoff=0)
+        result, lines = run_role(Role.REVIEWER, tmp_path, config)
+    assert not result.ok
+    assert result.error.startswith("Claude Code: api_error (529)")
+    assert len(server.main_requests) == 2  # the first try and one retry of ours
+    assert any("transient API error; trying again" in line for line, _ in lines)
+
+
+@pytest.mark.claude
+def test_a_builder_edit_in_the_worktree_is_committed_and_kept(
+    claude_cli, make_repo, monkeypatch
+) -> None:
+    root = make_repo(FIXABLE)
+    claude_config(root)
+    edit = {
+        "name": "Edit",
+        "input": {"file_path": "calc/core.py", "old_string": "import os\n\n\n", "new_string": ""},
+    }
+    script = [
+        final(
+            {
+                "summary": "One unused import.",
+                "findings": [
+                    {
+                        "title": "unused import",
+                        "detail": "os is unused",
+                        "area": "lint",
+                        "evidence": "calc/core.py:1",
+                    }
+                ],
+            }
+        ),
+        final(
+            {
+                "hypotheses": [
+                    {
+                        "title": "Remove the unused import from calc/core.py",
+                        "rationale": "ruff flags F401 in calc/core.py",
+                        "expected_gain": 0.05,
+                        "effort": "S",
+                        "files": ["calc/core.py"],
+                    }
+                ]
+            }
+        ),
+        {"text": "Removing it.", "tool_use": [edit]},
+        final(
+            {
+                "summary": "Removed `import os`.",
+                "files_changed": ["calc/core.py"],
+                "commit_message": "Remove the unused import from calc/core.py",
+            }
+        ),
+        final(REVIEW),
+        final({"note": "# exp-0001\n\nKept.", "lessons": ["Unused imports are safe wins."]}),
+    ]
+    with FakeAnthropic(script) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        result = run_factory("ceo", str(root), "--headless", "--cycles", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [experiment] = Store(root).experiments()
+    assert experiment.status == "kept", experiment.verdict
+    assert "import os" not in (root / "calc" / "core.py").read_text()
+    assert git.Repo(root).head.commit.message.startswith("Remove the unused import")
+    assert experiment.usage["builder"].turns == 2 and experiment.cost_usd > 0
+    builder_log = Store(root).agent_log_path("exp-0001", "builder").read_text()
+    assert "Edit calc/core.py" in builder_log
+    assert "$" in result.stdout and "exp-0001 KEPT" in result.stdout
+    assert len(server.main_requests) == 6
+
+
+@pytest.mark.claude
+def test_two_cycles_end_to_end_with_the_claude_runtime(claude_cli, make_repo, monkeypatch):
+    root = make_repo(FIXABLE)
+    claude_config(root)
+
+    def cycle(title: str, edit: dict, summary: str) -> list[dict]:
+        return [
+            final({"summary": "Scanned.", "findings": []}),
+            final(
+                {
+                    "hypotheses": [
+                        {
+                            "title": title,
+                            "rationale": "it helps the project now",
+                            "expected_gain": 0.05,
+                            "effort": "S",
+                        }
+                    ]
+                }
+            ),
+            {"text": "Editing.", "tool_use": [edit]},
+            final(
+                {
+                    "summary": summary,
+                    "files_changed": [edit["input"]["file_path"]],
+                    "commit_message": title,
+                }
+            ),
+            final(REVIEW),
+            final({"note": f"# {title}", "lessons": []}),
+        ]
+
+    script = [
+        *cycle(
+            "Remove the unused import from calc/core.py",
+            {
+                "name": "Edit",
+                "input": {
+                    "file_path": "calc/core.py",
+                    "old_string": "import os\n\n\n",
+                    "new_string": "",
+                },
+            },
+            "Removed it.",
+        ),
+        *cycle(
+            "Add a subtraction helper with a test",
+            {
+                "name": "Write",
+                "input": {
+                    "file_path": "calc/sub.py",
+                    "content": "def sub(a, b):\n    return a - b\n",
+                },
+            },
+            "Added calc/sub.py.",
+        ),
+    ]
+    with FakeAnthropic(script) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        result = run_factory("ceo", str(root), "--headless", "--cycles", "2", "--max-cost", "5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    experiments = Store(root).experiments()
+    assert [e.hypothesis.title for e in experiments] == [
+        "Remove the unused import from calc/core.py",
+        "Add a subtraction helper with a test",
+    ]
+    assert experiments[0].status == "kept"
+    assert experiments[1].status in ("kept", "reverted")
+    assert "run completed" in result.stdout and "$" in result.stdout
+    assert len(server.main_requests) == 12
+    assert (root / "calc" / "sub.py").exists() == (experiments[1].status == "kept")
+
+
+@pytest.mark.claude
+def test_max_cost_stops_the_run_cleanly(claude_cli, make_repo, monkeypatch) -> None:
+    root = make_repo(FIXABLE)
+    claude_config(root)
+    script = [final({"summary": "Scanned.", "findings": []})]
+    with FakeAnthropic(script) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        result = run_factory(
+            "ceo", str(root), "--headless", "--cycles", "3", "--max-cost", "0.000001"
+        )
+    assert result.returncode == 0, result.stderr
+    assert "run budget" in result.stdout and "cost limit" in result.stdout
+    assert len(server.main_requests) == 1  # nothing started after the limit was spent
+    assert Store(root).experiments() == []
+    assert git.Repo(root).git.status("--porcelain") == ""
