@@ -132,3 +132,36 @@ def test_json_is_taken_from_the_last_fenced_block() -> None:
         assert "no ```json block" in str(error)
     else:
         raise AssertionError("expected a ContractError")
+
+
+def test_the_command_runtime_fills_its_template_and_reads_the_json(tmp_path) -> None:
+    import sys
+
+    from factory_tui.agents.command import CommandRuntime
+    from factory_tui.engine.config import AgentsConfig
+    from factory_tui.engine.errors import UsageError
+
+    script = tmp_path / "agent.py"
+    script.write_text(
+        "import json, sys\n"
+        "role, prompt_file, cwd = sys.argv[1:4]\n"
+        "prompt = open(prompt_file).read()\n"
+        "print('working in', cwd)\n"
+        "verdict = 'approve' if 'You are the Reviewer' in prompt else 'reject'\n"
+        "print('```json'); print(json.dumps({'verdict': verdict, 'summary': role})); print('```')\n"
+    )
+    runtime = CommandRuntime(
+        AgentsConfig(command=f"{sys.executable} {script} {{role}} {{prompt_file}} {{cwd}}")
+    )
+    lines: list[str] = []
+    request = AgentRequest(role=Role.REVIEWER, cwd=tmp_path, context=AgentContext())
+    result = asyncio.run(runtime.run(request, lambda line, kind: lines.append(line)))
+    assert result.ok and result.output.verdict == "approve"
+    assert result.output.summary == "reviewer"
+    assert f"working in {tmp_path}" in lines
+    try:
+        CommandRuntime(AgentsConfig())
+    except UsageError as error:
+        assert "needs `command" in str(error)
+    else:
+        raise AssertionError("a missing template must be a usage error")

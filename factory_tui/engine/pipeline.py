@@ -79,6 +79,7 @@ from .workspace import EXPERIMENT_PREFIX, KEPT_PREFIX, REVERTED_PREFIX, KeepRefu
 
 T = TypeVar("T")
 SLOT = "slot-1"
+RECENT_NOTES = 5  # archive notes the Researcher and Strategist read
 STAGE_NAMES = {stage.value for stage in Stage}
 
 
@@ -651,12 +652,16 @@ class Pipeline:
     def _context(self, **extra: object) -> AgentContext:
         store = self.store
         spec = store.spec_path.read_text(encoding="utf-8") if store.spec_path.exists() else ""
-        tried = {e.hypothesis.title: e.status.value for e in store.experiments()}
+        experiments = store.experiments()
+        tried = {e.hypothesis.title: e.status.value for e in experiments}
+        finished = [e for e in experiments if e.status.final][-RECENT_NOTES:]
+        archive = [note for e in finished if (note := store.read_artifact(e.id, "note.md"))]
         return AgentContext(
             project=str(self.workspace.project.name),
             spec=spec,
             backlog=store.backlog(),
             tried=tried,
+            archive=archive,
             python=self.python,
             min_delta=self.config.eval.min_delta,
             similarity_limit=self.config.eval.max_similarity,
