@@ -27,6 +27,8 @@ async def caught_up(pilot) -> None:
     app.flush()
     app.tick()
     await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -82,6 +82,10 @@ class HypothesisBoard(OptionList):
         if highlighted is not None:
             with contextlib.suppress(LookupError):
                 self.highlighted = self.get_option_index(highlighted)
+        else:
+            # Nothing picked yet: show the board from its top, whatever the redraw timing.
+            self.highlighted = None
+            self.scroll_home(animate=False, immediate=True)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         option_id = event.option.id or ""
