@@ -29,6 +29,7 @@ from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import AgentOutput, Event, parse_event
 from factory_tui.engine.models import BacklogItem, Role
 from factory_tui.engine.pipeline import Pipeline
+from factory_tui.engine.spec import SpecDraft
 from factory_tui.engine.store import Store
 from factory_tui.run_view import RunView
 from factory_tui.screens.approval import Answer, ApprovalModal
@@ -462,7 +463,21 @@ class FactoryApp(App[int]):
         self.push_screen(History(list(self.view.experiments.values())))
 
     def action_spec(self) -> None:
-        self.push_screen(SpecEditor(self.store))
+        draft = SpecDraft(self.store.root)
+        if not draft.state().versions and self.store.spec_path.exists():
+            draft.add_version(self.store.spec_path.read_text(encoding="utf-8"), "file", "spec.md")
+        runtime = self.pipeline.runtime if self.pipeline else self._runtime()
+        self.push_screen(SpecEditor(draft, runtime, self.project.name))
+
+    def _runtime(self):
+        from factory_tui.agents import make_runtime
+
+        config = self.store.config()
+        return make_runtime(config.runtime, config)
+
+    @on(SpecEditor.Accepted)
+    def spec_accepted(self) -> None:
+        self.notify("The next cycle's Researcher and Strategist will read the new spec.")
 
     @on(HypothesisBoard.ExperimentSelected)
     @on(History.Open)

@@ -27,15 +27,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     ceo = commands.add_parser(
         "ceo",
-        help="run improvement cycles on a project",
-        description="Run the CEO's improvement cycles on a git repository.",
+        help="run the factory: improve a project, or build one from an idea or a spec",
+        description="Improve a git repository (--mode improve), build a project from an "
+        "idea, a spec file or a git URL (--mode build), or shape a spec with the Distiller "
+        "first (--mode interactive).",
     )
-    ceo.add_argument("path", type=Path, help="the project (a git repository)")
+    ceo.add_argument(
+        "path",
+        metavar="TARGET",
+        help="improve: the project (a git repository); build and interactive: an idea in "
+        "quotes, a spec file, or a git URL or path",
+    )
     _run_options(ceo)
     ceo.add_argument(
         "--init",
         action="store_true",
         help="make PATH a git repository with a first commit if it is not one",
+    )
+    ceo.add_argument(
+        "--out", type=Path, default=None, help="build: where to create the new project"
+    )
+    ceo.add_argument(
+        "--focus",
+        metavar="TEXT",
+        default=None,
+        help="one hypothesis and one experiment for the backlog item matching TEXT (made if "
+        "none); exits 0 when kept, 1 when reverted",
     )
 
     demo = commands.add_parser(
@@ -74,6 +91,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", "-v", action="store_true", help="show each tool's output as it runs"
     )
 
+    backlog = commands.add_parser(
+        "backlog",
+        help="list, add, finish or remove backlog items",
+        description="The project's backlog: what the factory should work on. The dashboard "
+        "edits the same list.",
+    )
+    backlog.add_argument("path", type=Path, help="the project")
+    backlog.add_argument("action", choices=("list", "add", "done", "rm"), nargs="?", default="list")
+    backlog.add_argument(
+        "text",
+        nargs="?",
+        default="",
+        help="add: the item's title; done, rm: its id or part of its title",
+    )
+    backlog.add_argument("--detail", default="", help="add: more about the item")
+
     commands.add_parser(
         "doctor",
         help="check git, ruff, pytest and the Claude Code CLI, and say how to fix gaps",
@@ -111,7 +144,12 @@ def _run_options(parser: argparse.ArgumentParser, default_cycles: int | None = 1
         default=None,
         help="keep automatically, or ask a person first",
     )
-    parser.add_argument("--mode", choices=("improve",), default="improve", help="run mode")
+    parser.add_argument(
+        "--mode",
+        choices=("improve", "build", "interactive"),
+        default="improve",
+        help="improve a repository, build from a target, or shape the spec first",
+    )
     parser.add_argument(
         "--max-cost",
         type=_positive_float,
@@ -165,10 +203,102 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_ceo(args: argparse.Namespace) -> int:
     from factory_tui.engine import workspace
 
-    path: Path = args.path.expanduser()
+    if args.mode in ("build", "interactive"):
+        return _build(args)
+    path = Path(args.path).expanduser()
     if args.init and path.is_dir() and not (path / ".git").exists():
         workspace.init_repository(path)
     return _run(path, args)
+
+
+def _build(args: argparse.Namespace) -> int:
+    """Build mode (and interactive mode's spec editor first): to a project, then cycles."""
+    import asyncio
+
+    from factory_tui.agents import make_runtime
+    from factory_tui.engine import build
+    from factory_tui.engine.config import FactoryConfig
+    from factory_tui.engine.errors import UsageError
+    from factory_tui.engine.spec import SpecDraft, parse_spec
+    from factory_tui.engine.store import FACTORY_DIR
+    from factory_tui.headless import console_emit
+
+    if args.focus:
+        raise UsageError("--focus works on an existing project (--mode improve)")
+    target = build.resolve_target(args.path)
+    config = FactoryConfig()
+    runtime = make_runtime(args.runtime or config.runtime, config)
+    emit = console_emit(quiet=args.quiet)
+    if target.kind == "git":
+        name = Path(target.value.rstrip("/")).name.removesuffix(".git") or "project"
+        out = (args.out or Path.cwd() / name).expanduser()
+        build.check_output(out)
+        if args.mode == "interactive":
+            raise UsageError("interactive mode shapes a spec: give an idea or a spec file")
+        build.clone(target.value, out)
+        print(f"cloned {target.value} into {out}", file=sys.stderr)
+        return _run(out, args)
+    if target.kind == "spec":
+        spec_text = build.read_spec_file(Path(target.value))
+        default_name = build.slug(parse_spec(spec_text).title)
+    else:
+        spec_text, default_name = "", build.slug(target.value)
+    out = (args.out or Path.cwd() / default_name).expanduser().absolute()
+    build.check_output(out)
+    draft = SpecDraft(out / FACTORY_DIR)
+    if args.mode == "interactive":
+        if args.headless or not sys.stdout.isatty():
+            raise UsageError(
+                "interactive mode needs a terminal; use --mode build to go "
+                "straight from the idea or spec to a project"
+            )
+        if not draft.exists():
+            out.mkdir(parents=True, exist_ok=True)
+            _start_draft(draft, target, spec_text, runtime, out, emit)
+        from factory_tui.spec_app import SpecApp
+
+        accepted = SpecApp(draft, runtime, out.name).run()
+        if accepted is None:
+            print(f"draft kept in {draft.folder}; run the same command to resume", file=sys.stderr)
+            return 0
+        spec_text = accepted
+    elif target.kind == "idea":
+        out.mkdir(parents=True, exist_ok=True)
+        spec_text = asyncio.run(build.distill(runtime, target.value, out, emit))
+    print(f"scaffolding {parse_spec(spec_text).title!r} in {out}", file=sys.stderr)
+    asyncio.run(build.scaffold(out, spec_text, runtime, emit))
+    items, metrics = build.seed(out, spec_text)
+    print(
+        f"{items} backlog item(s) from the spec's features"
+        + (f"; project metrics: {', '.join(metrics)}" if metrics else ""),
+        file=sys.stderr,
+    )
+    return _run(out, args)
+
+
+def _start_draft(draft, target, spec_text: str, runtime, out: Path, emit) -> None:
+    """The first version of a new interactive spec: the file, or the idea distilled."""
+    import asyncio
+
+    from factory_tui.agents.base import AgentContext, AgentRequest
+    from factory_tui.engine.errors import UsageError
+    from factory_tui.engine.models import Role
+
+    if target.kind == "spec":
+        draft.add_version(spec_text, "file", Path(target.value).name)
+        state = draft.state()
+    else:
+        request = AgentRequest(
+            role=Role.DISTILLER, cwd=out, context=AgentContext(idea=target.value)
+        )
+        result = asyncio.run(runtime.run(request, emit))
+        if not result.ok:
+            raise UsageError(f"the Distiller failed: {result.error}")
+        draft.add_version(result.output.spec, "idea", result.output.summary)
+        state = draft.state()
+        state.summary, state.questions = result.output.summary, result.output.questions
+    state.idea = target.value if target.kind == "idea" else ""
+    draft.save_state(state)
 
 
 def _run(path: Path, args: argparse.Namespace) -> int:
@@ -177,12 +307,14 @@ def _run(path: Path, args: argparse.Namespace) -> int:
     from factory_tui.engine.pipeline import Pipeline, RunOptions
     from factory_tui.headless import HeadlessPrinter
 
+    focus = getattr(args, "focus", None)
     options = RunOptions(
-        mode=args.mode,
-        cycles=args.cycles,
+        mode="focus" if focus else args.mode,
+        cycles=1 if focus else args.cycles,
         runtime=args.runtime,
         approval=args.approval,
         max_cost=args.max_cost,
+        focus=focus,
     )
     pipeline = Pipeline.open(path, options)
     if not args.headless and not sys.stdout.isatty():
@@ -191,10 +323,20 @@ def _run(path: Path, args: argparse.Namespace) -> int:
     if not args.headless:
         from factory_tui.app import FactoryApp
 
-        return FactoryApp(pipeline.workspace.project, pipeline=pipeline).run() or 0
+        code = FactoryApp(pipeline.workspace.project, pipeline=pipeline).run() or 0
+        return _focus_status(pipeline) if focus else code
     pipeline.bus.subscribe(HeadlessPrinter(quiet=args.quiet))
     finished = asyncio.run(pipeline.run())
+    if focus:
+        return _focus_status(pipeline)
     return 0 if finished.status in ("completed", "converged", "budget") else 1
+
+
+def _focus_status(pipeline) -> int:
+    """Focus mode's exit status is the verdict: 0 kept, 1 reverted (or nothing tried)."""
+    experiments = pipeline.store.experiments()
+    kept = bool(experiments) and experiments[-1].status == "kept" and pipeline.experiments_run
+    return 0 if kept else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -300,6 +442,48 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backlog(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from factory_tui.engine.errors import UsageError
+    from factory_tui.engine.store import Store
+    from factory_tui.engine.workspace import Workspace
+
+    store = Store(Workspace.open(args.path).project)
+    console = Console(highlight=False)
+    if args.action == "add":
+        item = store.add_backlog_item(args.text, args.detail)
+        console.print(f"added {item.id}: {escape(item.title)}")
+        return 0
+    if args.action in ("done", "rm"):
+        if not args.text.strip():
+            raise UsageError(f"backlog {args.action} needs an item id or part of its title")
+        item = store.find_backlog_item(args.text)
+        if item is None:
+            raise UsageError(f"no backlog item matches {args.text!r}")
+        if args.action == "done":
+            store.set_backlog_status(item.id, "done")
+            console.print(f"done {item.id}: {escape(item.title)}")
+        else:
+            store.remove_backlog_item(item.id)
+            console.print(f"removed {item.id}: {escape(item.title)}")
+        return 0
+    items = store.backlog()
+    if not items:
+        console.print("the backlog is empty")
+        return 0
+    table = Table(title="backlog", title_justify="left")
+    for column in ("id", "status", "title"):
+        table.add_column(column)
+    for item in items:
+        style = "dim" if item.status == "done" else ""
+        table.add_row(item.id, item.status, escape(item.title), style=style)
+    console.print(table)
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
@@ -340,6 +524,7 @@ COMMANDS = {
     "watch": cmd_watch,
     "eval": cmd_eval,
     "doctor": cmd_doctor,
+    "backlog": cmd_backlog,
     "message": cmd_message,
 }
 

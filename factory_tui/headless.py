@@ -187,3 +187,16 @@ def scorecard_table(card: Scorecard, min_delta: float | None = None) -> Table:
                 end_section=True,
             )
     return table
+
+
+def console_emit(quiet: bool = False, console: Console | None = None):
+    """An agent `emit` that prints to the console: for the steps before a run starts
+    (distilling an idea, scaffolding a project)."""
+    out = console or Console(highlight=False, stderr=True)
+
+    def emit(line: str, kind: str = "text") -> None:
+        if quiet and kind != "error":
+            return
+        out.print(f"  [dim]│[/] [{KIND_STYLE.get(kind, 'dim')}]{escape(line)}[/]", soft_wrap=True)
+
+    return emit

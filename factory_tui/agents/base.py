@@ -57,6 +57,7 @@ class AgentContext(BaseModel):
     answers: dict[str, str] = Field(default_factory=dict)
     python: str = ""  # the interpreter that runs the project's tests
     min_delta: float = 0.005  # the composite rise a keep needs
+    focus: str = ""  # focus mode: the one backlog item to propose a hypothesis for
     similarity_limit: float = 0.6  # how close to a reverted hypothesis the precheck allows
 
 

@@ -62,6 +62,7 @@ from .events import (
 )
 from .models import (
     AgentUsage,
+    BacklogItem,
     Check,
     Experiment,
     ExperimentStatus,
@@ -92,6 +93,8 @@ class RunOptions:
     approval: str | None = None
     # Stop the run cleanly once the agents have cost this much (USD).
     max_cost: float | None = None
+    # Focus mode: one hypothesis and one experiment for the backlog item matching this text.
+    focus: str | None = None
 
 
 class BudgetSpent(FactoryError):
@@ -127,6 +130,7 @@ class Pipeline:
         self.python = tools.project_python(workspace.project)
         self.cost_usd = 0.0
         self.experiments_run = 0
+        self.focus_item: BacklogItem | None = None
         self._resume = asyncio.Event()
         self._resume.set()
 
@@ -235,6 +239,8 @@ class Pipeline:
         self.bus.close()
 
     async def _cycles(self) -> RunFinished:
+        if self.options.focus is not None:
+            return await self._focus(self.options.focus)
         number = 0
         while self.options.cycles is None or number < self.options.cycles:
             number += 1
@@ -249,6 +255,27 @@ class Pipeline:
         return RunFinished(
             status="completed",
             reason=f"{number} cycle(s) run",
+            experiments=self.experiments_run,
+            cost_usd=self.cost_usd,
+        )
+
+    async def _focus(self, text: str) -> RunFinished:
+        """One hypothesis and one experiment for the matching backlog item (made if none)."""
+        self.focus_item = self.store.find_backlog_item(text) or self.store.add_backlog_item(text)
+        self.notice(f"focus: {self.focus_item.title}")
+        experiment = await self.cycle(1)
+        if experiment is None:
+            return RunFinished(
+                status="converged",
+                reason="no hypothesis for the focus item",
+                experiments=0,
+                cost_usd=self.cost_usd,
+            )
+        if experiment.status == ExperimentStatus.KEPT:
+            self.store.set_backlog_status(self.focus_item.id, "done")
+        return RunFinished(
+            status="completed",
+            reason=f"focus: {experiment.status.value}",
             experiments=self.experiments_run,
             cost_usd=self.cost_usd,
         )
@@ -373,7 +400,11 @@ class Pipeline:
         self, experiment_id: str, slot: Path, before: Scorecard
     ) -> tuple[Hypothesis | None, str]:
         messages = self.store.pending_messages()
-        context = self._context(notes=[message.text for message in messages], before=before)
+        context = self._context(
+            notes=[message.text for message in messages],
+            before=before,
+            focus=self.focus_item.title if self.focus_item else "",
+        )
         research = await self._agent(Role.RESEARCHER, slot, context, experiment_id)
         if not research.ok:
             raise CycleFailed(f"the Researcher failed: {research.error}")
@@ -404,6 +435,11 @@ class Pipeline:
             if tried.get(h.title.strip().lower())
             not in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)
         ]
+        if self.focus_item is not None:
+            # Focus: exactly one hypothesis, for the item; asked for by name, so a title
+            # tried before may be tried again.
+            chosen = (fresh or strategy.output.hypotheses)[:1]
+            fresh = [h.model_copy(update={"source": "focus"}) for h in chosen]
         self.emit(HypothesesProposed(experiment=experiment_id, hypotheses=fresh))
         return (fresh[0] if fresh else None), research.output.summary
 

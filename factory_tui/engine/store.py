@@ -252,10 +252,40 @@ class Store:
         write_atomic(self.backlog_path, _BACKLOG.dump_json(items, indent=2).decode())
 
     def add_backlog_item(self, title: str, detail: str = "") -> BacklogItem:
+        if not title.strip():
+            raise UsageError("a backlog item needs a title")
         items = self.backlog()
         item = BacklogItem(id=uuid.uuid4().hex[:8], title=title.strip(), detail=detail)
         self.save_backlog([*items, item])
         return item
+
+    def find_backlog_item(self, text: str) -> BacklogItem | None:
+        """The item with this id, or the open item whose title contains `text`."""
+        needle = text.strip().lower()
+        items = self.backlog()
+        by_id = next((item for item in items if item.id == needle), None)
+        if by_id is not None:
+            return by_id
+        matches = [item for item in items if needle in item.title.lower()]
+        open_matches = [item for item in matches if item.status == "open"]
+        return (open_matches or matches or [None])[0]
+
+    def set_backlog_status(self, item_id: str, status: str) -> BacklogItem:
+        items = self.backlog()
+        for index, item in enumerate(items):
+            if item.id == item_id:
+                items[index] = item.model_copy(update={"status": status})
+                self.save_backlog(items)
+                return items[index]
+        raise UsageError(f"no backlog item {item_id}")
+
+    def remove_backlog_item(self, item_id: str) -> BacklogItem:
+        items = self.backlog()
+        for item in items:
+            if item.id == item_id:
+                self.save_backlog([other for other in items if other.id != item_id])
+                return item
+        raise UsageError(f"no backlog item {item_id}")
 
     # -- messages to the CEO ----------------------------------------------------------------
     def messages(self) -> list[CeoMessage]:

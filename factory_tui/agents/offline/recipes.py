@@ -17,6 +17,7 @@ from factory_tui.engine.process import stream_process
 from factory_tui.eval import tools
 
 from ..base import Emit
+from .scaffold import write_template
 
 _FILES = r"(?P<files>.+?)"
 
@@ -124,6 +125,18 @@ async def _smoke_test(match: re.Match[str], files: list[str], cwd: Path, emit: E
     return [target.relative_to(cwd).as_posix()]
 
 
+SCAFFOLD_TITLE = "Scaffold the project from its spec"
+
+
+async def _scaffold(match: re.Match[str], files: list[str], cwd: Path, emit: Emit) -> list[str]:
+    spec_path = cwd / ".factory" / "spec.md"
+    spec = spec_path.read_text(encoding="utf-8") if spec_path.exists() else f"# {cwd.name}\n"
+    written = write_template(cwd, spec)
+    for path in written:
+        emit(f"wrote {path}", "tool")
+    return written
+
+
 def public_names(path: Path) -> list[str]:
     """Top-level public functions and classes of a module, in source order."""
     try:
@@ -170,6 +183,7 @@ RECIPES = (
     ),
     Recipe(re.compile(r"format " + _FILES + r" with ruff format$", re.IGNORECASE), _ruff_format),
     Recipe(re.compile(r"add a smoke test for " + _FILES + r"$", re.IGNORECASE), _smoke_test),
+    Recipe(re.compile(r"^scaffold the project from its spec$", re.IGNORECASE), _scaffold),
 )
 
 

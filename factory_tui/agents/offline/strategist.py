@@ -84,6 +84,8 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
             emit(f"skip ({close[0]:.0%} like reverted '{close[1]}'): {proposal.title}", "info")
             continue
         ranked.append(proposal)
+    if context.focus:
+        ranked = [_for_focus(context.focus, ordered, emit)]
     for index, hypothesis in enumerate(ranked, 1):
         emit(
             f"{index}. {hypothesis.title}  (+{hypothesis.expected_gain:.4f}, {hypothesis.effort})",
@@ -92,6 +94,32 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
     if not ranked:
         emit("nothing left that the offline runtime can change", "result")
     return StrategistOutput(hypotheses=ranked)
+
+
+def _for_focus(focus: str, proposals: list[Hypothesis], emit: Emit) -> Hypothesis:
+    """The one hypothesis for the focus item: the item itself when the Builder can act on
+    it, else the proposal that shares the most words with it, else the item as written."""
+    if recipes.match_recipe(focus):
+        return Hypothesis(
+            title=focus.strip().rstrip("."),
+            rationale="The focus item.",
+            effort="M",
+            source="focus",
+            category="focus",
+        )
+    scored = [(similarity(focus, f"{h.title} {' '.join(h.files)}"), h) for h in proposals]
+    best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
+    if best[1] is not None and best[0] > 0:
+        emit(f"focus '{focus}' is closest to: {best[1].title}", "info")
+        return best[1]
+    emit(f"no offline recipe matches the focus '{focus}'; trying it as written", "info")
+    return Hypothesis(
+        title=focus.strip(),
+        rationale="The focus item.",
+        effort="M",
+        source="focus",
+        category="focus",
+    )
 
 
 def _requests(notes: list[str], backlog, emit: Emit) -> list[Hypothesis]:

@@ -58,6 +58,13 @@ def task_message(role: Role, context: AgentContext) -> str:
         )
         parts.append(("Recent archive notes", "\n\n".join(context.archive[-5:])))
     if role is Role.STRATEGIST:
+        if context.focus:
+            parts.append(
+                (
+                    "Focus",
+                    f"Propose exactly one hypothesis, for this backlog item only: {context.focus}",
+                )
+            )
         parts.append(("Research summary", context.research_summary))
         parts.append(("Findings", json.dumps([f.model_dump() for f in context.findings], indent=1)))
         parts.append(
