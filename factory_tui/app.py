@@ -33,6 +33,7 @@ from factory_tui.engine.spec import SpecDraft
 from factory_tui.engine.store import Store
 from factory_tui.run_view import RunView
 from factory_tui.screens.approval import Answer, ApprovalModal
+from factory_tui.screens.backlog_item import BacklogItemModal
 from factory_tui.screens.confirm import Confirm
 from factory_tui.screens.dashboard import Dashboard
 from factory_tui.screens.event_feed import EventFeed
@@ -168,7 +169,7 @@ class FactoryApp(App[int]):
         self._pending_shown = True
         self.dashboard = Dashboard(attached=self.attached)
 
-    # -- setup ------------------------------------------------------------------------------
+    # -- setup -------------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.push_screen(self.dashboard)
         self.set_interval(FLUSH_INTERVAL, self.flush)
@@ -203,7 +204,7 @@ class FactoryApp(App[int]):
             return None
         return True
 
-    # -- the event queue --------------------------------------------------------------------
+    # -- the event queue ---------------------------------------------------------------------
     def receive(self, event: Event) -> None:
         """The pipeline's bus calls this for every event (from the engine's thread); the
         next flush draws it."""
@@ -261,7 +262,7 @@ class FactoryApp(App[int]):
                 self._backlog = (mtime, [])
         return self._backlog[1]
 
-    # -- running the engine -----------------------------------------------------------------
+    # -- running the engine ------------------------------------------------------------------
     @property
     def engine_running(self) -> bool:
         return any(w.group == "engine" and w.is_running for w in self.workers)
@@ -343,7 +344,7 @@ class FactoryApp(App[int]):
             self.notify(f"{event.worker.name}: {event.worker.error}", severity="error", timeout=15)
         self.refresh_bindings()
 
-    # -- approval ---------------------------------------------------------------------------
+    # -- approval ----------------------------------------------------------------------------
     def _offer_approval(self) -> None:
         pending = self.view.pending
         if pending is None or pending.experiment in self._deferred:
@@ -382,7 +383,7 @@ class FactoryApp(App[int]):
         write_decision(self.store.experiments_dir, experiment_id, answer)
         self.notify(f"{decision} sent for {experiment_id}")
 
-    # -- actions ----------------------------------------------------------------------------
+    # -- actions -----------------------------------------------------------------------------
     def action_pause(self) -> None:
         assert self.pipeline is not None
         if self.pipeline.paused:
@@ -478,6 +479,23 @@ class FactoryApp(App[int]):
     @on(SpecEditor.Accepted)
     def spec_accepted(self) -> None:
         self.notify("The next cycle's Researcher and Strategist will read the new spec.")
+
+    @on(HypothesisBoard.BacklogSelected)
+    def open_backlog_item(self, event: HypothesisBoard.BacklogSelected) -> None:
+        item = next((i for i in self.backlog() if i.id == event.item_id), None)
+        if item is None:
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "done":
+                self.store.set_backlog_status(item.id, "done")
+                self.notify(f"Done: {item.title}")
+            elif choice == "remove":
+                self.store.remove_backlog_item(item.id)
+                self.notify(f"Removed: {item.title}")
+            self.redraw()
+
+        self.push_screen(BacklogItemModal(item), chosen)
 
     @on(HypothesisBoard.ExperimentSelected)
     @on(History.Open)

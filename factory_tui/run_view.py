@@ -110,7 +110,7 @@ class RunView:
     last_notice: ev.Notice | None = None
     min_delta: float = 0.005
 
-    # -- derived ------------------------------------------------------------------------
+    # -- derived -----------------------------------------------------------------------------
     @property
     def best(self) -> float | None:
         scores = [e.after for e in self.experiments.values() if e.status == "kept" and e.after]
@@ -135,7 +135,7 @@ class RunView:
     def stage_elapsed(self, now: float) -> float:
         return 0.0 if self.stage_started is None else now - self.stage_started
 
-    # -- seeding and folding ------------------------------------------------------------
+    # -- seeding and folding -----------------------------------------------------------------
     def seed(self, experiments: Iterable[Experiment]) -> None:
         """Start from the project's recorded experiments (earlier runs included)."""
         for record in experiments:
@@ -153,7 +153,7 @@ class RunView:
                 started=record.started_at,
             )
 
-    # -- folding ------------------------------------------------------------------------
+    # -- folding -----------------------------------------------------------------------------
     def apply_all(self, events: Iterable[ev.Event]) -> None:
         for event in events:
             self.apply(event)

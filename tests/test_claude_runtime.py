@@ -32,7 +32,7 @@ def read(name: str) -> tuple[StreamReader, list[tuple[str, str]]]:
     return reader, lines
 
 
-# -- the stream-json reader, on events recorded from the real CLI -------------------------------
+# -- the stream-json reader, on events recorded from the real CLI ---------------------------
 def test_init_gives_the_session_model_and_tools() -> None:
     reader, lines = read("system__init")
     assert reader.session_id and reader.model == "claude-sonnet-4-5"
@@ -131,7 +131,7 @@ def test_a_missing_cli_is_one_clear_error(tmp_path) -> None:
     assert not run.ok and "is not installed" in run.error and "npm install" in run.error
 
 
-# -- the real CLI against a scripted server -------------------------------------------------------
+# -- the real CLI against a scripted server -------------------------------------------------
 REVIEW = {"verdict": "approve", "concerns": [], "summary": "Looks right."}
 
 

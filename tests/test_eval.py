@@ -55,7 +55,7 @@ def project(tmp_path: Path, files: dict[str, str], name: str = "project") -> Pat
     return root
 
 
-# -- hygiene ----------------------------------------------------------------------------------
+# -- hygiene --------------------------------------------------------------------------------
 def test_tests_score_the_pass_rate_and_coverage_the_covered_lines(tmp_path) -> None:
     root = project(
         tmp_path,
@@ -151,7 +151,7 @@ def test_config_lists_the_hygiene_files_that_are_missing(tmp_path) -> None:
     assert config.reason == "4/6 present; missing: tests, CI"
 
 
-# -- growth -----------------------------------------------------------------------------------
+# -- growth ---------------------------------------------------------------------------------
 def test_capability_counts_modules_functions_and_entry_points(tmp_path) -> None:
     root = project(
         tmp_path,
@@ -228,7 +228,7 @@ def test_history_dimensions_diversity_research_and_effectiveness() -> None:
     assert growth.diversity([], None).score is None
 
 
-# -- project metrics --------------------------------------------------------------------------
+# -- project metrics ------------------------------------------------------------------------
 def _metric_project(tmp_path: Path) -> Path:
     return project(
         tmp_path,
@@ -300,7 +300,7 @@ def test_the_composite_is_a_weighted_mean_per_tier_renormalised_over_what_applie
     assert what_if(card, {"lint": 1.0}) == pytest.approx(0.6875 + 0.5 * (1.0 - 0.875))
 
 
-# -- cache, time limits, detection ------------------------------------------------------------
+# -- cache, time limits, detection ----------------------------------------------------------
 def test_an_unchanged_tree_is_served_from_the_cache_without_running_a_tool(tmp_path) -> None:
     root = project(
         tmp_path,
@@ -388,7 +388,7 @@ def test_a_rust_project_is_scored_per_test_from_cargo(tmp_path) -> None:
     assert tests.score == 0.5
 
 
-# -- guards on real diffs ---------------------------------------------------------------------
+# -- guards on real diffs -------------------------------------------------------------------
 _REPOS = itertools.count()
 BASE = {
     "pyproject.toml": RUFF_CONFIG + '\n[tool.pytest.ini_options]\naddopts = "-q"\n',
@@ -508,7 +508,7 @@ def test_guard_fewer_tests_collected_or_more_skipped() -> None:
     assert guard_test_counts(before, before).ok
 
 
-# -- precheck ---------------------------------------------------------------------------------
+# -- precheck -------------------------------------------------------------------------------
 def card(composite: float, **scores: float) -> Scorecard:
     dimensions = [
         DimensionScore(name=name, tier="hygiene", score=value) for name, value in scores.items()

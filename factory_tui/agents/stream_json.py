@@ -92,7 +92,7 @@ class StreamReader:
             return self._result(event)
         return []
 
-    # -- events ---------------------------------------------------------------------------------
+    # -- events ------------------------------------------------------------------------------
     def _system(self, subtype: str | None, event: dict) -> list[tuple[str, OutputKind]]:
         if subtype == "init":
             self.session_id = event.get("session_id")
@@ -175,7 +175,7 @@ class StreamReader:
             )
         ]
 
-    # -- totals ---------------------------------------------------------------------------------
+    # -- totals ------------------------------------------------------------------------------
     @property
     def usage(self) -> AgentUsage:
         event = self.result or {}

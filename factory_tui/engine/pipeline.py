@@ -161,14 +161,14 @@ class Pipeline:
             bus or EventBus(store.events_path),
         )
 
-    # -- events -----------------------------------------------------------------------------
+    # -- events ------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
         self.bus.emit(event)
 
     def notice(self, message: str, level: str = "info", experiment: str | None = None) -> None:
         self.emit(Notice(level=level, message=message, experiment=experiment))
 
-    # -- run lifecycle ----------------------------------------------------------------------
+    # -- run lifecycle -----------------------------------------------------------------------
     async def run(self) -> RunFinished:
         """Lock the project, recover, run the cycles, and always leave a clean repository."""
         lock = self.store.lock
@@ -308,7 +308,7 @@ class Pipeline:
             if folder.is_dir() and not (folder / "experiment.json").exists():
                 self.store.release_experiment_id(folder.name)
 
-    # -- approval ---------------------------------------------------------------------------
+    # -- approval ----------------------------------------------------------------------------
     def set_approval(self, mode: str) -> None:
         """Switch between keeping automatically and asking a person, effective next decision."""
         if mode == self.gate.mode:
@@ -329,7 +329,7 @@ class Pipeline:
         gate = self.gate
         return isinstance(gate, decide.ManualApproval) and gate.answer(experiment_id, decision)
 
-    # -- pause ------------------------------------------------------------------------------
+    # -- pause -------------------------------------------------------------------------------
     @property
     def paused(self) -> bool:
         return not self._resume.is_set()
@@ -353,7 +353,7 @@ class Pipeline:
                 f"the run's cost limit of ${limit:.2f} is spent (${self.cost_usd:.4f})"
             )
 
-    # -- one cycle --------------------------------------------------------------------------
+    # -- one cycle ---------------------------------------------------------------------------
     async def cycle(self, number: int) -> Experiment | None:
         """Run one cycle. Returns the experiment, or None when nothing is left to try."""
         self.emit(CycleStarted(cycle=number))
@@ -684,7 +684,7 @@ class Pipeline:
                 )
             )
 
-    # -- helpers ----------------------------------------------------------------------------
+    # -- helpers -----------------------------------------------------------------------------
     def _context(self, **extra: object) -> AgentContext:
         store = self.store
         spec = store.spec_path.read_text(encoding="utf-8") if store.spec_path.exists() else ""

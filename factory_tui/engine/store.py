@@ -131,7 +131,7 @@ class Store:
         self.project = project
         self.root = project / FACTORY_DIR
 
-    # -- layout ---------------------------------------------------------------------------
+    # -- layout ------------------------------------------------------------------------------
     @property
     def config_path(self) -> Path:
         return self.root / "config.toml"
@@ -174,7 +174,7 @@ class Store:
     def config(self) -> FactoryConfig:
         return load_config(self.config_path)
 
-    # -- experiments ----------------------------------------------------------------------
+    # -- experiments -------------------------------------------------------------------------
     def experiment_dir(self, experiment_id: str) -> Path:
         return self.experiments_dir / experiment_id
 
@@ -239,7 +239,7 @@ class Store:
         """Hypothesis titles already tried, with how they ended (kept, reverted, ...)."""
         return {e.hypothesis.title.strip().lower(): e.status for e in self.experiments()}
 
-    # -- backlog --------------------------------------------------------------------------
+    # -- backlog -----------------------------------------------------------------------------
     def backlog(self) -> list[BacklogItem]:
         if not self.backlog_path.exists():
             return []
@@ -287,7 +287,7 @@ class Store:
                 return item
         raise UsageError(f"no backlog item {item_id}")
 
-    # -- messages to the CEO ----------------------------------------------------------------
+    # -- messages to the CEO -----------------------------------------------------------------
     def messages(self) -> list[CeoMessage]:
         if not self.messages_path.exists():
             return []

@@ -116,7 +116,7 @@ class Workspace:
             raise UsageError(f"{path}: HEAD is detached; check out a branch first")
         return cls(repo, repo.active_branch.name)
 
-    # -- reading --------------------------------------------------------------------------
+    # -- reading -----------------------------------------------------------------------------
     def base_commit(self) -> str:
         return self.repo.git.rev_parse(f"refs/heads/{self.base_branch}")
 
@@ -163,7 +163,7 @@ class Workspace:
     def branch_exists(self, branch: str) -> bool:
         return branch in {head.name for head in self.repo.heads}
 
-    # -- setup ----------------------------------------------------------------------------
+    # -- setup -------------------------------------------------------------------------------
     def ensure_excluded(self) -> None:
         """Hide `.factory/` from git through `.git/info/exclude`, never the user's .gitignore."""
         exclude = Path(self.repo.common_dir) / "info" / "exclude"
@@ -177,7 +177,7 @@ class Workspace:
         except OSError as error:
             raise UsageError(f"cannot write {exclude}: {error.strerror}") from None
 
-    # -- slots ----------------------------------------------------------------------------
+    # -- slots -------------------------------------------------------------------------------
     def slot_path(self, name: str) -> Path:
         return self.worktrees / name
 
@@ -241,7 +241,7 @@ class Workspace:
         with contextlib.suppress(GitCommandError):
             self.repo.git.worktree("prune")
 
-    # -- verdicts -------------------------------------------------------------------------
+    # -- verdicts ----------------------------------------------------------------------------
     def keep(self, branch: str, slot: Path) -> str:
         """Move the base branch to the experiment; returns the new base commit.
 

@@ -67,7 +67,7 @@ class Evaluator:
         self.state_dir = state_dir
         self.python = python
 
-    # -- cache ------------------------------------------------------------------------------
+    # -- cache -------------------------------------------------------------------------------
     @property
     def config_hash(self) -> str:
         """Only the settings that change what the tools measure: weights are applied later."""
@@ -89,7 +89,7 @@ class Evaluator:
         except (OSError, ValidationError):
             return None
 
-    # -- evaluating -------------------------------------------------------------------------
+    # -- evaluating --------------------------------------------------------------------------
     async def evaluate(
         self,
         root: Path,

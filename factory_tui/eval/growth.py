@@ -16,7 +16,7 @@ RECENT = 10
 GROUNDED_SOURCES = {"backlog", "user", "focus"}
 
 
-# -- capability ---------------------------------------------------------------------------
+# -- capability -----------------------------------------------------------------------------
 def capability(counts: dict[str, int], baseline: dict[str, int] | None) -> DimensionScore:
     """0.5 at the baseline, rising towards 1 as the project grows, falling as it shrinks."""
     total = counts["modules"] + counts["functions"] + 3 * counts["entry_points"]
@@ -35,7 +35,7 @@ def capability(counts: dict[str, int], baseline: dict[str, int] | None) -> Dimen
     )
 
 
-# -- observability ----------------------------------------------------------------------------
+# -- observability --------------------------------------------------------------------------
 def observability(scan: CodeScan) -> DimensionScore:
     if scan.modules == 0:
         return not_applicable("observability", "growth", "no Python code")
@@ -56,7 +56,7 @@ def observability(scan: CodeScan) -> DimensionScore:
     )
 
 
-# -- history ----------------------------------------------------------------------------------
+# -- history --------------------------------------------------------------------------------
 def _recent(history: list[Experiment]) -> list[Experiment]:
     finished = [
         e for e in history if e.status in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)

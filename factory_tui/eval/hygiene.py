@@ -43,7 +43,7 @@ def per_kloc_score(problems: int, lines: int) -> float:
     return 1.0 / (1.0 + per_kloc / 25.0)
 
 
-# -- tests and coverage (one run) -------------------------------------------------------------
+# -- tests and coverage (one run) -----------------------------------------------------------
 async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
     kind, config = checkout.kind, checkout.config
     if kind.test_command is None and kind.language != "python":
@@ -113,7 +113,7 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
     return [tests, coverage]
 
 
-# -- lint -------------------------------------------------------------------------------------
+# -- lint -----------------------------------------------------------------------------------
 async def lint(checkout: Checkout) -> DimensionScore:
     if checkout.kind.language != "python":
         return not_applicable("lint", "hygiene", f"no linter wired for {checkout.kind.language}")
@@ -137,7 +137,7 @@ async def lint(checkout: Checkout) -> DimensionScore:
     )
 
 
-# -- types ------------------------------------------------------------------------------------
+# -- types ----------------------------------------------------------------------------------
 def uses_types(root: Path, scan: CodeScan) -> str | None:
     """Why the project counts as typed (mypy configured, or mostly annotated), else None."""
     for name in ("mypy.ini", ".mypy.ini"):
@@ -180,7 +180,7 @@ async def types(checkout: Checkout, scan: CodeScan) -> DimensionScore:
     )
 
 
-# -- hygiene files ----------------------------------------------------------------------------
+# -- hygiene files --------------------------------------------------------------------------
 CONFIG_CHECKS: dict[str, tuple[str, ...]] = {
     "packaging metadata": (
         "pyproject.toml",
@@ -246,7 +246,7 @@ def config_files(checkout: Checkout) -> DimensionScore:
     )
 
 
-# -- guards -----------------------------------------------------------------------------------
+# -- guards ---------------------------------------------------------------------------------
 def guards_dimension(checks: list[Check]) -> DimensionScore:
     tripped = [check for check in checks if not check.ok]
     if tripped:

@@ -91,7 +91,7 @@ def count_lines(root: Path) -> int:
     return total
 
 
-# -- ruff -------------------------------------------------------------------------------------
+# -- ruff -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Violation:
     code: str
@@ -173,7 +173,7 @@ async def ruff_unformatted(root: Path, on_line: OnLine = quiet, timeout: float =
     return files
 
 
-# -- pytest -----------------------------------------------------------------------------------
+# -- pytest ---------------------------------------------------------------------------------
 TEST_FILE_GLOBS = (
     "tests/*",
     "*/tests/*",
@@ -207,7 +207,7 @@ PYTEST_FLAGS = (
 )
 
 
-# -- pytest runs ------------------------------------------------------------------------------
+# -- pytest runs ----------------------------------------------------------------------------
 @dataclass
 class TestFailure:
     name: str
@@ -352,7 +352,7 @@ def _exception_type(declared: str | None, message: str, text: str) -> str:
     return head if re.fullmatch(r"[A-Za-z_]\w*", head) else "Failure"
 
 
-# -- scans ------------------------------------------------------------------------------------
+# -- scans ----------------------------------------------------------------------------------
 _MARKER = re.compile(r"#\s*(TODO|FIXME|XXX|HACK)\b[:\s]*(.*)")
 
 
@@ -385,7 +385,7 @@ def _check_finished(result: ProcessResult, what: str) -> None:
         raise TimeoutError(f"{what} timed out")
 
 
-# -- other test runners -----------------------------------------------------------------------
+# -- other test runners ---------------------------------------------------------------------
 _CARGO_RESULT = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored")
 
 
@@ -454,7 +454,7 @@ def _read_go_events(lines: list[str], report: TestReport) -> None:
     report.collected = report.passed + report.failed + report.skipped
 
 
-# -- types ------------------------------------------------------------------------------------
+# -- types ----------------------------------------------------------------------------------
 _MYPY_ERROR = re.compile(r"^[^:\n]+:\d+(?::\d+)?: error:", re.MULTILINE)
 
 

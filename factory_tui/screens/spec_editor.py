@@ -32,10 +32,11 @@ from textual.widgets import (
     TextArea,
 )
 
-from factory_tui.agents.base import AgentContext, AgentRequest, Runtime
+from factory_tui.agents.base import AgentContext, AgentRequest, AgentRun, Runtime
 from factory_tui.agents.contracts import DistillerOutput, ResearcherOutput
 from factory_tui.engine.models import Role
 from factory_tui.engine.spec import SpecDraft, diff_text
+from factory_tui.run_view import AgentView
 from factory_tui.widgets.agent_pane import AgentPane
 
 OFFLINE_RESEARCH = (
@@ -115,14 +116,20 @@ class SpecEditor(Screen):
         yield Label("", id="spec-title")
         with Horizontal(id="spec-main"):
             with ContentSwitcher(initial="spec-text", id="spec-views"):
-                yield TextArea.code_editor(
-                    self.draft.draft(), language="markdown", id="spec-text", soft_wrap=True
+                # Tab moves on to the questions rather than indenting: this is prose.
+                yield TextArea(
+                    self.draft.draft(),
+                    language="markdown",
+                    id="spec-text",
+                    soft_wrap=True,
+                    show_line_numbers=True,
+                    tab_behavior="focus",
                 )
                 with VerticalScroll(id="spec-preview"):
                     yield Markdown("", id="spec-rendered")
                 with VerticalScroll(id="spec-diff"):
                     yield Static("", id="spec-diff-text")
-            with VerticalScroll(id="spec-side"):
+            with VerticalScroll(id="spec-side", can_focus=False):
                 yield Label("Distiller", classes="side-title")
                 yield Static(
                     state.summary or "No revision yet: press ctrl+r.", id="distiller-summary"
@@ -132,13 +139,13 @@ class SpecEditor(Screen):
                 yield Label("Research", classes="side-title")
                 yield Static("", id="research")
                 yield Label("Versions", classes="side-title")
-                yield Select([], prompt="no versions yet", id="versions", allow_blank=True)
+                yield Select([], prompt="bring back a version", id="versions", allow_blank=True)
                 yield AgentPane(Role.DISTILLER, max_lines=500)
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.query_one(TextArea).focus()
-        self.show_questions()
+        await self.show_questions()
         self.show_versions()
         self.show_title()
         state = self.draft.state()
@@ -165,16 +172,18 @@ class SpecEditor(Screen):
             parts.append("accepted")
         self.query_one("#spec-title", Label).update(" · ".join(parts))
 
-    def show_questions(self) -> None:
+    async def show_questions(self) -> None:
+        """One answer field per open question (replacing the previous set)."""
         state = self.draft.state()
         box = self.query_one("#questions", Vertical)
-        box.remove_children()
+        await box.remove_children()
         if not state.questions:
-            box.mount(Static(Text("None open.", style="dim")))
+            await box.mount(Static(Text("None open.", style="dim")))
             return
+        fields = []
         for index, question in enumerate(state.questions):
-            box.mount(Label(question, classes="question"))
-            box.mount(
+            fields.append(Label(question, classes="question"))
+            fields.append(
                 Input(
                     value=state.answers.get(question, ""),
                     placeholder="your answer",
@@ -182,6 +191,7 @@ class SpecEditor(Screen):
                     classes="answer",
                 )
             )
+        await box.mount_all(fields)
 
     def show_versions(self) -> None:
         state = self.draft.state()
@@ -274,13 +284,11 @@ class SpecEditor(Screen):
         if text.strip():
             self.draft.add_version(text, "you", "your edits")
         state = self.draft.state()
-        pane = self.query_one(AgentPane)
-        pane.write_lines([f"── revision at {time.strftime('%H:%M:%S')} ──"])
         context = AgentContext(idea=state.idea, spec=text, answers=state.answers)
         request = AgentRequest(
             role=Role.DISTILLER, cwd=self.draft.folder.parent.parent, context=context
         )
-        result = await self.runtime.run(request, lambda line, kind: pane.write_lines([line]))
+        result = await self._run_agent(request)
         if not result.ok:
             self.notify(f"The Distiller failed: {result.error}", severity="error")
             return
@@ -295,7 +303,7 @@ class SpecEditor(Screen):
         self.query_one(TextArea).text = output.spec
         self.shown_version = None
         self.query_one("#distiller-summary", Static).update(output.summary)
-        self.show_questions()
+        await self.show_questions()
         self.show_versions()
         self.show_title()
         what = f"version {number}" if number else "no change"
@@ -310,8 +318,7 @@ class SpecEditor(Screen):
             cwd=self.draft.folder.parent.parent,
             context=AgentContext(idea=idea, spec=self.text),
         )
-        pane = self.query_one(AgentPane)
-        result = await self.runtime.run(request, lambda line, kind: pane.write_lines([line]))
+        result = await self._run_agent(request)
         if not result.ok or not isinstance(result.output, ResearcherOutput):
             box.update(Text(f"No research: {result.error}", style="dim"))
             return
@@ -320,6 +327,18 @@ class SpecEditor(Screen):
             text.append(f"• {finding.title}", style="bold")
             text.append(f" — {finding.detail}\n")
         box.update(text)
+
+    async def _run_agent(self, request: AgentRequest) -> AgentRun:
+        """Run a role with its output streaming into the pane and its status beside it."""
+        pane = self.query_one(AgentPane)
+        agent = AgentView(role=request.role, state="running", started=self.clock())
+        pane.show_status(agent, self.clock())
+        pane.write_lines([f"── {request.role.title} ──"])
+        result = await self.runtime.run(request, lambda line, kind: pane.write_lines([line]))
+        agent.state = "done" if result.ok else "failed"
+        agent.finished, agent.usage = self.clock(), result.usage
+        pane.show_status(agent, self.clock())
+        return result
 
     def action_accept(self) -> None:
         self._keep_answers()

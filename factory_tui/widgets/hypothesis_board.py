@@ -34,6 +34,15 @@ class HypothesisBoard(OptionList):
         def control(self) -> HypothesisBoard:
             return self.board
 
+    @dataclass
+    class BacklogSelected(Message):
+        board: HypothesisBoard
+        item_id: str
+
+        @property
+        def control(self) -> HypothesisBoard:
+            return self.board
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "Hypotheses"
@@ -92,3 +101,6 @@ class HypothesisBoard(OptionList):
         if option_id.startswith("exp:"):
             event.stop()
             self.post_message(self.ExperimentSelected(self, option_id.removeprefix("exp:")))
+        elif option_id.startswith("backlog:"):
+            event.stop()
+            self.post_message(self.BacklogSelected(self, option_id.removeprefix("backlog:")))

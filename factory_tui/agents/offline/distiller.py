@@ -18,8 +18,8 @@ QUESTIONS = {
     "Features": "What must the first version do? List the features.",
     "Non-goals": "What is deliberately out of scope?",
     "Acceptance criteria": "How will we know each feature works? Give checkable criteria.",
-    "Eval metrics": "Which numbers should improve as the project grows? Write them as "
-    "`name: \\`command\\`` (e.g. accuracy: `python eval.py`).",
+    "Eval metrics": "Which numbers should improve as the project grows? Write each as "
+    "name: `command` (e.g. accuracy: `python eval.py`).",
 }
 
 
