@@ -250,7 +250,7 @@ def test_feed_history_detail_and_spec_screens(tmp_path: Path) -> None:
             assert transcript.line_count > 0
             await pilot.press("escape", "escape", "s")
             assert isinstance(app.screen, SpecEditor)
-            await pilot.press(*"# Inventory spec", "ctrl+s")
+            await pilot.press(*"# Inventory spec", "ctrl+g")
             await pilot.pause()
         assert (root / ".factory" / "spec.md").read_text().startswith("# Inventory spec")
 
