@@ -395,7 +395,11 @@ class FactoryApp(App[int]):
     def action_next_cycle(self) -> None:
         assert self.pipeline is not None
         if self.engine_running:
-            self.notify("A cycle is already running.", severity="warning")
+            if self.pipeline.options.loop:
+                self.engine_call(self.pipeline.wake)
+                self.notify("The loop starts its next cycle now.")
+            else:
+                self.notify("A cycle is already running.", severity="warning")
             return
         self.pipeline.options.cycles = 1
         self.start_run()

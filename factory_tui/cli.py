@@ -91,6 +91,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", "-v", action="store_true", help="show each tool's output as it runs"
     )
 
+    run = commands.add_parser(
+        "run",
+        help="unattended runs: cycle, wait, repeat (for cron, tmux, servers)",
+        description="Run improvement cycles headless; with --loop, cycle, wait --interval, "
+        "repeat. SIGTERM finishes the current stage and stops cleanly; a crash in one cycle is "
+        "recorded and the loop goes on.",
+    )
+    _unattended_options(run)
+
+    tmux = commands.add_parser(
+        "tmux",
+        help="the same in a detached tmux session; prints how to attach",
+        description="Start `factory run PATH --loop` in a detached tmux session named after "
+        "the project, and say how to attach with tmux and with `factory watch`.",
+    )
+    _unattended_options(tmux)
+
+    projects = commands.add_parser(
+        "projects",
+        help="every project the factory has run on: best score, experiments, keep rate",
+    )
+    projects.add_argument(
+        "--markdown", action="store_true", help="print a cross-project report in markdown"
+    )
+
     backlog = commands.add_parser(
         "backlog",
         help="list, add, finish or remove backlog items",
@@ -160,6 +185,47 @@ def _run_options(parser: argparse.ArgumentParser, default_cycles: int | None = 1
     parser.add_argument(
         "--quiet", "-q", action="store_true", help="headless: hide the agents' output lines"
     )
+
+
+def _unattended_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help="the project (a git repository)")
+    parser.add_argument("--loop", action="store_true", help="keep cycling until stopped")
+    parser.add_argument(
+        "--interval",
+        type=_duration,
+        default=0.0,
+        metavar="TIME",
+        help="wait between cycles, e.g. 90s, 30m, 2h (default: none)",
+    )
+    parser.add_argument(
+        "--max-cycles", type=_positive_int, default=None, metavar="N", help="stop after N cycles"
+    )
+    parser.add_argument(
+        "--max-cost",
+        type=_positive_float,
+        default=None,
+        metavar="USD",
+        help="stop cleanly once the agents have cost this much",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=("offline", "claude", "command"),
+        default=None,
+        help="agent runtime (default: the config's, else offline)",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="hide agent output lines")
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 90s, 30m, 2h)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -326,10 +392,149 @@ def _run(path: Path, args: argparse.Namespace) -> int:
         code = FactoryApp(pipeline.workspace.project, pipeline=pipeline).run() or 0
         return _focus_status(pipeline) if focus else code
     pipeline.bus.subscribe(HeadlessPrinter(quiet=args.quiet))
-    finished = asyncio.run(pipeline.run())
+    finished = asyncio.run(_headless(pipeline))
     if focus:
         return _focus_status(pipeline)
     return 0 if finished.status in ("completed", "converged", "budget") else 1
+
+
+async def _headless(pipeline):
+    """Run the pipeline; SIGTERM finishes the current stage and stops cleanly."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, pipeline.request_stop)
+    try:
+        return await pipeline.run()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from factory_tui.engine.pipeline import Pipeline, RunOptions
+    from factory_tui.headless import HeadlessPrinter
+
+    options = RunOptions(
+        mode="loop" if args.loop else "improve",
+        cycles=args.max_cycles if args.loop else (args.max_cycles or 1),
+        runtime=args.runtime,
+        max_cost=args.max_cost,
+        loop=args.loop,
+        interval=args.interval,
+    )
+    pipeline = Pipeline.open(args.path, options)
+    pipeline.bus.subscribe(HeadlessPrinter(quiet=args.quiet))
+    finished = asyncio.run(_headless(pipeline))
+    return 0 if finished.status in ("completed", "converged", "budget", "interrupted") else 1
+
+
+def cmd_tmux(args: argparse.Namespace) -> int:
+    import hashlib
+    import shlex
+    import shutil
+    import subprocess
+
+    from factory_tui.engine.build import slug
+    from factory_tui.engine.errors import UsageError
+    from factory_tui.engine.workspace import Workspace
+
+    if shutil.which("tmux") is None:
+        raise UsageError("tmux is not installed; use `factory run PATH --loop` instead")
+    project = Workspace.open(args.path).project
+    digest = hashlib.sha1(str(project).encode()).hexdigest()[:6]
+    session = f"factory-{slug(project.name, 3)}-{digest}"
+    argv = [sys.executable, "-m", "factory_tui", "run", str(project)]
+    if args.loop:
+        argv.append("--loop")
+    if args.interval:
+        argv += ["--interval", f"{args.interval:g}s"]
+    for flag, value in (
+        ("--max-cycles", args.max_cycles),
+        ("--max-cost", args.max_cost),
+        ("--runtime", args.runtime),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.quiet:
+        argv.append("--quiet")
+    exists = subprocess.run(["tmux", "has-session", "-t", session], capture_output=True)
+    if exists.returncode == 0:
+        raise UsageError(
+            f"tmux session {session} is already running; attach with `tmux attach -t {session}`"
+        )
+    started = subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, shlex.join(argv)],
+        capture_output=True,
+        text=True,
+    )
+    if started.returncode != 0:
+        raise UsageError(f"tmux could not start: {started.stderr.strip()}")
+    print(f"started {session}: {shlex.join(argv)}")
+    print(f"  attach:  tmux attach -t {session}")
+    print(f"  watch:   factory watch {shlex.quote(str(project))}")
+    print(f"  stop:    tmux send-keys -t {session} C-c   (or kill the session)")
+    return 0
+
+
+def cmd_projects(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from factory_tui.engine.registry import Registry
+    from factory_tui.engine.store import Store
+
+    rows = []
+    for entry in Registry().projects():
+        experiments = Store(Path(entry.path)).experiments() if Path(entry.path).is_dir() else []
+        finished = [e for e in experiments if e.status in ("kept", "reverted")]
+        kept = [e for e in finished if e.status == "kept"]
+        best = best_score(experiments)
+        rows.append(
+            (entry, best, len(experiments), len(kept) / len(finished) if finished else None)
+        )
+    if args.markdown:
+        print("# Factory projects\n")
+        print("| project | best score | experiments | keep rate | last run |")
+        print("| --- | ---: | ---: | ---: | --- |")
+        for entry, best, count, rate in rows:
+            print(
+                f"| {entry.name} (`{entry.path}`) | {_fmt(best)} | {count} | "
+                f"{_pct(rate)} | {_clock(entry.last_run)} |"
+            )
+        total = sum(count for _, _, count, _ in rows)
+        print(f"\n{len(rows)} project(s), {total} experiment(s).")
+        return 0
+    console = Console(highlight=False)
+    if not rows:
+        console.print("no projects yet: run `factory ceo PATH` on one")
+        return 0
+    table = Table(title="projects", title_justify="left")
+    for column in ("project", "best", "experiments", "keep rate", "last run"):
+        table.add_column(
+            column, justify="right" if column in ("best", "experiments", "keep rate") else "left"
+        )
+    for entry, best, count, rate in rows:
+        table.add_row(
+            f"{escape(entry.name)}\n[dim]{escape(entry.path)}[/]",
+            _fmt(best),
+            str(count),
+            _pct(rate),
+            _clock(entry.last_run),
+        )
+    console.print(table)
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def _focus_status(pipeline) -> int:
@@ -525,6 +730,9 @@ COMMANDS = {
     "eval": cmd_eval,
     "doctor": cmd_doctor,
     "backlog": cmd_backlog,
+    "run": cmd_run,
+    "tmux": cmd_tmux,
+    "projects": cmd_projects,
     "message": cmd_message,
 }
 

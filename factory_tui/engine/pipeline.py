@@ -75,6 +75,7 @@ from .models import (
 )
 from .process import stream_process
 from .redact import redact
+from .registry import Registry
 from .store import Store
 from .workspace import EXPERIMENT_PREFIX, KEPT_PREFIX, REVERTED_PREFIX, KeepRefused, Workspace
 
@@ -95,10 +96,18 @@ class RunOptions:
     max_cost: float | None = None
     # Focus mode: one hypothesis and one experiment for the backlog item matching this text.
     focus: str | None = None
+    # Unattended: cycle, wait `interval` seconds, repeat (up to `cycles`, if set); a failing
+    # cycle is recorded and the loop goes on.
+    loop: bool = False
+    interval: float = 0.0
 
 
 class BudgetSpent(FactoryError):
     """The run's cost limit is reached: it stops before the next agent starts."""
+
+
+class StopRequested(FactoryError):
+    """A stop was asked for (SIGTERM in a loop): the run ends after the current stage."""
 
 
 class CycleFailed(FactoryError):
@@ -133,6 +142,8 @@ class Pipeline:
         self.focus_item: BacklogItem | None = None
         self._resume = asyncio.Event()
         self._resume.set()
+        self._wake = asyncio.Event()  # ends a loop's wait early: stop, or "next cycle now"
+        self.stop_requested = False
 
     @classmethod
     def open(cls, project: Path, options: RunOptions, bus: EventBus | None = None) -> Pipeline:
@@ -176,6 +187,8 @@ class Pipeline:
         warning = lock.acquire(command=f"factory ceo ({self.options.mode})")
         try:
             await asyncio.to_thread(self.workspace.ensure_excluded)
+            with contextlib.suppress(OSError):  # the registry is a convenience, never a blocker
+                Registry().record_run(self.workspace.project)
             if warning:
                 self.notice(warning, "warning")
             self.emit(
@@ -207,6 +220,15 @@ class Pipeline:
             )
             self._finish(finished)
             raise
+        except StopRequested as stopped:
+            finished = RunFinished(
+                status="interrupted",
+                reason=str(stopped),
+                experiments=self.experiments_run,
+                cost_usd=self.cost_usd,
+            )
+            self._finish(finished)
+            return finished
         except BudgetSpent as spent:
             finished = RunFinished(
                 status="budget",
@@ -238,9 +260,52 @@ class Pipeline:
             self.emit(finished)
         self.bus.close()
 
+    def request_stop(self) -> None:
+        """Finish the current stage, then end the run cleanly (SIGTERM in a loop)."""
+        self.stop_requested = True
+        self._wake.set()
+        self._resume.set()
+
+    def wake(self) -> None:
+        """Start the next cycle of a loop now instead of after its interval."""
+        self._wake.set()
+
+    async def _loop(self) -> RunFinished:
+        number = 0
+        while not self.stop_requested and (
+            self.options.cycles is None or number < self.options.cycles
+        ):
+            number += 1
+            try:
+                experiment = await self.cycle(number)
+            except (StopRequested, BudgetSpent, asyncio.CancelledError):
+                raise
+            except Exception as error:  # one cycle's crash must not end an unattended loop
+                self.notice(f"cycle {number} failed and was recorded: {error}", "error")
+                experiment = None
+            else:
+                if experiment is None:
+                    self.notice("nothing to try now; the next cycle looks again", "info")
+            if self.options.cycles is not None and number >= self.options.cycles:
+                break
+            self._wake.clear()
+            self.emit(RunStateChanged(state="idle"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.options.interval)
+            if not self.stop_requested:
+                self.emit(RunStateChanged(state="running"))
+        return RunFinished(
+            status="interrupted" if self.stop_requested else "completed",
+            reason="stopped on request" if self.stop_requested else f"{number} cycle(s) run",
+            experiments=self.experiments_run,
+            cost_usd=self.cost_usd,
+        )
+
     async def _cycles(self) -> RunFinished:
         if self.options.focus is not None:
             return await self._focus(self.options.focus)
+        if self.options.loop:
+            return await self._loop()
         number = 0
         while self.options.cycles is None or number < self.options.cycles:
             number += 1
@@ -347,6 +412,8 @@ class Pipeline:
     async def _checkpoint(self) -> None:
         """Between stages: wait here while paused; stop here once the budget is spent."""
         await self._resume.wait()
+        if self.stop_requested:
+            raise StopRequested("stopped on request after the current stage")
         limit = self.options.max_cost
         if limit is not None and self.cost_usd >= limit:
             raise BudgetSpent(
@@ -656,7 +723,7 @@ class Pipeline:
             "interrupted"
             if isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
             else f"stopped: {error}"
-            if isinstance(error, BudgetSpent)
+            if isinstance(error, BudgetSpent | StopRequested)
             else f"failed: {error}"
         )
         with contextlib.suppress(Exception):

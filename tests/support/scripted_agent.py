@@ -2,8 +2,9 @@
 
 It answers each role with a valid JSON result. `SCRIPTED_AGENT` changes one role's
 behaviour, e.g. `builder=hang` (edit a file, then never finish), `builder=garbage` (no JSON),
-`builder=crash` (exit 3). When it hangs it writes its pid to `$SCRIPTED_AGENT_PIDFILE` and
-exits on its own once orphaned, so a killed test run leaves nothing behind.
+`builder=crash` (exit 3), `builder=slow` (three seconds, then done). When it hangs it writes
+its pid to `$SCRIPTED_AGENT_PIDFILE` and exits on its own once orphaned, so a killed test run
+leaves nothing behind.
 """
 
 import json
@@ -73,6 +74,8 @@ elif role == "builder":
     print("Edit greet.py", flush=True)
     if behaviour == "hang":
         hang()
+    if behaviour == "slow":
+        time.sleep(3)
     final(
         {
             "summary": "added greet.py",

@@ -1,0 +1,67 @@
+"""The user-level registry: every project the factory has run on.
+
+Lives in `$FACTORY_HOME` (default `~/.factory`) as `registry.json`, updated at the start of
+every run under a file lock, so concurrent runs on different projects do not lose entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from .store import write_atomic
+
+
+def factory_home() -> Path:
+    return Path(os.environ.get("FACTORY_HOME") or Path.home() / ".factory").expanduser()
+
+
+class ProjectEntry(BaseModel):
+    path: str
+    name: str
+    first_run: float = Field(default_factory=time.time)
+    last_run: float = Field(default_factory=time.time)
+    runs: int = 0
+
+
+_ENTRIES = TypeAdapter(list[ProjectEntry])
+
+
+class Registry:
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home or factory_home()
+        self.path = self.home / "registry.json"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / "registry.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def projects(self) -> list[ProjectEntry]:
+        try:
+            return _ENTRIES.validate_json(self.path.read_bytes())
+        except (OSError, ValidationError):
+            return []
+
+    def record_run(self, project: Path) -> ProjectEntry:
+        key = str(project.resolve())
+        with self._locked():
+            entries = self.projects()
+            entry = next((e for e in entries if e.path == key), None)
+            if entry is None:
+                entry = ProjectEntry(path=key, name=project.name)
+                entries.append(entry)
+            entry.last_run, entry.runs = time.time(), entry.runs + 1
+            write_atomic(self.path, _ENTRIES.dump_json(entries, indent=2).decode())
+        return entry
