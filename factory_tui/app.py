@@ -29,6 +29,7 @@ from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import AgentOutput, Event, parse_event
 from factory_tui.engine.models import BacklogItem, Role
 from factory_tui.engine.pipeline import Pipeline
+from factory_tui.engine.playbooks import Playbooks
 from factory_tui.engine.spec import SpecDraft
 from factory_tui.engine.store import Store
 from factory_tui.run_view import RunView
@@ -39,6 +40,7 @@ from factory_tui.screens.dashboard import Dashboard
 from factory_tui.screens.event_feed import EventFeed
 from factory_tui.screens.experiment_detail import ExperimentDetail
 from factory_tui.screens.history import History
+from factory_tui.screens.playbooks import PlaybooksScreen
 from factory_tui.screens.spec_editor import SpecEditor
 from factory_tui.screens.text_prompt import TextPrompt
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
@@ -130,6 +132,13 @@ class FactoryApp(App[int]):
             tooltip="Every experiment, sortable and filterable",
         ),
         Binding("s", "spec", "Spec", id="spec", tooltip="Open the spec editor"),
+        Binding(
+            "l",
+            "playbooks",
+            "Playbooks",
+            id="playbooks",
+            tooltip="What each role has learned (meta mode)",
+        ),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first while a cycle runs)"),
     ]
     LIVE_ONLY = {"pause", "next_cycle", "toggle_approval"}
@@ -473,6 +482,9 @@ class FactoryApp(App[int]):
             draft.add_version(self.store.spec_path.read_text(encoding="utf-8"), "file", "spec.md")
         runtime = self.pipeline.runtime if self.pipeline else self._runtime()
         self.push_screen(SpecEditor(draft, runtime, self.project.name))
+
+    def action_playbooks(self) -> None:
+        self.push_screen(PlaybooksScreen(Playbooks(self.store.root)))
 
     def _runtime(self):
         from factory_tui.agents import make_runtime

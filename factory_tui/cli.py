@@ -132,6 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backlog.add_argument("--detail", default="", help="add: more about the item")
 
+    ace = commands.add_parser(
+        "ace",
+        help="learn from the recorded experiments: reflect, curate, update the playbooks",
+        description="Reflect on every kept and reverted experiment not learned from yet and "
+        "curate each role's playbook (merge, count, prune, cap).",
+    )
+    ace.add_argument("path", type=Path, help="the project")
+    ace.add_argument(
+        "--promote",
+        action="store_true",
+        help="also write the playbooks to $FACTORY_HOME/playbooks for every project",
+    )
+
     commands.add_parser(
         "doctor",
         help="check git, ruff, pytest and the Claude Code CLI, and say how to fix gaps",
@@ -171,7 +184,7 @@ def _run_options(parser: argparse.ArgumentParser, default_cycles: int | None = 1
     )
     parser.add_argument(
         "--mode",
-        choices=("improve", "build", "interactive"),
+        choices=("improve", "build", "interactive", "research", "meta"),
         default="improve",
         help="improve a repository, build from a target, or shape the spec first",
     )
@@ -647,6 +660,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ace(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from factory_tui.engine.playbooks import Playbooks, ace
+    from factory_tui.engine.store import Store
+    from factory_tui.engine.workspace import Workspace
+
+    store = Store(Workspace.open(args.path).project)
+    store.ensure()
+    playbooks = Playbooks(store.root)
+    changes = ace(store, playbooks, promote=args.promote)
+    console = Console(highlight=False)
+    if not changes:
+        console.print("nothing new to learn: every finished experiment was already reflected on")
+    for role, lines in changes.items():
+        console.print(f"[bold]{role}[/] ({playbooks.path_for(role)})")
+        for line in lines:
+            console.print(f"  {escape(line)}")
+    if args.promote:
+        console.print(f"promoted to {playbooks.global_dir}")
+    return 0
+
+
 def cmd_backlog(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
@@ -730,6 +767,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "doctor": cmd_doctor,
     "backlog": cmd_backlog,
+    "ace": cmd_ace,
     "run": cmd_run,
     "tmux": cmd_tmux,
     "projects": cmd_projects,

@@ -73,6 +73,7 @@ from .models import (
     Stage,
     Verdict,
 )
+from .playbooks import PLAYBOOK_ROLES, Playbooks, ace
 from .process import stream_process
 from .redact import redact
 from .registry import Registry
@@ -140,6 +141,7 @@ class Pipeline:
         self.cost_usd = 0.0
         self.experiments_run = 0
         self.focus_item: BacklogItem | None = None
+        self.playbooks = Playbooks(store.root)
         self._resume = asyncio.Event()
         self._resume.set()
         self._wake = asyncio.Event()  # ends a loop's wait early: stop, or "next cycle now"
@@ -461,7 +463,18 @@ class Pipeline:
         self.emit(
             CycleFinished(cycle=number, outcome=experiment.status.value, experiment=experiment.id)
         )
+        if self.options.mode == "meta":
+            self._curate_playbooks(experiment.id)
         return experiment
+
+    def _curate_playbooks(self, experiment_id: str) -> None:
+        """Meta mode: the playbooks learn from the experiment before the next cycle."""
+        changes = ace(self.store, self.playbooks)
+        if changes:
+            summary = ", ".join(f"{role} {len(lines)}" for role, lines in changes.items())
+            self.notice(f"playbooks curated ({summary} change(s))", experiment=experiment_id)
+        else:
+            self.notice("playbooks unchanged", experiment=experiment_id)
 
     async def _plan(
         self, experiment_id: str, slot: Path, before: Scorecard
@@ -867,6 +880,8 @@ class Pipeline:
     ) -> AgentRun:
         await self._checkpoint()
         stage = Stage(role.value) if role.value in STAGE_NAMES else None
+        if role in PLAYBOOK_ROLES:
+            context.playbook = self.playbooks.prompt_text(role)
         limits = self.config.agents.for_role(role.value)
         request = AgentRequest(
             role=role,

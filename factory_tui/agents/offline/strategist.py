@@ -10,6 +10,7 @@ never proposed again; what a person asked for (messages, backlog) comes first.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from factory_tui.engine.models import Finding, Hypothesis, Scorecard
@@ -27,6 +28,7 @@ SMOKE_TEST_GAIN = 0.01
 FALLBACK_LINT_SHARE = 0.1  # lint's share of the composite when no baseline is known
 FINAL = ("kept", "reverted")
 REQUESTED = ("user", "backlog")
+PLAYBOOK_MATCH = 0.5  # word overlap at which a Don't rule covers a hypothesis
 
 
 class GainModel:
@@ -67,6 +69,7 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
                 )
             )
 
+    donts = playbook_donts(context.playbook)
     tried = {title.strip().lower(): status for title, status in context.tried.items()}
     reverted = [title for title, status in context.tried.items() if status == "reverted"]
     ranked, seen = [], set()
@@ -78,6 +81,12 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
         seen.add(key)
         if tried.get(key) in FINAL:
             emit(f"skip (already {tried[key]}): {proposal.title}", "info")
+            continue
+        rule = next(
+            (r for r in donts if similarity(proposal.title, _subject(r)) >= PLAYBOOK_MATCH), None
+        )
+        if rule is not None and proposal.source not in REQUESTED:
+            emit(f"skip (playbook: {rule}): {proposal.title}", "info")
             continue
         close = max(((similarity(proposal.title, r), r) for r in reverted), default=None)
         if close and close[0] > context.similarity_limit:
@@ -94,6 +103,25 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
     if not ranked:
         emit("nothing left that the offline runtime can change", "result")
     return StrategistOutput(hypotheses=ranked)
+
+
+def playbook_donts(playbook: str) -> list[str]:
+    """The "Don't" rules of an injected playbook: the offline Strategist honours them too."""
+    rules, inside = [], False
+    for line in playbook.splitlines():
+        if line.strip().lower().startswith("don't:"):
+            inside = True
+        elif line.strip().lower().startswith("do:"):
+            inside = False
+        elif inside and line.startswith("- "):
+            rules.append(line[2:].strip())
+    return rules
+
+
+def _subject(rule: str) -> str:
+    """What a rule is about: the hypothesis it quotes ("... like '<title>': ..."), if any."""
+    quoted = re.search(r"like '(.*)'", rule)
+    return quoted.group(1) if quoted else rule
 
 
 def _for_focus(focus: str, proposals: list[Hypothesis], emit: Emit) -> Hypothesis:
