@@ -58,6 +58,8 @@ class AgentContext(BaseModel):
     python: str = ""  # the interpreter that runs the project's tests
     min_delta: float = 0.005  # the composite rise a keep needs
     focus: str = ""  # focus mode: the one backlog item to propose a hypothesis for
+    mode: str = ""  # the run's mode (research changes what the offline roles look for)
+    research_failures: dict[str, int] = Field(default_factory=dict)  # failing cases by kind
     similarity_limit: float = 0.6  # how close to a reverted hypothesis the precheck allows
 
 

@@ -150,11 +150,19 @@ class EvalConfig(Section):
         return self.weights.get(dimension, DEFAULT_DIMENSION_WEIGHTS.get(dimension, 1.0))
 
 
+class ResearchConfig(MetricConfig):
+    """Research mode's one target metric, and the surfaces experiments must never touch or
+    see: ground-truth data, eval scripts, fixtures."""
+
+    fixed: list[str] = Field(default_factory=list)
+
+
 class FactoryConfig(Section):
     runtime: Literal["offline", "claude", "command"] = "offline"
     approval: Literal["auto", "manual"] = "auto"
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    research: ResearchConfig | None = None
 
 
 def load_config(path: Path) -> FactoryConfig:

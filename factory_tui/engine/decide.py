@@ -65,13 +65,83 @@ def precheck(
     return checks
 
 
+def research_precheck(
+    before: Scorecard,
+    after: Scorecard,
+    review: Review | None,
+    min_delta: float,
+    best: float | None,
+    direction: str,
+    metric: str,
+    guards: list[Check] | None = None,
+    extra: list[Check] | None = None,
+) -> list[Check]:
+    """Research mode's rules: the metric at least as good as the best so far (monotonic),
+    with some gain to show for the change, and no hygiene regression; plus the guards."""
+    checks = [*(guards or []), *(extra or [])]
+    old = _metric(before, metric)
+    new = _metric(after, metric)
+    if new is None:
+        checks.append(Check(name="metric", ok=False, detail="the metric was not measured"))
+    else:
+        higher = direction == "higher"
+        at_least_best = best is None or (new >= best if higher else new <= best)
+        improved = old is None or (new > old if higher else new < old)
+        gain = after.composite - before.composite
+        checks.append(
+            Check(
+                name="metric at least the best so far",
+                ok=at_least_best,
+                detail=f"{new:g} vs best {best:g} ({direction} is better)"
+                if best is not None
+                else f"{new:g} (first measurement)",
+            )
+        )
+        checks.append(
+            Check(
+                name="metric or composite gain",
+                ok=improved or gain >= min_delta,
+                detail=f"metric {old if old is None else f'{old:g}'} -> {new:g}; composite "
+                f"{gain:+.4f}",
+            )
+        )
+    for name in REGRESSION_GUARDED:
+        a, b = before.dimension(name), after.dimension(name)
+        if a is None or b is None or a.score is None or b.score is None:
+            continue
+        checks.append(
+            Check(
+                name=f"{name} not regressed",
+                ok=b.score >= a.score - 1e-9,
+                detail=f"{a.score:.4f} -> {b.score:.4f}",
+            )
+        )
+    if review is not None:
+        checks.append(
+            Check(
+                name="review",
+                ok=review.verdict == "approve",
+                detail=review.summary or review.verdict,
+            )
+        )
+    return checks
+
+
+def _metric(card: Scorecard, name: str) -> float | None:
+    dimension = card.dimension(name)
+    value = dimension.raw.get("value") if dimension else None
+    return float(value) if isinstance(value, int | float) else None
+
+
 def recommend(checks: list[Check]) -> Verdict:
     failed = [check for check in checks if not check.ok]
     if failed:
         reason = "; ".join(f"{check.name} failed ({check.detail})" for check in failed)
         return Verdict(decision="revert", reason=reason, checks=checks)
-    composite = next((c for c in checks if c.name == "composite gain"), None)
-    reason = f"every check passed; composite {composite.detail}" if composite else "passed"
+    headline = next(
+        (c for c in checks if c.name in ("composite gain", "metric at least the best so far")), None
+    )
+    reason = f"every check passed; {headline.name}: {headline.detail}" if headline else "passed"
     return Verdict(decision="keep", reason=reason, checks=checks)
 
 

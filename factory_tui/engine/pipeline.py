@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shlex
 import time
@@ -31,12 +32,13 @@ from factory_tui.agents.contracts import (
 from factory_tui.eval import tools
 from factory_tui.eval.evaluator import EvalRequest, Evaluator
 from factory_tui.eval.guards import GuardInput, guard_test_counts, run_guards
+from factory_tui.eval.leakage import GroundTruth, Risk, added_lines, assess, is_fixed
 from factory_tui.eval.project_metrics import metric_paths
 from factory_tui.eval.similarity import similarity_check
 
 from . import decide
-from .config import FactoryConfig
-from .errors import FactoryError
+from .config import FactoryConfig, MetricConfig
+from .errors import FactoryError, UsageError
 from .events import (
     AgentFinished,
     AgentOutput,
@@ -82,6 +84,8 @@ from .workspace import EXPERIMENT_PREFIX, KEPT_PREFIX, REVERTED_PREFIX, KeepRefu
 
 T = TypeVar("T")
 SLOT = "slot-1"
+EVAL_SLOT = "eval-1"  # research mode: a full checkout for the metric; agents never see it
+RESEARCH_METRIC = "metric"
 RECENT_NOTES = 5  # archive notes the Researcher and Strategist read
 STAGE_NAMES = {stage.value for stage in Stage}
 
@@ -142,6 +146,8 @@ class Pipeline:
         self.experiments_run = 0
         self.focus_item: BacklogItem | None = None
         self.playbooks = Playbooks(store.root)
+        self.research = config.research if options.mode == "research" else None
+        self.truth: GroundTruth | None = None
         self._resume = asyncio.Event()
         self._resume.set()
         self._wake = asyncio.Event()  # ends a loop's wait early: stop, or "next cycle now"
@@ -156,7 +162,18 @@ class Pipeline:
         store = Store(workspace.project)
         config = store.config()
         runtime = make_runtime(options.runtime or config.runtime, config)
-        evaluator = Evaluator(config.eval, store.root, tools.project_python(workspace.project))
+        eval_config = config.eval
+        if options.mode == "research":
+            if config.research is None:
+                raise UsageError(
+                    f"{store.config_path}: research mode needs a [research] table "
+                    "with the metric's command (and its fixed surfaces)"
+                )
+            metric = MetricConfig(**config.research.model_dump(exclude={"fixed"}))
+            eval_config = config.eval.model_copy(
+                update={"metrics": {**config.eval.metrics, RESEARCH_METRIC: metric}}
+            )
+        evaluator = Evaluator(eval_config, store.root, tools.project_python(workspace.project))
         approval = options.approval or config.approval
         gate: decide.ApprovalGate = (
             decide.ManualApproval(store.experiments_dir)
@@ -428,12 +445,12 @@ class Pipeline:
         self.emit(CycleStarted(cycle=number))
         experiment_id = self.store.allocate_experiment_id()
         base = await asyncio.to_thread(self.workspace.base_commit)
-        slot = await asyncio.to_thread(self.workspace.prepare_slot, SLOT, base)
+        slot = await self._agent_slot(base)
         try:
             before = await self._score(
                 Stage.BASELINE,
                 experiment_id,
-                slot,
+                await self._eval_root(slot, base),
                 base,
                 "baseline",
                 EvalRequest(history=self.store.experiments()),
@@ -467,6 +484,44 @@ class Pipeline:
             self._curate_playbooks(experiment.id)
         return experiment
 
+    async def _agent_slot(self, commit: str) -> Path:
+        """The agents' checkout of `commit`; in research mode without the fixed surfaces."""
+        slot = await asyncio.to_thread(self.workspace.prepare_slot, SLOT, commit)
+        if self.research is not None and self.research.fixed:
+            fixed = self.research.fixed
+            await asyncio.to_thread(
+                self.workspace.hide_paths, slot, lambda path: is_fixed(path, fixed)
+            )
+        return slot
+
+    async def _eval_root(self, slot: Path, commit: str) -> Path:
+        """Where `commit` is measured: the agents' slot, or in research mode a full checkout
+        (the metric needs its data), read once for the ground truth the guards look for."""
+        if self.research is None:
+            return slot
+        root = await asyncio.to_thread(self.workspace.prepare_slot, EVAL_SLOT, commit)
+        if self.truth is None:
+            self.truth = await asyncio.to_thread(GroundTruth.read, root, self.research.fixed)
+        return root
+
+    def _leakage(self, diff: str) -> Risk | None:
+        """How much of the ground truth a diff's added lines carry (research mode only)."""
+        if self.truth is None:
+            return None
+        return assess(added_lines(diff), self.truth)
+
+    def _best_metric(self, before: Scorecard) -> float | None:
+        """The best metric so far: the first baseline, every kept result, and the base now."""
+        assert self.research is not None
+        values = [metric_value(before)]
+        experiments = self.store.experiments()
+        values += [metric_value(e.before) for e in experiments[:1]]
+        values += [metric_value(e.after) for e in experiments if e.status == "kept"]
+        present = [v for v in values if v is not None]
+        if not present:
+            return None
+        return max(present) if self.research.direction == "higher" else min(present)
+
     def _curate_playbooks(self, experiment_id: str) -> None:
         """Meta mode: the playbooks learn from the experiment before the next cycle."""
         changes = ace(self.store, self.playbooks)
@@ -484,7 +539,10 @@ class Pipeline:
             notes=[message.text for message in messages],
             before=before,
             focus=self.focus_item.title if self.focus_item else "",
+            mode=self.options.mode,
         )
+        if self.research is not None:
+            await self._analyse_failures(experiment_id, slot, context, before)
         research = await self._agent(Role.RESEARCHER, slot, context, experiment_id)
         if not research.ok:
             raise CycleFailed(f"the Researcher failed: {research.error}")
@@ -520,8 +578,41 @@ class Pipeline:
             # tried before may be tried again.
             chosen = (fresh or strategy.output.hypotheses)[:1]
             fresh = [h.model_copy(update={"source": "focus"}) for h in chosen]
+        if self.truth is not None:
+            fresh = self._screen_hypotheses(fresh, experiment_id)
         self.emit(HypothesesProposed(experiment=experiment_id, hypotheses=fresh))
         return (fresh[0] if fresh else None), research.output.summary
+
+    async def _analyse_failures(
+        self, experiment_id: str, slot: Path, context: AgentContext, before: Scorecard
+    ) -> None:
+        """Research mode's first step: the Failure Analyst classifies the failing cases of
+        the last metric run, from counts by kind only (never the cases themselves)."""
+        metric = before.dimension(RESEARCH_METRIC)
+        raw = metric.raw.get("failures") if metric else None
+        context.research_failures = json.loads(raw) if isinstance(raw, str) else {}
+        analysed = await self._agent(Role.FAILURE_ANALYST, slot, context, experiment_id)
+        if analysed.ok:
+            assert isinstance(analysed.output, FailureAnalystOutput)
+            context.failures = analysed.output.summary
+
+    def _screen_hypotheses(
+        self, hypotheses: list[Hypothesis], experiment_id: str
+    ) -> list[Hypothesis]:
+        """Leakage gate 1: a hypothesis carrying the ground truth is redirected (skipped)."""
+        assert self.truth is not None
+        kept = []
+        for hypothesis in hypotheses:
+            risk = assess(f"{hypothesis.title}\n{hypothesis.rationale}", self.truth)
+            if risk.blocks:
+                self.notice(
+                    f"hypothesis redirected, {risk.describe()}: {hypothesis.title}",
+                    "warning",
+                    experiment_id,
+                )
+                continue
+            kept.append(hypothesis)
+        return kept
 
     async def _experiment(self, experiment: Experiment, slot: Path, findings: str) -> None:
         workspace, store = self.workspace, self.store
@@ -534,7 +625,7 @@ class Pipeline:
             )
         )
         # Research ran in the slot: reset it so only the Builder's edits get committed.
-        await asyncio.to_thread(workspace.prepare_slot, SLOT, experiment.base_commit)
+        await self._agent_slot(experiment.base_commit)
         await asyncio.to_thread(workspace.start_branch, slot, experiment.branch)
         context = self._context(hypothesis=experiment.hypothesis, research_summary=findings)
 
@@ -576,6 +667,21 @@ class Pipeline:
         store.write_artifact(experiment.id, "diff.patch", diff)
         context.diff = diff
         context.builder_summary = experiment.builder_summary
+        leak = self._leakage(diff)
+        if leak is not None and leak.blocks:  # leakage gate 2: no measuring a leaked answer
+            check = Check(name="no leakage", ok=False, detail=leak.describe())
+            await self._conclude(
+                experiment,
+                slot,
+                Verdict(
+                    decision="revert",
+                    reason=f"no leakage failed ({leak.describe()})",
+                    decided_by="engine",
+                    checks=[check],
+                ),
+                context,
+            )
+            return
 
         await self._checkpoint()
         reviewed = await self._agent(Role.REVIEWER, slot, context, experiment.id, experiment)
@@ -595,7 +701,8 @@ class Pipeline:
             worktree=slot,
             config=self.config.eval,
             read_base=lambda path: workspace.file_at(experiment.base_commit, path),
-            protected=metric_paths(self.config.eval.metrics, slot),
+            protected=metric_paths(self.config.eval.metrics, slot)
+            | set(self.research.fixed if self.research else []),
             outside_changes=outside,
         )
         guards = await asyncio.to_thread(run_guards, guard_input)
@@ -611,7 +718,7 @@ class Pipeline:
         experiment.after = await self._score(
             Stage.EVALUATOR,
             experiment.id,
-            slot,
+            await self._eval_root(slot, experiment.commit),
             experiment.commit,
             "experiment",
             EvalRequest(
@@ -655,14 +762,35 @@ class Pipeline:
             ]
             if settings.smoke_command:
                 extra.append(await self._smoke(settings.smoke_command, slot, experiment.id))
-            checks = decide.precheck(
-                experiment.before,
-                experiment.after,
-                experiment.review,
-                settings.min_delta,
-                guards,
-                extra,
-            )
+            if self.research is not None:
+                leak = self._leakage(self.store.read_artifact(experiment.id, "diff.patch") or "")
+                extra.append(
+                    Check(
+                        name="no leakage",
+                        ok=leak is None or not leak.blocks,
+                        detail=leak.describe() if leak else "no ground truth read",
+                    )
+                )
+                checks = decide.research_precheck(
+                    experiment.before,
+                    experiment.after,
+                    experiment.review,
+                    settings.min_delta,
+                    self._best_metric(experiment.before),
+                    self.research.direction,
+                    RESEARCH_METRIC,
+                    guards,
+                    extra,
+                )
+            else:
+                checks = decide.precheck(
+                    experiment.before,
+                    experiment.after,
+                    experiment.review,
+                    settings.min_delta,
+                    guards,
+                    extra,
+                )
             recommendation = decide.recommend(checks)
             if recommendation.decision == "revert":
                 return recommendation
@@ -915,6 +1043,13 @@ class Pipeline:
             spent = experiment.usage.get(role.value, AgentUsage())
             experiment.usage[role.value] = spent + run.usage
         return run
+
+
+def metric_value(card: Scorecard | None) -> float | None:
+    """Research mode's metric in a scorecard, as the command reported it."""
+    dimension = card.dimension(RESEARCH_METRIC) if card else None
+    value = dimension.raw.get("value") if dimension else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _tests_regressed(before: Scorecard | None, after: Scorecard | None) -> bool:

@@ -195,6 +195,18 @@ class Workspace:
         slot.git.clean("-ffdxq")
         return path
 
+    def hide_paths(self, slot: Path, matches) -> list[str]:
+        """Take the tracked files `matches` selects out of the slot: gone from disk, and
+        flagged skip-worktree so that their absence is not a change anyone can commit."""
+        repo = git.Repo(slot)
+        hidden = [path for path in repo.git.ls_files().splitlines() if matches(path)]
+        if hidden:
+            repo.git.update_index("--skip-worktree", "--", *hidden)
+            for path in hidden:
+                with contextlib.suppress(OSError):
+                    (slot / path).unlink()
+        return hidden
+
     def start_branch(self, slot: Path, branch: str) -> None:
         if self.branch_exists(branch):
             raise FactoryError(f"branch {branch} already exists; the experiment id was reused")

@@ -99,14 +99,39 @@ async def measure(name: str, metric: MetricConfig, root: Path, on_line: OnLine) 
         )
     score = normalise(metric, value)
     better = "higher" if metric.direction == "higher" else "lower"
+    raw: dict[str, float | str] = {"value": value}
+    if metric.parse == "json":
+        categories = failure_categories(_last_json("\n".join(lines)).get("failures"))
+        if categories:
+            raw["failures"] = json.dumps(categories)
     return DimensionScore(
         name=name,
         tier="project",
         score=score,
         weight=metric.weight,
-        raw={"value": value},
+        raw=raw,
         reason=f"{value:g} ({better} is better)",
     )
+
+
+def failure_categories(failures: object) -> dict[str, int]:
+    """Failing cases counted by kind, never by content: a case's category when it names
+    one, else its short expected and predicted labels; inputs and long values stay out, so
+    the counts can go to an agent without leaking the ground truth."""
+    if not isinstance(failures, list):
+        return {}
+    counts: dict[str, int] = {}
+    for case in failures:
+        if not isinstance(case, dict):
+            continue
+        if isinstance(case.get("category"), str):
+            kind = case["category"][:40]
+        else:
+            expected, got = case.get("expected"), case.get("got")
+            short = all(isinstance(v, str) and len(v) <= 20 for v in (expected, got))
+            kind = f"expected {expected}, got {got}" if short else "mismatch"
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 def metric_paths(metrics: dict[str, MetricConfig], root: Path) -> set[str]:

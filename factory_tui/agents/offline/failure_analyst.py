@@ -27,6 +27,25 @@ CATEGORIES = {
 }
 
 
+def classify_cases(counts: dict[str, int], emit: Emit) -> FailureAnalystOutput:
+    """Research mode: the last metric run's failing cases, by kind (counts only)."""
+    failures = [
+        Failure(name=kind, category="metric", cause=f"{count} failing case(s)")
+        for kind, count in counts.items()
+    ]
+    for failure in failures:
+        emit(f"{failure.name}: {failure.cause}", "result")
+    total = sum(counts.values())
+    summary = (
+        "No failing cases in the last metric run."
+        if not counts
+        else f"{total} failing case(s): "
+        + ", ".join(f"{count} {kind}" for kind, count in counts.items())
+    )
+    emit(summary, "result")
+    return FailureAnalystOutput(summary=summary, failures=failures)
+
+
 def categorize(exception: str, message: str) -> str:
     if exception in CATEGORIES:
         return CATEGORIES[exception]
@@ -36,6 +55,8 @@ def categorize(exception: str, message: str) -> str:
 
 
 async def analyse(request: AgentRequest, emit: Emit) -> FailureAnalystOutput:
+    if request.context.mode == "research":
+        return classify_cases(request.context.research_failures, emit)
     python = request.context.python or tools.project_python(request.cwd)
     emit("$ pytest --junitxml", "tool")
     report = await tools.run_pytest(request.cwd, python, lambda line: emit(line, "text"))

@@ -128,6 +128,29 @@ async def _smoke_test(match: re.Match[str], files: list[str], cwd: Path, emit: E
 SCAFFOLD_TITLE = "Scaffold the project from its spec"
 
 
+def parameter_title(name: str, path: str, value: str) -> str:
+    return f"Set {name} in {path} to {value}"
+
+
+async def _set_parameter(
+    match: re.Match[str], files: list[str], cwd: Path, emit: Emit
+) -> list[str]:
+    name, path, value = match.group("name"), match.group("files").strip(), match.group("value")
+    target = cwd / path
+    if not target.is_file():
+        emit(f"{path} does not exist", "error")
+        return []
+    pattern = re.compile(rf"^({re.escape(name)}\s*(?::\s*\w+\s*)?=\s*)(-?[\d.eE-]+)", re.M)
+    text = target.read_text(encoding="utf-8")
+    updated, count = pattern.subn(lambda m: m.group(1) + value, text, count=1)
+    if not count:
+        emit(f"no numeric {name} in {path}", "error")
+        return []
+    target.write_text(updated, encoding="utf-8")
+    emit(f"{name} = {value} in {path}", "tool")
+    return [path]
+
+
 async def _scaffold(match: re.Match[str], files: list[str], cwd: Path, emit: Emit) -> list[str]:
     spec_path = cwd / ".factory" / "spec.md"
     spec = spec_path.read_text(encoding="utf-8") if spec_path.exists() else f"# {cwd.name}\n"
@@ -184,6 +207,13 @@ RECIPES = (
     Recipe(re.compile(r"format " + _FILES + r" with ruff format$", re.IGNORECASE), _ruff_format),
     Recipe(re.compile(r"add a smoke test for " + _FILES + r"$", re.IGNORECASE), _smoke_test),
     Recipe(re.compile(r"^scaffold the project from its spec$", re.IGNORECASE), _scaffold),
+    Recipe(
+        re.compile(
+            r"^(?i:set) (?P<name>[A-Z][A-Z0-9_]*) in (?P<files>\S+) to "
+            r"(?P<value>-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)$"
+        ),
+        _set_parameter,
+    ),
 )
 
 

@@ -7,6 +7,7 @@ offline Strategist can turn them into concrete hypotheses.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -47,6 +48,9 @@ async def research(request: AgentRequest, emit: Emit) -> ResearcherOutput:
     report = await tools.run_pytest(root, python, text, with_coverage=True)
     findings += test_findings(report, root)
 
+    if request.context.mode == "research":
+        findings += parameter_findings(root, emit)
+
     markers = tools.scan_markers(root)
     for path, line, marker, note in markers:
         emit(f"{marker} {path}:{line} {note}", "text")
@@ -68,6 +72,35 @@ async def research(request: AgentRequest, emit: Emit) -> ResearcherOutput:
     )
     emit(summary, "result")
     return ResearcherOutput(summary=summary, findings=findings)
+
+
+_PARAMETER = re.compile(
+    r"^(?P<name>[A-Z][A-Z0-9_]*)\s*(?::\s*\w+\s*)?=\s*"
+    r"(?P<value>-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*(?:#.*)?$",
+    re.MULTILINE,
+)
+
+
+def parameter_findings(root: Path, emit) -> list[Finding]:
+    """Module-level numeric constants: the knobs research mode can turn without a model."""
+    findings = []
+    for path in tools.python_files(root):
+        relative = path.relative_to(root).as_posix()
+        if tools.is_test_file(relative):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for match in _PARAMETER.finditer(text):
+            name, value = match.group("name"), match.group("value")
+            emit(f"parameter {name} = {value} in {relative}", "text")
+            findings.append(
+                Finding(
+                    title=f"{name} = {value} in {relative}",
+                    detail="A numeric constant the metric may depend on.",
+                    area=f"param:{name}:{relative}:{value}",
+                    evidence=relative,
+                )
+            )
+    return findings
 
 
 def lint_findings(violations: list[tools.Violation]) -> list[Finding]:

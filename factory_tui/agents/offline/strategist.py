@@ -10,6 +10,7 @@ never proposed again; what a person asked for (messages, backlog) comes first.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 
@@ -56,6 +57,7 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
 
     proposals: list[Hypothesis] = _requests(context.notes, context.backlog, emit)
     proposals += _lint_hypotheses(findings, gains, context.min_delta)
+    proposals += _parameter_hypotheses(findings)
     for finding in findings:
         if finding.area == "tests:missing":
             proposals.append(
@@ -235,6 +237,43 @@ def _lint_hypotheses(
                     )
                 )
     return proposals
+
+
+def _parameter_hypotheses(findings: list[Finding]) -> list[Hypothesis]:
+    """Research mode without a model: turn each numeric knob a step down or up, halve it,
+    double it, or zero it. Reverted values are never tried again, so repeated cycles climb
+    towards a better metric."""
+    proposals = []
+    for finding in findings:
+        if not finding.area.startswith("param:"):
+            continue
+        _, name, path, raw = finding.area.split(":", 3)
+        value = float(raw)
+        step = 10 ** math.floor(math.log10(abs(value))) if value else 0.1
+        candidates = [value - step, value + step, value / 2, value * 2, 0.0]
+        seen = {raw}
+        for rank, candidate in enumerate(candidates):
+            text = _number(candidate, integer="." not in raw and "e" not in raw.lower())
+            if text in seen:
+                continue
+            seen.add(text)
+            proposals.append(
+                Hypothesis(
+                    title=recipes.parameter_title(name, path, text),
+                    rationale=f"{finding.title}: the metric may be better with {name} = {text}.",
+                    expected_gain=round(0.01 - rank * 0.001, 4),
+                    effort="S",
+                    files=[path],
+                    category="parameter",
+                )
+            )
+    return proposals
+
+
+def _number(value: float, integer: bool) -> str:
+    if integer:
+        return str(round(value))
+    return f"{value:.6g}" if "e" not in f"{value:.6g}" else repr(value)
 
 
 def _is_lint(finding: Finding) -> bool:
