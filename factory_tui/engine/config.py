@@ -85,6 +85,8 @@ class MetricConfig(Section):
     max: float | None = None
     weight: float = Field(default=1.0, gt=0)
     timeout: float = Field(default=300.0, gt=0)
+    # Stream the command's output into the Evaluator's pane and log.
+    show_output: bool = True
 
     @model_validator(mode="after")
     def _parse_needs_pattern(self) -> MetricConfig:
@@ -155,6 +157,8 @@ class ResearchConfig(MetricConfig):
     see: ground-truth data, eval scripts, fixtures."""
 
     fixed: list[str] = Field(default_factory=list)
+    # The metric's output may quote the ground truth: it stays out of panes and logs.
+    show_output: bool = False
 
 
 class FactoryConfig(Section):

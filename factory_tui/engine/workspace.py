@@ -205,6 +205,9 @@ class Workspace:
             for path in hidden:
                 with contextlib.suppress(OSError):
                     (slot / path).unlink()
+            for folder in sorted({(slot / p).parent for p in hidden}, reverse=True):
+                with contextlib.suppress(OSError):  # only the ones left empty
+                    folder.rmdir()
         return hidden
 
     def start_branch(self, slot: Path, branch: str) -> None:

@@ -68,7 +68,8 @@ async def measure(name: str, metric: MetricConfig, root: Path, on_line: OnLine) 
 
     def keep(line: str) -> None:
         lines.append(line)
-        on_line(f"{name}: {line}")
+        if metric.show_output:
+            on_line(f"{name}: {line}")
 
     try:
         argv = shlex.split(metric.command)

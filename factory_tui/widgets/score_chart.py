@@ -13,6 +13,23 @@ from factory_tui.run_view import ExperimentView, RunView
 SPARK_DIMENSIONS = ("tests", "lint", "coverage", "types")
 
 
+def metric_of(card, _experiment=None) -> float | None:
+    """Research mode's metric value in a scorecard."""
+    dimension = card.dimension("metric") if card else None
+    value = dimension.raw.get("value") if dimension else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def best_so_far(scored: list[tuple[ExperimentView, float]], start: float | None) -> list[float]:
+    """The best kept metric at each experiment (higher is better), from the baseline on."""
+    best, line = start, []
+    for experiment, value in scored:
+        if experiment.status == "kept" and (best is None or value > best):
+            best = value
+        line.append(best if best is not None else value)
+    return line
+
+
 class ScoreChart(Vertical):
     """Redrawn only when a score changes: plotext draws the whole chart each time."""
 
@@ -30,35 +47,59 @@ class ScoreChart(Vertical):
                 yield Label("", id=f"spark-value-{name}", classes="spark-value")
 
     def show(self, view: RunView) -> None:
-        scored = [e for e in view.experiments.values() if e.after is not None]
-        baseline = view.baseline.composite if view.baseline else None
-        signature = (tuple((e.id, e.after, e.status) for e in scored), baseline)
+        research = view.mode == "research"
+        value = metric_of if research else (lambda card, e: e.after)
+        scored = [
+            (e, value(e.after_card, e)) for e in view.experiments.values() if e.after is not None
+        ]
+        scored = [(e, v) for e, v in scored if v is not None]
+        baseline = (
+            metric_of(view.baseline, None)
+            if research
+            else view.baseline.composite
+            if view.baseline
+            else None
+        )
+        signature = (research, tuple((e.id, v, e.status) for e, v in scored), baseline)
         if signature == self._signature:
             return
         self._signature = signature
-        self._draw(scored, baseline, view.min_delta)
-        self._sparklines(scored, view)
+        self._draw(scored, baseline, view.min_delta, research)
+        self._sparklines([e for e, _ in scored], view)
 
-    def _draw(self, scored: list[ExperimentView], baseline: float | None, delta: float) -> None:
+    def _draw(
+        self,
+        scored: list[tuple[ExperimentView, float]],
+        baseline: float | None,
+        delta: float,
+        research: bool,
+    ) -> None:
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
         plt.xlabel("experiment")
-        numbers = [int(e.id.rsplit("-", 1)[-1]) for e in scored]
+        numbers = [int(e.id.rsplit("-", 1)[-1]) for e, _ in scored]
+        values = [v for _, v in scored]
         if scored:
-            plt.plot(numbers, [e.after for e in scored], color="blue", marker="braille")
+            plt.plot(numbers, values, color="blue", marker="braille")
             for status, colour, marker in (("kept", "green", "●"), ("reverted", "red", "x")):
                 points = [
-                    (n, e.after) for n, e in zip(numbers, scored, strict=True) if e.status == status
+                    (n, v) for n, (e, v) in zip(numbers, scored, strict=True) if e.status == status
                 ]
                 if points:
                     xs, ys = zip(*points, strict=True)
                     plt.scatter(list(xs), list(ys), color=colour, marker=marker, label=status)
-        if baseline is not None:
-            plt.hline(baseline, "cyan")
-            plt.hline(baseline + delta, "magenta")
-        plt.title("composite  (cyan baseline, magenta threshold)")
+        if research:
+            best = best_so_far(scored, baseline)
+            if best:
+                plt.plot(numbers, best, color="yellow", marker="braille")
+            plt.title("metric  (yellow best so far)")
+        else:
+            if baseline is not None:
+                plt.hline(baseline, "cyan")
+                plt.hline(baseline + delta, "magenta")
+            plt.title("composite  (cyan baseline, magenta threshold)")
         plot.refresh()
 
     def _sparklines(self, scored: list[ExperimentView], view: RunView) -> None:

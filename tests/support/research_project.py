@@ -50,7 +50,7 @@ def classify(text):
     return "positive" if score / max(len(words), 1) > THRESHOLD else "negative"
 '''
 
-SCORE = '''\
+SCORE = """\
 import json
 import sys
 from pathlib import Path
@@ -66,20 +66,22 @@ for case in cases:
     if got != case["label"]:
         failures.append({"text": case["text"], "expected": case["label"], "got": got})
 print(json.dumps({"score": 1 - len(failures) / len(cases), "failures": failures}))
-'''
+"""
 
-TEST = '''\
+TEST = """\
 from sentiment import classify
 
 
 def test_a_review_full_of_praise_is_positive():
     assert classify("good great love") == "positive"
-'''
+"""
 
 
 def research_files() -> dict[str, str]:
-    holdout = [{"text": t, "label": "positive", "confidence": 0.8731 if i == 0 else 0.9}
-               for i, t in enumerate(POSITIVE)]
+    holdout = [
+        {"text": t, "label": "positive", "confidence": 0.8731 if i == 0 else 0.9}
+        for i, t in enumerate(POSITIVE)
+    ]
     holdout += [{"text": t, "label": "negative", "confidence": 0.9} for t in NEGATIVE]
     return {
         "pyproject.toml": '[tool.ruff.lint]\nselect = ["E4", "E7", "E9", "F"]\n',
@@ -95,4 +97,6 @@ def research_config(root: Path, extra: str = "") -> None:
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
         f'[research]\ncommand = "{sys.executable} eval/score.py"\nparse = "json"\n'
-        f'fixed = ["data/", "eval/"]\n{extra}', encoding="utf-8")
+        f'fixed = ["data/", "eval/"]\n{extra}',
+        encoding="utf-8",
+    )

@@ -2,7 +2,8 @@
 
 It answers each role with a valid JSON result. `SCRIPTED_AGENT` changes one role's
 behaviour, e.g. `builder=hang` (edit a file, then never finish), `builder=garbage` (no JSON),
-`builder=crash` (exit 3), `builder=slow` (three seconds, then done). When it hangs it writes
+`builder=crash` (exit 3), `builder=slow` (three seconds, then done), `builder=leak` (also
+writes `$SCRIPTED_CONTENT` to leak.py). When it hangs it writes
 its pid to `$SCRIPTED_AGENT_PIDFILE` and exits on its own once orphaned, so a killed test run
 leaves nothing behind.
 """
@@ -70,6 +71,9 @@ elif role == "strategist":
         }
     )
 elif role == "builder":
+    content = os.environ.get("SCRIPTED_CONTENT")
+    if behaviour == "leak" and content:
+        Path("leak.py").write_text(content)
     Path("greet.py").write_text('def greet(name):\n    return f"hello {name}"\n')
     print("Edit greet.py", flush=True)
     if behaviour == "hang":
