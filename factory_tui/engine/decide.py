@@ -43,6 +43,12 @@ def precheck(
             f"needs >= {min_delta:+.4f})",
         )
     )
+    return [*checks, *hygiene_and_review(before, after, review)]
+
+
+def hygiene_and_review(before: Scorecard, after: Scorecard, review: Review | None) -> list[Check]:
+    """Rules every mode shares: tests, lint and types do not regress; the Reviewer approves."""
+    checks = []
     for name in REGRESSION_GUARDED:
         old, new = before.dimension(name), after.dimension(name)
         if old is None or new is None or old.score is None or new.score is None:
@@ -79,8 +85,7 @@ def research_precheck(
     """Research mode's rules: the metric at least as good as the best so far (monotonic),
     with some gain to show for the change, and no hygiene regression; plus the guards."""
     checks = [*(guards or []), *(extra or [])]
-    old = _metric(before, metric)
-    new = _metric(after, metric)
+    old, new = before.value(metric), after.value(metric)
     if new is None:
         checks.append(Check(name="metric", ok=False, detail="the metric was not measured"))
     else:
@@ -105,32 +110,7 @@ def research_precheck(
                 f"{gain:+.4f}",
             )
         )
-    for name in REGRESSION_GUARDED:
-        a, b = before.dimension(name), after.dimension(name)
-        if a is None or b is None or a.score is None or b.score is None:
-            continue
-        checks.append(
-            Check(
-                name=f"{name} not regressed",
-                ok=b.score >= a.score - 1e-9,
-                detail=f"{a.score:.4f} -> {b.score:.4f}",
-            )
-        )
-    if review is not None:
-        checks.append(
-            Check(
-                name="review",
-                ok=review.verdict == "approve",
-                detail=review.summary or review.verdict,
-            )
-        )
-    return checks
-
-
-def _metric(card: Scorecard, name: str) -> float | None:
-    dimension = card.dimension(name)
-    value = dimension.raw.get("value") if dimension else None
-    return float(value) if isinstance(value, int | float) else None
+    return [*checks, *hygiene_and_review(before, after, review)]
 
 
 def recommend(checks: list[Check]) -> Verdict:

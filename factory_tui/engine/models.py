@@ -102,6 +102,12 @@ class Scorecard(Record):
     def dimension(self, name: str) -> DimensionScore | None:
         return next((d for d in self.dimensions if d.name == name), None)
 
+    def value(self, name: str) -> float | None:
+        """A project dimension's raw value, as its command reported it."""
+        dimension = self.dimension(name)
+        value = dimension.raw.get("value") if dimension else None
+        return float(value) if isinstance(value, int | float) else None
+
 
 class Check(Record):
     """One precheck or guard: a rule, whether it held, and why."""

@@ -231,47 +231,30 @@ class Pipeline:
             self.emit(RunStateChanged(state="running"))
             finished = await self._cycles()
         except asyncio.CancelledError:
-            finished = RunFinished(
-                status="interrupted",
-                reason="cancelled",
-                experiments=self.experiments_run,
-                cost_usd=self.cost_usd,
-            )
+            finished = self._outcome("interrupted", "cancelled")
             self._finish(finished)
             raise
         except StopRequested as stopped:
-            finished = RunFinished(
-                status="interrupted",
-                reason=str(stopped),
-                experiments=self.experiments_run,
-                cost_usd=self.cost_usd,
-            )
+            finished = self._outcome("interrupted", str(stopped))
             self._finish(finished)
             return finished
         except BudgetSpent as spent:
-            finished = RunFinished(
-                status="budget",
-                reason=str(spent),
-                experiments=self.experiments_run,
-                cost_usd=self.cost_usd,
-            )
+            finished = self._outcome("budget", str(spent))
             self._finish(finished)
             return finished
         except FactoryError as error:
-            self._finish(
-                RunFinished(
-                    status="failed",
-                    reason=str(error),
-                    experiments=self.experiments_run,
-                    cost_usd=self.cost_usd,
-                )
-            )
+            self._finish(self._outcome("failed", str(error)))
             raise
         else:
             self._finish(finished)
             return finished
         finally:
             lock.release()
+
+    def _outcome(self, status: str, reason: str) -> RunFinished:
+        return RunFinished(
+            status=status, reason=reason, experiments=self.experiments_run, cost_usd=self.cost_usd
+        )
 
     def _finish(self, finished: RunFinished) -> None:
         with contextlib.suppress(FactoryError, OSError):
@@ -313,11 +296,9 @@ class Pipeline:
                 await asyncio.wait_for(self._wake.wait(), self.options.interval)
             if not self.stop_requested:
                 self.emit(RunStateChanged(state="running"))
-        return RunFinished(
-            status="interrupted" if self.stop_requested else "completed",
-            reason="stopped on request" if self.stop_requested else f"{number} cycle(s) run",
-            experiments=self.experiments_run,
-            cost_usd=self.cost_usd,
+        return self._outcome(
+            "interrupted" if self.stop_requested else "completed",
+            "stopped on request" if self.stop_requested else f"{number} cycle(s) run",
         )
 
     async def _cycles(self) -> RunFinished:
@@ -330,18 +311,8 @@ class Pipeline:
             number += 1
             experiment = await self.cycle(number)
             if experiment is None:
-                return RunFinished(
-                    status="converged",
-                    reason="no untried hypothesis left",
-                    experiments=self.experiments_run,
-                    cost_usd=self.cost_usd,
-                )
-        return RunFinished(
-            status="completed",
-            reason=f"{number} cycle(s) run",
-            experiments=self.experiments_run,
-            cost_usd=self.cost_usd,
-        )
+                return self._outcome("converged", "no untried hypothesis left")
+        return self._outcome("completed", f"{number} cycle(s) run")
 
     async def _focus(self, text: str) -> RunFinished:
         """One hypothesis and one experiment for the matching backlog item (made if none)."""
@@ -349,20 +320,10 @@ class Pipeline:
         self.notice(f"focus: {self.focus_item.title}")
         experiment = await self.cycle(1)
         if experiment is None:
-            return RunFinished(
-                status="converged",
-                reason="no hypothesis for the focus item",
-                experiments=0,
-                cost_usd=self.cost_usd,
-            )
+            return self._outcome("converged", "no hypothesis for the focus item")
         if experiment.status == ExperimentStatus.KEPT:
             self.store.set_backlog_status(self.focus_item.id, "done")
-        return RunFinished(
-            status="completed",
-            reason=f"focus: {experiment.status.value}",
-            experiments=self.experiments_run,
-            cost_usd=self.cost_usd,
-        )
+        return self._outcome("completed", f"focus: {experiment.status.value}")
 
     async def recover(self) -> None:
         """Abort experiments a killed run left unfinished; their worktree is removed."""
@@ -1047,9 +1008,7 @@ class Pipeline:
 
 def metric_value(card: Scorecard | None) -> float | None:
     """Research mode's metric in a scorecard, as the command reported it."""
-    dimension = card.dimension(RESEARCH_METRIC) if card else None
-    value = dimension.raw.get("value") if dimension else None
-    return float(value) if isinstance(value, int | float) else None
+    return card.value(RESEARCH_METRIC) if card else None
 
 
 def _tests_regressed(before: Scorecard | None, after: Scorecard | None) -> bool:

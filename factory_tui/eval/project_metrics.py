@@ -71,34 +71,24 @@ async def measure(name: str, metric: MetricConfig, root: Path, on_line: OnLine) 
         if metric.show_output:
             on_line(f"{name}: {line}")
 
+    def failed(reason: str) -> DimensionScore:
+        return DimensionScore(
+            name=name, tier="project", score=0.0, weight=metric.weight, reason=reason
+        )
+
     try:
         argv = shlex.split(metric.command)
     except ValueError as error:
-        return DimensionScore(
-            name=name,
-            tier="project",
-            score=0.0,
-            weight=metric.weight,
-            reason=f"bad command: {error}",
-        )
+        return failed(f"bad command: {error}")
     result = await stream_process(
         argv, root, keep, env=tools.tool_env(), wall_timeout=metric.timeout, merge_stderr=False
     )
     if result.timed_out:
-        return DimensionScore(
-            name=name,
-            tier="project",
-            score=0.0,
-            weight=metric.weight,
-            reason=f"timed out after {metric.timeout:.0f}s",
-        )
+        return failed(f"timed out after {metric.timeout:.0f}s")
     try:
         value = read_value(metric, "\n".join(lines), result.returncode)
     except MetricError as error:
-        return DimensionScore(
-            name=name, tier="project", score=0.0, weight=metric.weight, reason=str(error)
-        )
-    score = normalise(metric, value)
+        return failed(str(error))
     better = "higher" if metric.direction == "higher" else "lower"
     raw: dict[str, float | str] = {"value": value}
     if metric.parse == "json":
@@ -108,7 +98,7 @@ async def measure(name: str, metric: MetricConfig, root: Path, on_line: OnLine) 
     return DimensionScore(
         name=name,
         tier="project",
-        score=score,
+        score=normalise(metric, value),
         weight=metric.weight,
         raw=raw,
         reason=f"{value:g} ({better} is better)",

@@ -15,9 +15,7 @@ SPARK_DIMENSIONS = ("tests", "lint", "coverage", "types")
 
 def metric_of(card, _experiment=None) -> float | None:
     """Research mode's metric value in a scorecard."""
-    dimension = card.dimension("metric") if card else None
-    value = dimension.raw.get("value") if dimension else None
-    return float(value) if isinstance(value, int | float) else None
+    return card.value("metric") if card else None
 
 
 def best_so_far(scored: list[tuple[ExperimentView, float]], start: float | None) -> list[float]:
