@@ -170,12 +170,7 @@ def _run_options(parser: argparse.ArgumentParser, default_cycles: int | None = 1
         metavar="N",
         help="cycles to run (default: %(default)s; none = until nothing is left)",
     )
-    parser.add_argument(
-        "--runtime",
-        choices=("offline", "claude", "command"),
-        default=None,
-        help="agent runtime (default: the config's, else offline)",
-    )
+    _agent_options(parser)
     parser.add_argument(
         "--approval",
         choices=("auto", "manual"),
@@ -187,16 +182,6 @@ def _run_options(parser: argparse.ArgumentParser, default_cycles: int | None = 1
         choices=("improve", "build", "interactive", "research", "meta"),
         default="improve",
         help="improve a repository, build from a target, or shape the spec first",
-    )
-    parser.add_argument(
-        "--max-cost",
-        type=_positive_float,
-        default=None,
-        metavar="USD",
-        help="stop the run cleanly once the agents have cost this much",
-    )
-    parser.add_argument(
-        "--quiet", "-q", action="store_true", help="headless: hide the agents' output lines"
     )
 
 
@@ -213,20 +198,27 @@ def _unattended_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-cycles", type=_positive_int, default=None, metavar="N", help="stop after N cycles"
     )
-    parser.add_argument(
-        "--max-cost",
-        type=_positive_float,
-        default=None,
-        metavar="USD",
-        help="stop cleanly once the agents have cost this much",
-    )
+    _agent_options(parser)
+
+
+def _agent_options(parser: argparse.ArgumentParser) -> None:
+    """What every command that runs agents takes: the runtime, a cost limit, quiet output."""
     parser.add_argument(
         "--runtime",
         choices=("offline", "claude", "command"),
         default=None,
         help="agent runtime (default: the config's, else offline)",
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="hide agent output lines")
+    parser.add_argument(
+        "--max-cost",
+        type=_positive_float,
+        default=None,
+        metavar="USD",
+        help="stop the run cleanly once the agents have cost this much",
+    )
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="headless: hide the agents' output lines"
+    )
 
 
 def _duration(text: str) -> float:
