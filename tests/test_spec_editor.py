@@ -35,6 +35,12 @@ def new_draft(folder: Path) -> SpecDraft:
     return draft
 
 
+async def still(pilot) -> None:
+    """No blinking cursor in a screenshot: it would show or not by timing."""
+    pilot.app.screen.query_one(TextArea).cursor_blink = False
+    await pilot.pause()
+
+
 async def distilled(pilot) -> None:
     app = pilot.app
     await app.workers.wait_for_complete()
@@ -134,7 +140,7 @@ def test_spec_editor_snapshot(snap_compare, tmp_path: Path, size) -> None:
     folder = tmp_path / "renamer"
     folder.mkdir()
     app = SpecApp(new_draft(folder), OfflineRuntime(), "renamer")
-    assert snap_compare(app, terminal_size=size)
+    assert snap_compare(app, terminal_size=size, run_before=still)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -144,6 +150,7 @@ def test_spec_editor_after_a_revision_snapshot(snap_compare, tmp_path: Path, siz
     app = SpecApp(new_draft(folder), OfflineRuntime(), "renamer")
 
     async def revise(pilot) -> None:
+        await still(pilot)
         pilot.app.screen.query_one("#answer-0", Input).value = "photographers"
         await pilot.press("ctrl+r")
         await distilled(pilot)
