@@ -43,7 +43,7 @@ def test_experiments_round_trip_in_order(tmp_path: Path) -> None:
             )
         )
     assert [e.hypothesis.title for e in store.experiments()] == ["first", "second"]
-    assert store.tried_titles() == {"first": "running", "second": "running"}
+    assert [e.status for e in store.experiments()] == ["running", "running"]
 
 
 def test_missing_config_means_defaults(tmp_path: Path) -> None:

@@ -527,7 +527,8 @@ class Pipeline:
                 experiment=experiment_id,
             )
         assert isinstance(strategy.output, StrategistOutput)
-        tried = self.store.tried_titles()
+        # The titles the Strategist was told were tried: never run one of those again.
+        tried = {title.strip().lower(): status for title, status in context.tried.items()}
         fresh = [
             h
             for h in strategy.output.hypotheses
@@ -700,10 +701,12 @@ class Pipeline:
                 context.failures = analysed.output.summary
 
         await self._checkpoint()
-        verdict = await self._decide(experiment, guards, slot)
+        verdict = await self._decide(experiment, guards, slot, history)
         await self._conclude(experiment, slot, verdict, context)
 
-    async def _decide(self, experiment: Experiment, guards: list[Check], slot: Path) -> Verdict:
+    async def _decide(
+        self, experiment: Experiment, guards: list[Check], slot: Path, history: list[Experiment]
+    ) -> Verdict:
         assert experiment.before is not None and experiment.after is not None
         with self._stage(Stage.CEO, experiment.id):
             settings = self.config.eval
@@ -715,7 +718,7 @@ class Pipeline:
             ]
             reverted = [
                 e.hypothesis.title
-                for e in self.store.experiments()
+                for e in history
                 if e.status == ExperimentStatus.REVERTED and e.id != experiment.id
             ]
             extra = [

@@ -22,7 +22,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .config import FactoryConfig, load_config
 from .errors import FactoryError, UsageError
-from .models import BacklogItem, CeoMessage, Experiment, ExperimentStatus, LockInfo
+from .models import BacklogItem, CeoMessage, Experiment, LockInfo
 
 FACTORY_DIR = ".factory"
 M = TypeVar("M", bound=BaseModel)
@@ -234,10 +234,6 @@ class Store:
     def agent_log_path(self, experiment_id: str | None, role: str) -> Path:
         folder = self.experiment_dir(experiment_id) if experiment_id else self.root
         return folder / "logs" / f"{role}.log"
-
-    def tried_titles(self) -> dict[str, ExperimentStatus]:
-        """Hypothesis titles already tried, with how they ended (kept, reverted, ...)."""
-        return {e.hypothesis.title.strip().lower(): e.status for e in self.experiments()}
 
     # -- backlog -----------------------------------------------------------------------------
     def backlog(self) -> list[BacklogItem]:
