@@ -58,7 +58,7 @@ async def dimensions_alone(root: Path) -> dict[str, float]:
     )
     jobs = {
         "tests+coverage": lambda: hygiene.tests_and_coverage(checkout),
-        "lint": lambda: hygiene.lint(checkout),
+        "lint": lambda: hygiene.lint(checkout, asyncio.to_thread(scan_code, root)),
         "code scan": lambda: asyncio.to_thread(scan_code, root),
         "types": lambda: hygiene.types(checkout, scan_code(root)),
         "config": lambda: asyncio.to_thread(hygiene.config_files, checkout),

@@ -1,7 +1,8 @@
 """One pass over the project's Python sources, shared by every dimension that reads code.
 
-Capability, observability and the types dimension's "does it use type hints?" all need the
-syntax trees; parsing each file once instead of three times matters on big projects.
+Capability, observability, the types dimension's "does it use type hints?" and the line
+count lint and types divide by all need the sources; reading and parsing each file once
+instead of several times matters on big projects.
 """
 
 from __future__ import annotations
@@ -26,17 +27,23 @@ class CodeScan:
     handling_errors: int = 0  # ... of which handle or raise errors
     functions: int = 0
     annotated: int = 0
+    lines: int = 0  # of every Python file, tests included: the per-thousand-lines base
     capability: dict[str, int] = field(default_factory=dict)
 
 
 def scan_code(root: Path) -> CodeScan:
     scan = CodeScan()
     for path in tools.python_files(root):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        scan.lines += len(text.splitlines())
         if tools.is_test_file(path.relative_to(root).as_posix()):
             continue
         scan.modules += 1
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+            tree = ast.parse(text)
         except SyntaxError:
             continue
         _read_module(tree, scan)

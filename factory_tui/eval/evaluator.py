@@ -140,7 +140,7 @@ class Evaluator:
                 config.timeout,
                 hygiene.tests_and_coverage(checkout),
             ),
-            (["lint"], "hygiene", config.timeout, hygiene.lint(checkout)),
+            (["lint"], "hygiene", config.timeout, hygiene.lint(checkout, scan)),
             (["types"], "hygiene", config.timeout, _after(scan, hygiene.types, checkout)),
             (
                 ["config"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,18 +114,19 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
 
 
 # -- lint -----------------------------------------------------------------------------------
-async def lint(checkout: Checkout) -> DimensionScore:
+async def lint(checkout: Checkout, scan: Awaitable[CodeScan]) -> DimensionScore:
+    """ruff runs at once; the shared code scan, running meanwhile, gives the line count."""
     if checkout.kind.language != "python":
         return not_applicable("lint", "hygiene", f"no linter wired for {checkout.kind.language}")
     if tools.ruff_binary() is None:
         return not_applicable("lint", "hygiene", "ruff is not installed")
-    lines = tools.count_lines(checkout.root)
-    if lines == 0:
-        return not_applicable("lint", "hygiene", "no Python code")
     violations = await tools.ruff_check(checkout.root, checkout.on_line, checkout.config.timeout)
     unformatted = await tools.ruff_unformatted(
         checkout.root, checkout.on_line, checkout.config.timeout
     )
+    lines = (await scan).lines
+    if lines == 0:
+        return not_applicable("lint", "hygiene", "no Python code")
     problems = len(violations) + len(unformatted)
     return DimensionScore(
         name="lint",
@@ -169,7 +170,7 @@ async def types(checkout: Checkout, scan: CodeScan) -> DimensionScore:
     command = tools.mypy_command(checkout.python)
     if command is None:
         return not_applicable("types", "hygiene", "mypy is not installed")
-    lines = tools.count_lines(checkout.root)
+    lines = scan.lines
     errors = await tools.run_mypy(command, checkout.root, checkout.on_line, checkout.config.timeout)
     return DimensionScore(
         name="types",
