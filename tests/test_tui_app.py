@@ -216,16 +216,25 @@ def test_maximise_search_and_follow_a_pane(make_repo) -> None:
     asyncio.run(scenario())
 
 
-def test_feed_history_detail_and_spec_screens(tmp_path: Path) -> None:
+def recorded_app(tmp_path: Path) -> tuple[Path, FactoryApp]:
+    """An app attached to a recorded, finished run of three experiments."""
     root = tmp_path / "inventory"
     root.mkdir()
     now = idle_scene(root)
+    return root, FactoryApp(root, clock=lambda: now)
+
+
+async def caught_up(app: FactoryApp) -> None:
+    await app.caught_up.wait()
+    app.flush()
+
+
+def test_feed_history_detail_and_spec_screens(tmp_path: Path) -> None:
+    root, app = recorded_app(tmp_path)
 
     async def scenario() -> None:
-        app = FactoryApp(root, clock=lambda: now)
         async with app.run_test(size=SIZE) as pilot:
-            await app.caught_up.wait()
-            app.flush()
+            await caught_up(app)
             await pilot.press("e")
             feed = app.screen
             assert isinstance(feed, EventFeed)
@@ -258,15 +267,11 @@ def test_feed_history_detail_and_spec_screens(tmp_path: Path) -> None:
 
 
 def test_selecting_an_experiment_on_the_board_opens_it(tmp_path: Path) -> None:
-    root = tmp_path / "inventory"
-    root.mkdir()
-    now = idle_scene(root)
+    _, app = recorded_app(tmp_path)
 
     async def scenario() -> None:
-        app = FactoryApp(root, clock=lambda: now)
         async with app.run_test(size=SIZE) as pilot:
-            await app.caught_up.wait()
-            app.flush()
+            await caught_up(app)
             await pilot.pause()
             board = app.dashboard.query_one("#board")
             board.focus()
