@@ -83,9 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "eval",
         help="score a project: every dimension, the tiers and the composite",
-        description="Score the project's HEAD with the eval (cached by git tree hash).",
+        description="Score a commit of the project (its branch by default) with the eval. "
+        "The score depends on the tree alone: the same tree scores the same every time "
+        "(cached by git tree hash).",
     )
     evaluate.add_argument("path", type=Path, help="the project")
+    evaluate.add_argument(
+        "--rev", default=None, metavar="REV", help="the commit to score (a sha, branch or tag)"
+    )
     evaluate.add_argument("--json", action="store_true", help="print the scorecard as JSON")
     evaluate.add_argument(
         "--verbose", "-v", action="store_true", help="show each tool's output as it runs"
@@ -185,15 +190,18 @@ def _run_options(parser: argparse.ArgumentParser, default_cycles: int | None = 1
     )
 
 
+DEFAULT_INTERVAL = 1800.0  # a loop's wait between cycles: 30 minutes
+
+
 def _unattended_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help="the project (a git repository)")
     parser.add_argument("--loop", action="store_true", help="keep cycling until stopped")
     parser.add_argument(
         "--interval",
         type=_duration,
-        default=0.0,
+        default=DEFAULT_INTERVAL,
         metavar="TIME",
-        help="wait between cycles, e.g. 90s, 30m, 2h (default: none)",
+        help="wait between cycles, e.g. 90s, 30m, 2h (default: 30m)",
     )
     parser.add_argument(
         "--max-cycles", type=_positive_int, default=None, metavar="N", help="stop after N cycles"
@@ -400,7 +408,7 @@ def _run(path: Path, args: argparse.Namespace) -> int:
     finished = asyncio.run(_headless(pipeline))
     if focus:
         return _focus_status(pipeline)
-    return 0 if finished.status in ("completed", "converged", "budget") else 1
+    return 0 if finished.status in ("completed", "plateau", "budget") else 1
 
 
 async def _headless(pipeline):
@@ -433,7 +441,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = Pipeline.open(args.path, options)
     pipeline.bus.subscribe(HeadlessPrinter(quiet=args.quiet))
     finished = asyncio.run(_headless(pipeline))
-    return 0 if finished.status in ("completed", "converged", "budget", "interrupted") else 1
+    return 0 if finished.status in ("completed", "plateau", "budget", "interrupted") else 1
 
 
 def cmd_tmux(args: argparse.Namespace) -> int:
@@ -562,7 +570,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from factory_tui.engine.store import Store
     from factory_tui.engine.workspace import Workspace
-    from factory_tui.headless import status_table
+    from factory_tui.eval import tools
+    from factory_tui.eval.evaluator import EvalRequest, Evaluator
+    from factory_tui.eval.factory_scorecard import factory_scorecard
+    from factory_tui.headless import factory_table, status_table
 
     workspace = Workspace.open(args.path)
     store = Store(workspace.project)
@@ -571,6 +582,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     best = best_score(experiments)
     console.print(f"[bold]{workspace.project}[/] on {workspace.base_branch}")
     console.print(f"best score: {best:.4f}" if best is not None else "best score: not scored yet")
+    # The base's score as last measured: read from the eval's cache, no tool runs.
+    evaluator = Evaluator(store.config().eval, store.root, tools.project_python(workspace.project))
+    tree = workspace.tree_of(workspace.base_commit())
+    if (measured := evaluator.cached(tree)) is not None:
+        now = evaluator.assemble(tree, measured, EvalRequest()).composite
+        console.print(f"score now: {now:.4f} ({workspace.base_branch} at {tree[:10]})")
     holder = store.lock.holder()
     console.print(
         f"run: pid {holder.pid} holds the lock since {_clock(holder.started_at)}"
@@ -579,6 +596,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     if experiments:
         console.print(status_table(experiments))
+        console.print(factory_table(factory_scorecard(experiments)))
     else:
         console.print("no experiments yet")
     return 0
@@ -619,12 +637,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     workspace = Workspace.open(args.path)
     store = Store(workspace.project)
     config = store.config()
+    commit = workspace.resolve(args.rev) if args.rev else workspace.base_commit()
     store.ensure()
     workspace.ensure_excluded()
-    commit = workspace.base_commit()
     tree = workspace.tree_of(commit)
     evaluator = Evaluator(config.eval, store.root, tools.project_python(workspace.project))
-    request = EvalRequest(history=store.experiments())
+    request = EvalRequest()
     err = Console(stderr=True, highlight=False)
     on_line = (
         (lambda line: err.print(f"[dim]│ {line}[/]", markup=True, soft_wrap=True))
@@ -643,11 +661,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(card.model_dump_json(indent=2))
         return 0
     console = Console(highlight=False)
-    dirty = workspace.tracked_changes()
+    dirty = workspace.tracked_changes() and not args.rev
     note = " (uncommitted changes are not scored)" if dirty else ""
-    console.print(
-        f"[bold]{workspace.project.name}[/] at {commit[:10]} on {workspace.base_branch}{note}"
+    where = (
+        f"{args.rev} = {commit[:10]}" if args.rev else f"{commit[:10]} on {workspace.base_branch}"
     )
+    console.print(f"[bold]{workspace.project.name}[/] at {where}{note}")
     console.print(scorecard_table(card, config.eval.min_delta))
     return 0
 

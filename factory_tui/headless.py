@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from factory_tui.engine import events as ev
-from factory_tui.engine.models import Scorecard
+from factory_tui.engine.models import DimensionScore, Scorecard
 
 STATUS_STYLE = {"kept": "bold green", "reverted": "bold yellow", "aborted": "bold red"}
 KIND_STYLE = {"tool": "cyan", "error": "red", "result": "bold", "info": "dim italic"}
@@ -149,6 +149,19 @@ def status_table(experiments, title: str = "experiments") -> Table:
             f"{experiment.after.composite:.4f}" if experiment.after else "-",
             f"{delta:+.4f}" if delta is not None else "-",
         )
+    return table
+
+
+def factory_table(measures: list[DimensionScore]) -> Table:
+    """The factory's own scorecard: how well it works on the project (not the project's
+    score, and never part of a verdict)."""
+    table = Table(title="the factory on this project", title_justify="left", expand=False)
+    table.add_column("measure", style="bold")
+    table.add_column("score", justify="right")
+    table.add_column("reason", overflow="fold")
+    for measure in measures:
+        score = "[dim]n/a[/]" if measure.score is None else f"{measure.score:.3f}"
+        table.add_row(measure.name, score, escape(measure.reason))
     return table
 
 

@@ -21,6 +21,7 @@ from factory_tui.engine.models import (
     Stage,
     Verdict,
 )
+from factory_tui.eval.factory_scorecard import Outcome, factory_scorecard
 
 PIPELINE_STAGES = (
     Stage.RESEARCHER,
@@ -108,7 +109,7 @@ class RunView:
     baseline: Scorecard | None = None
     pending: ApprovalView | None = None
     last_notice: ev.Notice | None = None
-    min_delta: float = 0.005
+    min_delta: float = 0.0
 
     # -- derived -----------------------------------------------------------------------------
     @property
@@ -120,6 +121,21 @@ class RunView:
         if self.baseline is not None:
             scores.append(self.baseline.composite)
         return max(scores, default=None)
+
+    @property
+    def factory_line(self) -> str:
+        """The factory's own scorecard in one line: keep rate, kinds of change, grounding."""
+        outcomes = [
+            Outcome(e.hypothesis, e.status, e.before, e.after) for e in self.experiments.values()
+        ]
+        diversity, grounding, effectiveness = factory_scorecard(outcomes)
+        if effectiveness.score is None:
+            return ""
+        kept, finished = effectiveness.raw["kept"], effectiveness.raw["finished"]
+        return (
+            f"factory: kept {kept}/{finished} recent · {diversity.raw['distinct']} kind(s) "
+            f"of change · {grounding.raw['grounded']}/{grounding.raw['experiments']} grounded"
+        )
 
     @property
     def running_experiment(self) -> ExperimentView | None:

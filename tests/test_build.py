@@ -182,7 +182,7 @@ def test_build_from_an_idea_scaffolds_a_project_whose_tests_pass(tmp_path) -> No
         assert (out / path).exists(), path
     assert "## Problem" in (out / ".factory" / "spec.md").read_text()
     assert own_tests_pass(out)
-    assert "run converged" in result.stdout or "run completed" in result.stdout
+    assert "run plateau" in result.stdout or "run completed" in result.stdout
 
 
 def test_build_from_a_spec_file_seeds_the_backlog_and_the_metrics(tmp_path) -> None:
@@ -241,13 +241,25 @@ def test_focus_runs_one_experiment_and_exits_0_when_kept(make_repo) -> None:
 
 def test_focus_exits_1_when_reverted(make_repo) -> None:
     root = make_repo(TRAP)
+    result = run_factory("ceo", str(root), "--focus", "E712", "--headless", "-q")
+    assert result.returncode == 1
+    [experiment] = Store(root).experiments()
+    assert experiment.status == "reverted"
+    assert experiment.hypothesis.title == "Apply ruff's unsafe fixes for rule E712 in flags/core.py"
+    [item] = Store(root).backlog()  # made for the focus text
+    assert item.title == "E712" and item.status == "open"
+
+
+def test_focus_on_what_the_offline_runtime_cannot_do_makes_no_experiment(make_repo) -> None:
+    root = make_repo(TRAP)
     result = run_factory(
         "ceo", str(root), "--focus", "Rewrite the flags in Rust", "--headless", "-q"
     )
     assert result.returncode == 1
-    [experiment] = Store(root).experiments()
-    assert experiment.status == "reverted"
-    [item] = Store(root).backlog()  # made for the focus text
+    assert "no recipe for 'Rewrite the flags in Rust'" in result.stdout
+    assert "--runtime claude" in result.stdout
+    assert Store(root).experiments() == []
+    [item] = Store(root).backlog()  # kept for a runtime that can do it
     assert item.title == "Rewrite the flags in Rust" and item.status == "open"
 
 

@@ -7,13 +7,14 @@ import asyncio
 import itertools
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import git
 import pytest
 
-from factory_tui.engine.config import EvalConfig, MetricConfig
+from factory_tui.engine.config import DEFAULT_DIMENSION_WEIGHTS, EvalConfig, MetricConfig
 from factory_tui.engine.decide import precheck, recommend
 from factory_tui.engine.models import (
     Check,
@@ -25,14 +26,15 @@ from factory_tui.engine.models import (
     Scorecard,
 )
 from factory_tui.engine.workspace import Workspace
-from factory_tui.eval import growth
+from factory_tui.eval import growth, tools
 from factory_tui.eval.code_scan import scan_code
 from factory_tui.eval.composite import combine, what_if
 from factory_tui.eval.detect import detect
 from factory_tui.eval.evaluator import EvalRequest, Evaluator
+from factory_tui.eval.factory_scorecard import factory_scorecard
 from factory_tui.eval.guards import GuardInput, guard_test_counts, run_guards
 from factory_tui.eval.hygiene import per_kloc_score
-from factory_tui.eval.similarity import similarity, similarity_check
+from factory_tui.eval.similarity import Target, similarity, similarity_check, standing
 
 from .conftest import RUFF_CONFIG, commit_all, write_files
 
@@ -71,11 +73,12 @@ def test_tests_score_the_pass_rate_and_coverage_the_covered_lines(tmp_path) -> N
     card = evaluate(root)
     tests = card.dimension("tests")
     assert tests.score == pytest.approx(2 / 3)
-    assert tests.reason == "2/3 passed"
-    assert tests.raw["collected"] == 3
+    assert tests.reason.startswith("2/3 passed in the factory's environment")
+    assert (tests.raw["collected"], tests.raw["passed"], tests.raw["failed"]) == (3, 2, 1)
     coverage = card.dimension("coverage")
     assert coverage.score == pytest.approx(0.75)  # 3 of calc.py's 4 statements ran
-    assert coverage.reason == "75.0% of lines covered"
+    assert coverage.raw == {"percent": 75.0, "statements": 4, "covered": 3, "missed": 1}
+    assert coverage.reason == "75.0% of lines covered (3 of 4 statements)"
 
 
 def test_a_project_without_tests_scores_zero(tmp_path) -> None:
@@ -84,19 +87,68 @@ def test_a_project_without_tests_scores_zero(tmp_path) -> None:
     assert tests.score == 0.0 and tests.reason == "no tests found"
 
 
-def test_lint_counts_violations_and_unformatted_files_per_thousand_lines(tmp_path) -> None:
-    root = project(
+def test_lint_counts_unformatted_files_only_where_the_project_formats(tmp_path) -> None:
+    files = {"a.py": "import os\n\n\ndef f():\n    return 1\n", "b.py": "x=1\n"}
+    plain = project(tmp_path, {"pyproject.toml": RUFF_CONFIG, **files}, "plain")
+    lint = evaluate(plain).dimension("lint")
+    assert lint.raw == {"violations": 1, "unformatted": 1, "formatter": False, "lines": 6}
+    assert lint.score == pytest.approx(per_kloc_score(1, 6))
+    assert "formatting not counted" in lint.reason
+    formatted = project(
         tmp_path,
-        {
-            "pyproject.toml": RUFF_CONFIG,
-            "a.py": "import os\n\n\ndef f():\n    return 1\n",
-            "b.py": "x=1\n",
-        },
+        {"pyproject.toml": RUFF_CONFIG + "[tool.ruff.format]\nquote-style = 'double'\n", **files},
+        "formatted",
     )
-    lint = evaluate(root).dimension("lint")
-    assert lint.raw == {"violations": 1, "unformatted": 1, "lines": 6}
+    lint = evaluate(formatted).dimension("lint")
+    assert lint.raw == {"violations": 1, "unformatted": 1, "formatter": True, "lines": 6}
     assert lint.score == pytest.approx(per_kloc_score(2, 6))
     assert per_kloc_score(0, 100) == 1.0 and per_kloc_score(25, 1000) == 0.5
+
+
+def test_lint_counts_what_the_projects_own_ruff_check_counts(tmp_path) -> None:
+    """Its own selection as its own `ruff check` reports it; without one, ruff's classic
+    default rules, never the 400 that ruff 0.16 turned on, nor a parent folder's config."""
+    source = {
+        "pkg/__init__.py": "",
+        "pkg/core.py": (
+            "import os\nimport sys\n\n\nclass A(object):\n    def f(self, x):\n"
+            "        return x == None\n"
+        ),
+    }
+    # A parent folder's configuration must not leak into a project without one.
+    (tmp_path / "pyproject.toml").write_text('[tool.ruff.lint]\nselect = ["ALL"]\n')
+    bare = project(tmp_path, source, "bare")
+    chosen = project(
+        tmp_path,
+        {"pyproject.toml": '[tool.ruff.lint]\nselect = ["E", "F", "UP"]\n', **source},
+        "chosen",
+    )
+    extended = project(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.ruff.lint]\nextend-select = ["UP"]\nignore = ["F401"]\n',
+            **source,
+        },
+        "extended",
+    )
+    # What each project's own `ruff check` reports (with ruff's classic defaults where it
+    # relies on ruff's default selection, as every ruff before 0.16 ran).
+    classic = ["--select", "E4,E7,E9,F"]
+    for root, flags, expected in (
+        (bare, ["--isolated", *classic], 3),
+        (chosen, [], 4),
+        (extended, [*classic, "--extend-select", "UP", "--ignore", "F401"], 2),
+    ):
+        counted = evaluate(root).dimension("lint").raw["violations"]
+        own = subprocess.run(
+            [tools.ruff_binary(), "check", "--output-format", "json", "--no-cache", *flags],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        assert counted == len(json.loads(own.stdout)) == expected, root.name
+    wider = EvalConfig.model_validate({"lint": {"extend_select": ["UP"]}})
+    assert evaluate(bare, wider).dimension("lint").raw["violations"] == 4
 
 
 def test_types_count_mypy_errors_when_the_project_uses_type_hints(tmp_path) -> None:
@@ -210,22 +262,23 @@ def _experiment(
     )
 
 
-def test_history_dimensions_diversity_research_and_effectiveness() -> None:
+def test_the_factory_scorecard_reads_the_history_and_stays_out_of_the_score() -> None:
     history = [
         _experiment(1, "lint", "kept", 0.50, 0.55),
         _experiment(2, "lint", "reverted", 0.55, 0.50, rationale="hm"),
         _experiment(3, "tests", "kept", 0.55, 0.60),
         _experiment(4, "style", "reverted", 0.60, 0.58),
     ]
-    diversity = growth.diversity(history, Hypothesis(title="x", category="docs"))
-    assert diversity.raw == {"distinct": 4, "experiments": 5}
-    assert diversity.score == pytest.approx(4 / 5)
-    research = growth.research(history, None)
-    assert research.score == 0.75  # experiment 2's rationale grounds nothing
-    effectiveness = growth.effectiveness(history)
+    diversity, grounding, effectiveness = factory_scorecard(history)
+    assert diversity.raw == {"distinct": 3, "experiments": 4}
+    assert diversity.score == pytest.approx(3 / 4)
+    assert grounding.score == 0.75  # experiment 2's rationale grounds nothing
     assert effectiveness.raw["kept"] == 2 and effectiveness.raw["gain"] == pytest.approx(0.10)
     assert effectiveness.score == pytest.approx(0.7 * 0.5 + 0.3 * 1.0)
-    assert growth.diversity([], None).score is None
+    assert all(measure.score is None for measure in factory_scorecard([]))
+    assert not {"diversity", "grounding", "research", "effectiveness"} & set(
+        DEFAULT_DIMENSION_WEIGHTS
+    )
 
 
 # -- project metrics ------------------------------------------------------------------------
@@ -268,7 +321,7 @@ def test_project_metrics_parse_json_regex_and_exit_codes_and_normalise(tmp_path)
     assert latency.score == pytest.approx(0.4) and latency.raw["value"] == 120
     assert card.dimension("smoke").score == 0.0
     assert card.dimension("slow").score == 0.0
-    assert card.dimension("slow").reason == "timed out after 1s"
+    assert card.dimension("slow").reason == "failed: timed out after 1s"
     absent = card.dimension("absent")
     assert absent.score is None and "no-such-tool is not installed" in absent.reason
     assert card.tier_weights["project"] == pytest.approx(0.5)
@@ -509,47 +562,132 @@ def test_guard_fewer_tests_collected_or_more_skipped() -> None:
 
 
 # -- precheck -------------------------------------------------------------------------------
-def card(composite: float, **scores: float) -> Scorecard:
+def card(composite: float, **raw: dict) -> Scorecard:
+    """A scorecard whose dimensions hold these raw counts (the score is not what decides)."""
     dimensions = [
-        DimensionScore(name=name, tier="hygiene", score=value) for name, value in scores.items()
+        DimensionScore(name=name, tier="hygiene", score=0.5, raw=counts)
+        for name, counts in raw.items()
     ]
     return Scorecard(tree="t", dimensions=dimensions, composite=composite)
 
 
-def test_precheck_needs_the_minimum_rise_and_no_hygiene_regression() -> None:
+def failed(checks: list[Check]) -> list[str]:
+    return [check.name for check in checks if not check.ok]
+
+
+TESTS = {"passed": 10, "failed": 0, "errors": 0}
+
+
+def test_one_fewer_violation_is_kept_and_any_dimension_worse_is_reverted() -> None:
     approve = Review(verdict="approve", summary="fine")
-    before = card(0.50, tests=1.0, lint=0.4, types=0.5)
-    ok = precheck(before, card(0.51, tests=1.0, lint=0.5, types=0.5), approve, 0.005)
-    assert recommend(ok).decision == "keep"
-    small = precheck(before, card(0.503, tests=1.0, lint=0.5, types=0.5), approve, 0.005)
-    assert [c.name for c in small if not c.ok] == ["composite gain"]
-    regressed = precheck(before, card(0.60, tests=1.0, lint=0.5, types=0.4), approve, 0.005)
-    assert [c.name for c in regressed if not c.ok] == ["types not regressed"]
-    rejected = precheck(
-        before,
-        card(0.60, tests=1.0, lint=0.5, types=0.5),
-        Review(verdict="reject", summary="no"),
-        0.005,
-    )
-    assert recommend(rejected).decision == "revert"
+    settings = EvalConfig()
+    before = card(0.50, tests=TESTS, lint={"violations": 16}, types={"errors": 2})
+    one_fewer = card(0.5001, tests=TESTS, lint={"violations": 15}, types={"errors": 2})
+    checks = precheck(before, one_fewer, approve, settings)
+    assert recommend(checks).decision == "keep"
+    assert "lint: violations 16 -> 15" in recommend(checks).reason
+    same = precheck(before, before, approve, settings)
+    assert failed(same) == ["improves the project"]
+    traded = card(0.9, tests=TESTS, lint={"violations": 0}, types={"errors": 3})
+    assert failed(precheck(before, traded, approve, settings)) == ["types not worse"]
+    broken = card(0.9, tests={**TESTS, "passed": 9, "failed": 1}, lint={"violations": 0})
+    assert "tests not worse" in failed(precheck(before, broken, approve, settings))
+    rejected = precheck(before, one_fewer, Review(verdict="reject", summary="no"), settings)
+    assert failed(rejected) == ["review"]
     guard = Check(name="guard: tests kept", ok=False, detail="tests/x.py deleted")
-    guarded = precheck(before, card(0.9, tests=1.0, lint=1.0, types=1.0), approve, 0.005, [guard])
-    assert (
-        recommend(guarded).decision == "revert"
-        and "tests/x.py deleted" in recommend(guarded).reason
+    guarded = precheck(before, one_fewer, approve, settings, [guard])
+    assert "tests/x.py deleted" in recommend(guarded).reason
+    # A min_delta above 0 asks the headline composite to rise too.
+    strict = precheck(before, one_fewer, approve, EvalConfig(min_delta=0.005))
+    assert failed(strict) == ["composite gain"]
+
+
+def test_counts_decide_not_ratios_deleting_or_padding_lines_is_no_improvement() -> None:
+    approve = Review(verdict="approve")
+    before = card(
+        0.5,
+        lint={"violations": 4, "lines": 1000},
+        coverage={"covered": 80, "missed": 20},
+    )
+    # Dead, uncovered code deleted: the share covered and violations per line improve,
+    # the counts do not.
+    deleted = card(
+        0.6,
+        lint={"violations": 4, "lines": 600},
+        coverage={"covered": 80, "missed": 0},
+    )
+    assert failed(precheck(before, deleted, approve, EvalConfig())) == ["improves the project"]
+    # Padding with clean code lowers violations per line: no improvement either.
+    padded = card(
+        0.6, lint={"violations": 4, "lines": 5000}, coverage={"covered": 80, "missed": 20}
+    )
+    assert failed(precheck(before, padded, approve, EvalConfig())) == ["improves the project"]
+    tested = card(0.6, lint={"violations": 4}, coverage={"covered": 90, "missed": 10})
+    assert failed(precheck(before, tested, approve, EvalConfig())) == []
+    untested = card(0.6, lint={"violations": 3}, coverage={"covered": 82, "missed": 25})
+    assert failed(precheck(before, untested, approve, EvalConfig())) == ["coverage not worse"]
+
+
+def test_unformatted_files_count_where_the_base_uses_a_formatter() -> None:
+    before = card(0.5, lint={"violations": 2, "unformatted": 3, "formatter": True})
+    fixed = card(0.5, lint={"violations": 2, "unformatted": 0, "formatter": True})
+    escaped = card(0.5, lint={"violations": 1, "unformatted": 9, "formatter": False})
+    assert failed(precheck(before, fixed, None, EvalConfig())) == []
+    assert "lint not worse" in failed(precheck(before, escaped, None, EvalConfig()))
+    plain = card(0.5, lint={"violations": 2, "unformatted": 3, "formatter": False})
+    reformatted = card(0.5, lint={"violations": 2, "unformatted": 0, "formatter": False})
+    assert failed(precheck(plain, reformatted, None, EvalConfig())) == ["improves the project"]
+
+
+def _experiment_with(number: int, title: str, status: str, files: list[str]) -> Experiment:
+    return Experiment(
+        id=f"exp-{number:04d}",
+        branch="b",
+        base_commit="c",
+        hypothesis=Hypothesis(title=title, category="lint", files=files),
+        status=ExperimentStatus(status),
+        files_changed=files,
     )
 
 
-def test_a_hypothesis_too_close_to_a_reverted_one_fails_the_precheck() -> None:
-    reverted = ["Apply ruff's unsafe fixes for rule E712 in pkg/models.py"]
-    assert similarity(reverted[0], "Apply ruff's unsafe fixes for rule E712 in pkg/other.py") > 0.6
-    assert not similarity_check(
-        "Apply ruff's unsafe fixes for rule E712 in pkg/other.py", reverted, 0.6
-    ).ok
-    assert similarity_check(
-        "Apply ruff's unsafe fixes for rule F841 in pkg/report.py", reverted, 0.6
-    ).ok
-    assert similarity_check("anything", [], 0.6).ok
+def test_hypotheses_are_alike_by_what_they_change_not_by_their_words() -> None:
+    ruf100 = Target.of(
+        Hypothesis(
+            title="Apply ruff's safe fixes for rule RUF100 in pkg/a.py",
+            category="lint",
+            files=["pkg/a.py"],
+        )
+    )
+
+    def lint_fix(rule: str, files: list[str]) -> Target:
+        title = f"Apply ruff's safe fixes for rule {rule} in {files[0]}"
+        return Target.of(Hypothesis(title=title, category="lint", files=files))
+
+    # Word for word almost the same title, but another rule: a different idea.
+    for rule in ("F401", "I001", "UP031", "B004", "C417"):
+        assert similarity(ruf100, lint_fix(rule, ["pkg/a.py"])) == 0.0
+    assert not similarity_check(lint_fix("RUF100", ["pkg/a.py"]), [ruf100], 0.6).ok
+    assert similarity_check(lint_fix("RUF100", ["pkg/b.py"]), [ruf100], 0.6).ok
+    assert similarity_check(lint_fix("F401", ["pkg/a.py"]), [ruf100], 0.6).ok
+    # The files the diff touched count: the same rule, touching the same files.
+    touched = Target.of(
+        lint_fix("RUF100", ["pkg/b.py"]).__class__.of(
+            Hypothesis(title="Apply ruff's safe fixes for rule RUF100", category="lint"),
+            ["pkg/a.py"],
+        )
+    )
+    assert not similarity_check(touched, [ruf100], 0.6).ok
+    assert similarity_check(lint_fix("E712", ["pkg/a.py"]), [], 0.6).ok
+
+
+def test_a_reverted_idea_may_be_tried_again_once_a_kept_change_touched_its_files() -> None:
+    reverted = _experiment_with(1, "Fix E712 in a.py", "reverted", ["a.py"])
+    elsewhere = _experiment_with(2, "Fix F401 in b.py", "kept", ["b.py"])
+    assert reverted in standing([reverted, elsewhere])
+    touching = _experiment_with(3, "Format a.py", "kept", ["a.py", "c.py"])
+    assert reverted not in standing([reverted, elsewhere, touching])
+    earlier = _experiment_with(0, "Format a.py first", "kept", ["a.py"])
+    assert reverted in standing([earlier, reverted])  # a keep before it changes nothing
 
 
 def test_a_failing_smoke_command_reverts_an_otherwise_good_experiment(make_repo) -> None:

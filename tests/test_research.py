@@ -9,6 +9,7 @@ from pathlib import Path
 import git
 import pytest
 
+from factory_tui.engine.config import EvalConfig, MetricConfig
 from factory_tui.engine.decide import research_precheck
 from factory_tui.engine.models import DimensionScore, Scorecard
 from factory_tui.engine.pipeline import metric_value
@@ -142,20 +143,30 @@ def test_each_leak_is_assessed_at_its_level(truth) -> None:
 
 
 def test_the_research_precheck_is_monotonic() -> None:
-    def card(value: float, tests: float = 1.0) -> Scorecard:
+    def card(value: float, failing: int = 0) -> Scorecard:
         dims = [
             DimensionScore(name="metric", tier="project", score=value, raw={"value": value}),
-            DimensionScore(name="tests", tier="hygiene", score=tests),
+            DimensionScore(
+                name="tests",
+                tier="hygiene",
+                score=1.0,
+                raw={"passed": 5 - failing, "failed": failing},
+            ),
         ]
         return Scorecard(tree="t", dimensions=dims, composite=value)
 
+    def settings(direction: str = "higher") -> EvalConfig:
+        return EvalConfig(metrics={"metric": MetricConfig(command="x", direction=direction)})
+
     def failed(before, after, best):
-        checks = research_precheck(before, after, None, 0.005, best, "higher", "metric")
+        checks = research_precheck(before, after, None, settings(), best, "higher", "metric")
         return [c.name for c in checks if not c.ok]
 
     assert failed(card(0.6), card(0.7), best=0.7) == []
     assert failed(card(0.6), card(0.65), best=0.7) == ["metric at least the best so far"]
-    assert failed(card(0.7), card(0.7), best=0.7) == ["metric or composite gain"]
-    assert failed(card(0.6), card(0.8, tests=0.5), best=0.7) == ["tests not regressed"]
-    lower = research_precheck(card(0.3), card(0.2), None, 0.005, 0.25, "lower", "metric")
+    assert failed(card(0.7), card(0.7), best=0.7) == ["improves the project"]
+    assert failed(card(0.6), card(0.8, failing=1), best=0.7) == ["tests not worse"]
+    lower = research_precheck(
+        card(0.3), card(0.2), None, settings("lower"), 0.25, "lower", "metric"
+    )
     assert all(c.ok for c in lower)

@@ -48,7 +48,7 @@ def test_experiments_round_trip_in_order(tmp_path: Path) -> None:
 
 def test_missing_config_means_defaults(tmp_path: Path) -> None:
     config = load_config(tmp_path / "config.toml")
-    assert config.runtime == "offline" and config.eval.min_delta == 0.005
+    assert config.runtime == "offline" and config.eval.min_delta == 0.0
 
 
 @pytest.mark.parametrize(

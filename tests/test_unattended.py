@@ -62,6 +62,8 @@ def test_a_crashing_cycle_is_recorded_and_the_loop_goes_on(make_repo) -> None:
         "run",
         str(root),
         "--loop",
+        "--interval",
+        "0",
         "--max-cycles",
         "2",
         "-q",
@@ -77,10 +79,11 @@ def test_a_crashing_cycle_is_recorded_and_the_loop_goes_on(make_repo) -> None:
 
 def test_a_loop_keeps_cycling_until_its_limit(make_repo) -> None:
     root = make_repo(TRAP)
-    result = run_factory("run", str(root), "--loop", "--max-cycles", "2", "-q")
+    result = run_factory("run", str(root), "--loop", "--interval", "0", "--max-cycles", "2", "-q")
     assert result.returncode == 0, result.stderr
     assert "cycle 2" in result.stdout and "run completed: 2 cycle(s) run" in result.stdout
-    assert "nothing to try now" in result.stdout  # the reverted idea is not tried again
+    # The reverted idea is not tried again: a plateau, and the loop waits.
+    assert "the Strategist has nothing new to try; waiting for the next interval" in result.stdout
 
 
 def test_bad_intervals_are_refused() -> None:

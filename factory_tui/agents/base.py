@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from factory_tui.engine.config import LintConfig
 from factory_tui.engine.models import (
     AgentUsage,
     BacklogItem,
@@ -23,6 +24,7 @@ from factory_tui.engine.models import (
     Review,
     Role,
     Scorecard,
+    TreeEvidence,
 )
 
 from .contracts import Contract
@@ -43,6 +45,9 @@ class AgentContext(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     research_summary: str = ""
     tried: dict[str, str] = Field(default_factory=dict)  # hypothesis title -> how it ended
+    # Reverted hypotheses whose outcome still stands, their files including what the diff
+    # touched: an idea too like one of these is not proposed again.
+    reverted: list[Hypothesis] = Field(default_factory=list)
     hypothesis: Hypothesis | None = None
     builder_summary: str = ""
     diff: str = ""
@@ -51,16 +56,21 @@ class AgentContext(BaseModel):
     review: Review | None = None
     verdict: str = ""
     failures: str = ""  # the Failure Analyst's summary
+    factory_report: str = ""  # the factory's own scorecard, for the Archivist's note
     archive: list[str] = Field(default_factory=list)  # recent archive notes
     playbook: str = ""
     idea: str = ""
     answers: dict[str, str] = Field(default_factory=dict)
     python: str = ""  # the interpreter that runs the project's tests
-    min_delta: float = 0.005  # the composite rise a keep needs
+    lint: LintConfig = Field(default_factory=LintConfig)  # the eval's rule selection
+    # What the baseline's measurement found in this tree (violations, failing tests, lines
+    # run): the offline Researcher reads it rather than running the same tools again.
+    evidence: TreeEvidence | None = None
     focus: str = ""  # focus mode: the one backlog item to propose a hypothesis for
     mode: str = ""  # the run's mode (research changes what the offline roles look for)
     research_failures: dict[str, int] = Field(default_factory=dict)  # failing cases by kind
     similarity_limit: float = 0.6  # how close to a reverted hypothesis the precheck allows
+    runtime: str = ""  # the runtime the roles run on, for what they say they cannot do
 
 
 @dataclass

@@ -25,6 +25,8 @@ class ResearcherOutput(Contract):
 
 class StrategistOutput(Contract):
     hypotheses: list[Hypothesis]
+    # Why there is nothing to try, when that is so (the runtime cannot do what was asked).
+    note: str = ""
 
 
 class BuilderOutput(Contract):

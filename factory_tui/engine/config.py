@@ -87,6 +87,10 @@ class MetricConfig(Section):
     timeout: float = Field(default=300.0, gt=0)
     # Stream the command's output into the Evaluator's pane and log.
     show_output: bool = True
+    # A change must move the value by more than this (beyond its noise) to count as better.
+    min_delta: float = Field(default=0.0, ge=0)
+    # How often to measure each tree. None: once when two runs of the base agree, else 3.
+    repeats: int | None = Field(default=None, ge=1, le=50)
 
     @model_validator(mode="after")
     def _parse_needs_pattern(self) -> MetricConfig:
@@ -121,17 +125,30 @@ DEFAULT_DIMENSION_WEIGHTS = {
     "guards": 1.0,
     "config": 1.0,
     "capability": 1.0,
-    "diversity": 1.0,
     "observability": 1.0,
-    "research": 1.0,
-    "effectiveness": 1.0,
 }
 
 
+class LintConfig(Section):
+    """ruff runs with the project's own configuration (ruff's defaults where it has none);
+    these widen or replace its rule selection for the eval, as ruff's own flags would."""
+
+    select: list[str] | None = None
+    extend_select: list[str] = Field(default_factory=list)
+
+
 class EvalConfig(Section):
-    min_delta: float = Field(default=0.005, ge=0)
+    # The verdict is dominance: no dimension worse beyond its noise, one better beyond it.
+    # A min_delta above 0 also asks the composite (the headline number) to rise that much.
+    min_delta: float = Field(default=0.0, ge=0)
+    # Standard errors a measured metric must beat the base by to count as better.
+    z: float = Field(default=2.0, ge=0)
     # The project's test command; detected from the project when unset.
     test_command: list[str] | None = None
+    # Where Python tests run: "auto" builds an environment from the project's declared test
+    # dependencies (as its CI would) when it declares any; "project" always uses its own.
+    test_env: Literal["auto", "project"] = "auto"
+    lint: LintConfig = Field(default_factory=LintConfig)
     # Each dimension's own time limit, in seconds.
     timeout: float = Field(default=600.0, gt=0)
     # Optional command that must pass before any keep (run in the experiment's worktree).
@@ -140,7 +157,7 @@ class EvalConfig(Section):
     modifiable: list[str] | None = None
     # Paths an experiment must never change (metric scripts, fixtures, eval configuration).
     protected: list[str] = Field(default_factory=list)
-    # Hypotheses this similar (word overlap) to a reverted one fail the precheck.
+    # Hypotheses this similar to a reverted one (same kind, rules and files) fail the precheck.
     max_similarity: float = Field(default=0.6, ge=0, le=1)
     tiers: TierWeights = Field(default_factory=TierWeights)
     weights: dict[str, float] = Field(default_factory=dict)
@@ -161,9 +178,15 @@ class ResearchConfig(MetricConfig):
     show_output: bool = False
 
 
+class RunConfig(Section):
+    # A run ends at a plateau once this many experiments in a row were reverted.
+    plateau: int = Field(default=5, ge=1)
+
+
 class FactoryConfig(Section):
     runtime: Literal["offline", "claude", "command"] = "offline"
     approval: Literal["auto", "manual"] = "auto"
+    run: RunConfig = Field(default_factory=RunConfig)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     research: ResearchConfig | None = None

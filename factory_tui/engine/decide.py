@@ -1,9 +1,11 @@
 """The keep/revert rule and the approval gate.
 
 `precheck` lists the rules an experiment must pass before it may be kept; neither the CEO
-nor a human can override a failed one. When every check holds, the gate decides: `auto`
-keeps at once, `manual` asks a person (in the TUI, or through a decision file written by a
-TUI attached with `factory watch`).
+nor a human can override a failed one. The rule is dominance: every guard passes, no
+dimension of the project's score is worse beyond its noise floor, and at least one is
+better beyond it. When every check holds, the gate decides: `auto` keeps at once, `manual`
+asks a person (in the TUI, or through a decision file written by a TUI attached with
+`factory watch`).
 """
 
 from __future__ import annotations
@@ -16,48 +18,57 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from factory_tui.eval.dominance import Comparison, compare, noise_floor
+
+from .config import EvalConfig
 from .models import Check, Experiment, Review, Scorecard, Verdict
 from .store import write_atomic
 
-REGRESSION_GUARDED = ("tests", "lint", "types")
+IMPROVES = "improves the project"
+BEST_SO_FAR = "metric at least the best so far"
+
+
+def dominance_checks(comparisons: list[Comparison]) -> list[Check]:
+    """One check per dimension (not worse beyond its noise), and one that some dimension is
+    better beyond it."""
+    checks = [
+        Check(name=f"{c.dimension} not worse", ok=c.change != "worse", detail=c.detail)
+        for c in comparisons
+    ]
+    better = [c for c in comparisons if c.change == "better"]
+    checks.append(
+        Check(
+            name=IMPROVES,
+            ok=bool(better),
+            detail="; ".join(f"{c.dimension}: {c.detail}" for c in better)
+            if better
+            else "no dimension is better beyond its noise",
+        )
+    )
+    return checks
 
 
 def precheck(
     before: Scorecard,
     after: Scorecard,
     review: Review | None,
-    min_delta: float,
+    settings: EvalConfig,
     guards: list[Check] | None = None,
     extra: list[Check] | None = None,
 ) -> list[Check]:
     """Every rule a kept experiment must satisfy, each with the reason it held or failed:
-    the guards, the composite's rise, no hygiene regression, the review, and `extra` (the
-    similarity to reverted ideas and the smoke command)."""
+    the guards, `extra` (similarity to reverted ideas, the smoke command, leakage), the
+    dominance rule, the composite's rise when `min_delta` asks for one, and the review."""
     checks = [*(guards or []), *(extra or [])]
-    delta = after.composite - before.composite
-    checks.append(
-        Check(
-            name="composite gain",
-            ok=delta >= min_delta,
-            detail=f"{before.composite:.4f} -> {after.composite:.4f} ({delta:+.4f}; "
-            f"needs >= {min_delta:+.4f})",
-        )
-    )
-    return [*checks, *hygiene_and_review(before, after, review)]
-
-
-def hygiene_and_review(before: Scorecard, after: Scorecard, review: Review | None) -> list[Check]:
-    """Rules every mode shares: tests, lint and types do not regress; the Reviewer approves."""
-    checks = []
-    for name in REGRESSION_GUARDED:
-        old, new = before.dimension(name), after.dimension(name)
-        if old is None or new is None or old.score is None or new.score is None:
-            continue
+    checks += dominance_checks(compare(before, after, settings.metrics, settings.z))
+    if settings.min_delta > 0:
+        delta = after.composite - before.composite
         checks.append(
             Check(
-                name=f"{name} not regressed",
-                ok=new.score >= old.score - 1e-9,
-                detail=f"{old.score:.4f} -> {new.score:.4f}",
+                name="composite gain",
+                ok=delta >= settings.min_delta,
+                detail=f"{before.composite:.4f} -> {after.composite:.4f} ({delta:+.4f}; "
+                f"needs >= {settings.min_delta:+.4f})",
             )
         )
     if review is not None:
@@ -75,42 +86,32 @@ def research_precheck(
     before: Scorecard,
     after: Scorecard,
     review: Review | None,
-    min_delta: float,
+    settings: EvalConfig,
     best: float | None,
     direction: str,
     metric: str,
     guards: list[Check] | None = None,
     extra: list[Check] | None = None,
 ) -> list[Check]:
-    """Research mode's rules: the metric at least as good as the best so far (monotonic),
-    with some gain to show for the change, and no hygiene regression; plus the guards."""
-    checks = [*(guards or []), *(extra or [])]
-    old, new = before.value(metric), after.value(metric)
-    if new is None:
-        checks.append(Check(name="metric", ok=False, detail="the metric was not measured"))
+    """Research mode adds monotony to the general rules: the metric at least as good as the
+    best so far (within its noise), so a kept change never gives back an earlier gain."""
+    checks = precheck(before, after, review, settings, guards, extra)
+    old, new = before.dimension(metric), after.dimension(metric)
+    value = after.value(metric)
+    if new is None or value is None:
+        check = Check(name=BEST_SO_FAR, ok=False, detail="the metric was not measured")
+    elif best is None:
+        check = Check(name=BEST_SO_FAR, ok=True, detail=f"{value:g} (first measurement)")
     else:
-        higher = direction == "higher"
-        at_least_best = best is None or (new >= best if higher else new <= best)
-        improved = old is None or (new > old if higher else new < old)
-        gain = after.composite - before.composite
-        checks.append(
-            Check(
-                name="metric at least the best so far",
-                ok=at_least_best,
-                detail=f"{new:g} vs best {best:g} ({direction} is better)"
-                if best is not None
-                else f"{new:g} (first measurement)",
-            )
+        floor = noise_floor(old, new, settings.z) if old is not None else 0.0
+        gap = (value - best) if direction == "higher" else (best - value)
+        check = Check(
+            name=BEST_SO_FAR,
+            ok=gap >= -floor - 1e-12 * max(1.0, abs(best)),
+            detail=f"{value:g} vs best {best:g} ({direction} is better"
+            + (f"; noise floor {floor:.3g})" if floor else ")"),
         )
-        checks.append(
-            Check(
-                name="metric or composite gain",
-                ok=improved or gain >= min_delta,
-                detail=f"metric {old if old is None else f'{old:g}'} -> {new:g}; composite "
-                f"{gain:+.4f}",
-            )
-        )
-    return [*checks, *hygiene_and_review(before, after, review)]
+    return [*checks, check]
 
 
 def recommend(checks: list[Check]) -> Verdict:
@@ -118,10 +119,8 @@ def recommend(checks: list[Check]) -> Verdict:
     if failed:
         reason = "; ".join(f"{check.name} failed ({check.detail})" for check in failed)
         return Verdict(decision="revert", reason=reason, checks=checks)
-    headline = next(
-        (c for c in checks if c.name in ("composite gain", "metric at least the best so far")), None
-    )
-    reason = f"every check passed; {headline.name}: {headline.detail}" if headline else "passed"
+    headline = next((c for c in checks if c.name == IMPROVES), None)
+    reason = f"every check passed; better: {headline.detail}" if headline else "passed"
     return Verdict(decision="keep", reason=reason, checks=checks)
 
 

@@ -57,7 +57,8 @@ class ApprovalChanged(Event):
 
 class RunFinished(Event):
     type: Literal["run_finished"] = "run_finished"
-    status: Literal["completed", "converged", "interrupted", "failed", "budget"]
+    # "converged" is what earlier versions wrote for a plateau; still read from old logs.
+    status: Literal["completed", "plateau", "converged", "interrupted", "failed", "budget"]
     reason: str = ""
     experiments: int = 0
     cost_usd: float = 0.0

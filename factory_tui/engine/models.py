@@ -73,14 +73,20 @@ class Hypothesis(Record):
 
 
 class DimensionScore(Record):
-    """One eval dimension. `score` is None when the dimension does not apply."""
+    """One eval dimension. `score` is None when the dimension does not apply.
+
+    `raw` holds what the tool counted (violations, failing tests, covered statements): the
+    verdict compares those, not the scores. A measured metric keeps every repeat in
+    `samples`, so its noise can be told from a change.
+    """
 
     name: str
-    tier: Literal["hygiene", "growth", "project"]
+    tier: Literal["hygiene", "growth", "project", "factory"]
     score: float | None
     weight: float = 1.0
     reason: str = ""
     raw: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    samples: list[float] = Field(default_factory=list)
 
     @property
     def applicable(self) -> bool:
@@ -107,6 +113,63 @@ class Scorecard(Record):
         dimension = self.dimension(name)
         value = dimension.raw.get("value") if dimension else None
         return float(value) if isinstance(value, int | float) else None
+
+
+class LintViolation(Record):
+    code: str
+    message: str = ""
+    path: str
+    line: int = 0
+    fix: str | None = None  # "safe", "unsafe" or None when ruff has no fix
+
+
+class TestFailureRecord(Record):
+    name: str
+    kind: str = "failure"  # "failure" or "error"
+    exception: str = ""
+    message: str = ""
+    file: str = ""
+
+
+class TreeEvidence(Record):
+    """What the eval's tools found in one tree, beyond the counts: the offline Researcher
+    reads it instead of running the same tools again, so findings and score agree."""
+
+    violations: list[LintViolation] = Field(default_factory=list)
+    unformatted: list[str] = Field(default_factory=list)
+    formatter: str | None = None  # why unformatted files count, None when they do not
+    test_python: str = ""  # the interpreter the tests ran with
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    failures: list[TestFailureRecord] = Field(default_factory=list)
+    coverage: float | None = None
+    file_coverage: dict[str, float] = Field(default_factory=dict)
+    executed: dict[str, str] = Field(default_factory=dict)  # path -> lines run, "1-4,7"
+
+    def lines_run(self, path: str) -> set[int]:
+        """The lines of `path` the tests ran."""
+        lines: set[int] = set()
+        for part in filter(None, self.executed.get(path, "").split(",")):
+            first, _, last = part.partition("-")
+            lines.update(range(int(first), int(last or first) + 1))
+        return lines
+
+    @staticmethod
+    def line_ranges(lines: list[int]) -> str:
+        """[1, 2, 3, 7] as "1-3,7": compact enough for every file of a big project."""
+        parts: list[str] = []
+        start = previous = None
+        for line in sorted(set(lines)):
+            if previous is not None and line == previous + 1:
+                previous = line
+                continue
+            if start is not None:
+                parts.append(str(start) if start == previous else f"{start}-{previous}")
+            start = previous = line
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+        return ",".join(parts)
 
 
 class Check(Record):

@@ -31,10 +31,11 @@ from factory_tui.agents.contracts import (
 )
 from factory_tui.eval import tools
 from factory_tui.eval.evaluator import EvalRequest, Evaluator
+from factory_tui.eval.factory_scorecard import factory_scorecard
 from factory_tui.eval.guards import GuardInput, guard_test_counts, run_guards
 from factory_tui.eval.leakage import GroundTruth, Risk, added_lines, assess, is_fixed
 from factory_tui.eval.project_metrics import metric_paths
-from factory_tui.eval.similarity import similarity_check
+from factory_tui.eval.similarity import Target, reverted_targets, similarity_check, standing
 
 from . import decide
 from .config import FactoryConfig, MetricConfig
@@ -152,6 +153,12 @@ class Pipeline:
         self._resume.set()
         self._wake = asyncio.Event()  # ends a loop's wait early: stop, or "next cycle now"
         self.stop_requested = False
+        self.reverted_in_a_row = 0
+        self.plateau: str | None = None  # why the run is at a plateau, once it is
+        self.plateau_reason = ""
+        self.plateau_inputs: tuple[str, str, str, str] | None = None
+        self.nothing = ""  # why the Strategist had nothing to propose, when it said
+        self.failure: str | None = None  # why the run cannot go on (a metric failing on the base)
 
     @classmethod
     def open(cls, project: Path, options: RunOptions, bus: EventBus | None = None) -> Pipeline:
@@ -279,15 +286,26 @@ class Pipeline:
         ):
             number += 1
             try:
-                experiment = await self.cycle(number)
+                if await self._unchanged_since_plateau():
+                    self.notice(
+                        f"still at the plateau ({self.plateau_reason}); nothing has changed "
+                        "since: no cycle runs until the base, the backlog or a message does",
+                        "info",
+                    )
+                else:
+                    self.plateau = None
+                    self.reverted_in_a_row = 0
+                    await self.cycle(number)
+                    if self.plateau is not None:
+                        self.plateau_reason = self.plateau
+                        self.plateau_inputs = await self._inputs()
+                        self.notice(f"{self.plateau}; waiting for the next interval", "info")
             except (StopRequested, BudgetSpent, asyncio.CancelledError):
                 raise
             except Exception as error:  # one cycle's crash must not end an unattended loop
                 self.notice(f"cycle {number} failed and was recorded: {error}", "error")
-                experiment = None
-            else:
-                if experiment is None:
-                    self.notice("nothing to try now; the next cycle looks again", "info")
+            if self.failure is not None:
+                return self._outcome("failed", self.failure)
             if self.options.cycles is not None and number >= self.options.cycles:
                 break
             self._wake.clear()
@@ -301,6 +319,17 @@ class Pipeline:
             "stopped on request" if self.stop_requested else f"{number} cycle(s) run",
         )
 
+    async def _inputs(self) -> tuple[str, str, str, str]:
+        """What a new cycle would start from: the base tree, the backlog, the unread
+        messages and the config. A loop at a plateau waits until one of them changes."""
+        tree = await asyncio.to_thread(self.workspace.tree_of, self.workspace.base_commit())
+        backlog = json.dumps([i.model_dump(exclude={"created_at"}) for i in self.store.backlog()])
+        messages = json.dumps([m.id for m in self.store.pending_messages()])
+        return tree, backlog, messages, self.store.config().model_dump_json()
+
+    async def _unchanged_since_plateau(self) -> bool:
+        return self.plateau_inputs is not None and await self._inputs() == self.plateau_inputs
+
     async def _cycles(self) -> RunFinished:
         if self.options.focus is not None:
             return await self._focus(self.options.focus)
@@ -309,18 +338,37 @@ class Pipeline:
         number = 0
         while self.options.cycles is None or number < self.options.cycles:
             number += 1
-            experiment = await self.cycle(number)
-            if experiment is None:
-                return self._outcome("converged", "no untried hypothesis left")
+            await self.cycle(number)
+            if self.plateau is not None:
+                return self._outcome("plateau", self.plateau)
+            if self.failure is not None:
+                return self._outcome("failed", self.failure)
         return self._outcome("completed", f"{number} cycle(s) run")
+
+    def _note_outcome(self, experiment: Experiment | None, nothing: str) -> None:
+        """Track the run's plateau: nothing new to try, or K reverts in a row."""
+        if experiment is None:
+            self.plateau = nothing
+        elif experiment.status == ExperimentStatus.KEPT:
+            self.reverted_in_a_row = 0
+        elif experiment.status == ExperimentStatus.REVERTED:
+            self.reverted_in_a_row += 1
+            limit = self.config.run.plateau
+            if self.reverted_in_a_row >= limit:
+                self.plateau = (
+                    f"{limit} experiments in a row were reverted "
+                    f"(set [run] plateau in .factory/config.toml to allow more)"
+                )
 
     async def _focus(self, text: str) -> RunFinished:
         """One hypothesis and one experiment for the matching backlog item (made if none)."""
         self.focus_item = self.store.find_backlog_item(text) or self.store.add_backlog_item(text)
         self.notice(f"focus: {self.focus_item.title}")
         experiment = await self.cycle(1)
+        if self.failure is not None:
+            return self._outcome("failed", self.failure)
         if experiment is None:
-            return self._outcome("converged", "no hypothesis for the focus item")
+            return self._outcome("failed", self.nothing or "no hypothesis for the focus item")
         if experiment.status == ExperimentStatus.KEPT:
             self.store.set_backlog_status(self.focus_item.id, "done")
         return self._outcome("completed", f"focus: {experiment.status.value}")
@@ -409,20 +457,20 @@ class Pipeline:
         slot = await self._agent_slot(base)
         try:
             before = await self._score(
-                Stage.BASELINE,
-                experiment_id,
-                await self._eval_root(slot, base),
-                base,
-                "baseline",
-                EvalRequest(history=self.store.experiments()),
+                Stage.BASELINE, experiment_id, base, "baseline", EvalRequest()
             )
-            hypothesis, findings_summary = await self._plan(experiment_id, slot, before)
+            self.failure = self._metric_problems(experiment_id)
+            hypothesis = None
+            if self.failure is None:
+                hypothesis, findings_summary = await self._plan(experiment_id, slot, before)
         except BaseException:
             self.store.release_experiment_id(experiment_id)
             raise
         if hypothesis is None:
             self.store.release_experiment_id(experiment_id)
             self.emit(CycleFinished(cycle=number, outcome="nothing to try"))
+            if self.failure is None:
+                self._note_outcome(None, self.nothing or "the Strategist has nothing new to try")
             return None
         experiment = Experiment(
             id=experiment_id,
@@ -441,9 +489,24 @@ class Pipeline:
         self.emit(
             CycleFinished(cycle=number, outcome=experiment.status.value, experiment=experiment.id)
         )
+        self._note_outcome(experiment, "")
         if self.options.mode == "meta":
             self._curate_playbooks(experiment.id)
         return experiment
+
+    def _metric_problems(self, experiment_id: str) -> str | None:
+        """Tell the user why a metric failed on the base; research mode cannot go on without
+        its metric. What the command said goes to the user only, never to an agent."""
+        problems = self.evaluator.metric_problems
+        for name, problem in problems.items():
+            if name != RESEARCH_METRIC:
+                self.notice(f"metric {name} failed on the base: {problem}", "warning")
+        if self.research is not None and RESEARCH_METRIC in problems:
+            return (
+                f"the research metric failed on the base (`{self.research.command}`): "
+                f"{problems[RESEARCH_METRIC]}"
+            )
+        return None
 
     async def _agent_slot(self, commit: str) -> Path:
         """The agents' checkout of `commit`; in research mode without the fixed surfaces."""
@@ -455,13 +518,12 @@ class Pipeline:
             )
         return slot
 
-    async def _eval_root(self, slot: Path, commit: str) -> Path:
-        """Where `commit` is measured: the agents' slot, or in research mode a full checkout
-        (the metric needs its data), read once for the ground truth the guards look for."""
-        if self.research is None:
-            return slot
+    async def _eval_root(self, commit: str) -> Path:
+        """Where `commit` is measured: a checkout of it that no agent works in (the agents'
+        slot may hold more than the commit), in research mode with the fixed surfaces the
+        metric needs, read once for the ground truth the guards look for."""
         root = await asyncio.to_thread(self.workspace.prepare_slot, EVAL_SLOT, commit)
-        if self.truth is None:
+        if self.research is not None and self.truth is None:
             self.truth = await asyncio.to_thread(GroundTruth.read, root, self.research.fixed)
         return root
 
@@ -501,6 +563,7 @@ class Pipeline:
             before=before,
             focus=self.focus_item.title if self.focus_item else "",
             mode=self.options.mode,
+            evidence=self.evaluator.evidence.get(before.tree),
         )
         if self.research is not None:
             await self._analyse_failures(experiment_id, slot, context, before)
@@ -527,6 +590,7 @@ class Pipeline:
                 experiment=experiment_id,
             )
         assert isinstance(strategy.output, StrategistOutput)
+        self.nothing = strategy.output.note
         # The titles the Strategist was told were tried: never run one of those again.
         tried = {title.strip().lower(): status for title, status in context.tried.items()}
         fresh = [
@@ -671,24 +735,12 @@ class Pipeline:
 
         await self._checkpoint()
         history = store.experiments()
-        # Before and after are judged under the same history and hypothesis, so the delta
-        # is the change's alone.
-        assert experiment.before is not None
-        experiment.before = self.evaluator.rescore(
-            experiment.before, EvalRequest(history=history, candidate=experiment.hypothesis)
-        )
         experiment.after = await self._score(
             Stage.EVALUATOR,
             experiment.id,
-            await self._eval_root(slot, experiment.commit),
             experiment.commit,
             "experiment",
-            EvalRequest(
-                history=history,
-                candidate=experiment.hypothesis,
-                guards=guards,
-                baseline=experiment.before,
-            ),
+            EvalRequest(guards=guards, baseline=experiment.before),
         )
         store.save_experiment(experiment)
         context.after, context.review = experiment.after, experiment.review
@@ -709,20 +761,20 @@ class Pipeline:
     ) -> Verdict:
         assert experiment.before is not None and experiment.after is not None
         with self._stage(Stage.CEO, experiment.id):
-            settings = self.config.eval
+            # The evaluator's settings: in research mode they hold the research metric too.
+            settings = self.evaluator.config
             guards = [
                 *guards,
                 guard_test_counts(
                     experiment.before.dimension("tests"), experiment.after.dimension("tests")
                 ),
             ]
-            reverted = [
-                e.hypothesis.title
-                for e in history
-                if e.status == ExperimentStatus.REVERTED and e.id != experiment.id
-            ]
             extra = [
-                similarity_check(experiment.hypothesis.title, reverted, settings.max_similarity)
+                similarity_check(
+                    Target.of_experiment(experiment),
+                    reverted_targets(history, exclude=experiment.id),
+                    settings.max_similarity,
+                )
             ]
             if settings.smoke_command:
                 extra.append(await self._smoke(settings.smoke_command, slot, experiment.id))
@@ -739,7 +791,7 @@ class Pipeline:
                     experiment.before,
                     experiment.after,
                     experiment.review,
-                    settings.min_delta,
+                    settings,
                     self._best_metric(experiment.before),
                     self.research.direction,
                     RESEARCH_METRIC,
@@ -748,12 +800,7 @@ class Pipeline:
                 )
             else:
                 checks = decide.precheck(
-                    experiment.before,
-                    experiment.after,
-                    experiment.review,
-                    settings.min_delta,
-                    guards,
-                    extra,
+                    experiment.before, experiment.after, experiment.review, settings, guards, extra
                 )
             recommendation = decide.recommend(checks)
             if recommendation.decision == "revert":
@@ -814,6 +861,10 @@ class Pipeline:
 
         context.verdict = f"{experiment.status.value}: {verdict.reason}"
         context.before, context.after = experiment.before, experiment.after
+        context.factory_report = "\n".join(
+            f"- {m.name}: {'n/a' if m.score is None else f'{m.score:.2f}'} ({m.reason})"
+            for m in factory_scorecard(self.store.experiments())
+        )
         archived = await self._agent(
             Role.ARCHIVIST, workspace.project, context, experiment.id, experiment
         )
@@ -861,18 +912,29 @@ class Pipeline:
         store = self.store
         spec = store.spec_path.read_text(encoding="utf-8") if store.spec_path.exists() else ""
         experiments = store.experiments()
-        tried = {e.hypothesis.title: e.status.value for e in experiments}
+        # Outcomes that still stand: a kept change touching an idea's files lets it be
+        # tried again.
+        still = standing(experiments)
         finished = [e for e in experiments if e.status.final][-RECENT_NOTES:]
         archive = [note for e in finished if (note := store.read_artifact(e.id, "note.md"))]
+        reverted = [
+            e.hypothesis.model_copy(
+                update={"files": sorted({*e.hypothesis.files, *e.files_changed})}
+            )
+            for e in still
+            if e.status == ExperimentStatus.REVERTED
+        ]
         return AgentContext(
             project=str(self.workspace.project.name),
             spec=spec,
             backlog=store.backlog(),
-            tried=tried,
+            tried={e.hypothesis.title: e.status.value for e in still},
+            reverted=reverted,
             archive=archive,
             python=self.python,
-            min_delta=self.config.eval.min_delta,
+            lint=self.config.eval.lint,
             similarity_limit=self.config.eval.max_similarity,
+            runtime=self.runtime.name,
             **extra,
         )
 
@@ -917,20 +979,22 @@ class Pipeline:
         self,
         stage: Stage,
         experiment_id: str,
-        slot: Path,
         commit: str,
         kind: str,
         request: EvalRequest,
     ) -> Scorecard:
         with self._stage(stage, experiment_id):
             tree = await asyncio.to_thread(self.workspace.tree_of, commit)
+            # A tree measured before needs no checkout (research mode reads its truth there).
+            measured = self.evaluator.cached(tree) is not None and self.research is None
+            root = self.workspace.project if measured else await self._eval_root(commit)
             with self._agent_log(Role.EVALUATOR, experiment_id) as emit_line:
                 self.emit(
                     AgentStarted(role=Role.EVALUATOR, runtime="tools", experiment=experiment_id)
                 )
                 started = time.monotonic()
                 card = await self.evaluator.evaluate(
-                    slot, tree, lambda line: emit_line(line, "text"), request
+                    root, tree, lambda line: emit_line(line, "text"), request
                 )
                 self.emit(
                     AgentFinished(

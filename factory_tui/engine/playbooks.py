@@ -23,11 +23,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from factory_tui.eval.similarity import similarity
-
 from .models import Experiment, ExperimentStatus, Role
 from .registry import factory_home
 from .store import Store, write_atomic
+from .text import word_overlap
 
 Kind = Literal["do", "dont"]
 PLAYBOOK_ROLES = (
@@ -222,7 +221,8 @@ def reflect(experiment: Experiment, failures: str = "") -> list[Candidate]:
     candidates = [
         Candidate(Role.STRATEGIST, "dont", f"Avoid {category} hypotheses like '{title}': {reason}.")
     ]
-    if "tests not regressed" in failed:
+    # "tests not regressed" is what records written before the dominance verdict say.
+    if "tests not worse" in failed or "tests not regressed" in failed:
         cause = f" ({failures})" if failures else ""
         candidates.append(
             Candidate(
@@ -246,7 +246,7 @@ def reflect(experiment: Experiment, failures: str = "") -> list[Candidate]:
 
 def _relevant(bullet: Bullet, experiment: Experiment) -> bool:
     subject = f"{experiment.hypothesis.title} {experiment.hypothesis.category}"
-    return similarity(bullet.rule, subject) >= RELEVANT
+    return word_overlap(bullet.rule, subject) >= RELEVANT
 
 
 def curate(
@@ -274,7 +274,7 @@ def curate(
             (
                 b
                 for b in playbook.bullets
-                if b.kind == candidate.kind and similarity(b.rule, candidate.rule) >= DUPLICATE
+                if b.kind == candidate.kind and word_overlap(b.rule, candidate.rule) >= DUPLICATE
             ),
             None,
         )

@@ -123,6 +123,17 @@ class Workspace:
     def tree_of(self, commit: str) -> str:
         return self.repo.git.rev_parse(f"{commit}^{{tree}}")
 
+    def resolve(self, revision: str) -> str:
+        """The commit a revision names (a sha, branch, tag, HEAD~2); UsageError if none."""
+        try:
+            return self.repo.git.rev_parse(
+                "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"
+            )
+        except GitCommandError:
+            raise UsageError(
+                f"{self.project}: no commit named {revision!r} (try a sha, a branch or a tag)"
+            ) from None
+
     def tracked_changes(self) -> list[str]:
         """Paths with uncommitted changes to tracked files in the user's working tree."""
         output = self.repo.git.status("--porcelain", "--untracked-files=no")

@@ -28,6 +28,7 @@ class CodeScan:
     functions: int = 0
     annotated: int = 0
     lines: int = 0  # of every Python file, tests included: the per-thousand-lines base
+    files: int = 0  # Python files, tests included
     capability: dict[str, int] = field(default_factory=dict)
 
 
@@ -39,6 +40,7 @@ def scan_code(root: Path) -> CodeScan:
         except OSError:
             continue
         scan.lines += len(text.splitlines())
+        scan.files += 1
         if tools.is_test_file(path.relative_to(root).as_posix()):
             continue
         scan.modules += 1

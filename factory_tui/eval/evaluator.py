@@ -1,10 +1,12 @@
 """The Evaluator: scores one checkout of the project, dimension by dimension.
 
-The dimensions that read the checkout run concurrently, each a real tool under its own time
-limit, and their results are cached by the git tree hash plus a hash of the settings that
-change what the tools measure: scoring an unchanged tree again runs no tool at all. The
-dimensions that read the experiment history, the guards and the weights are applied on top,
-every time, so the cache never serves a stale opinion.
+The project's score is a function of its tree (and its own configuration) alone: the same
+tree scores the same before and after any number of experiments. The dimensions run
+concurrently, each a real tool under its own time limit, and their results are cached by the
+git tree hash plus a hash of the settings that change what the tools measure: scoring an
+unchanged tree again runs no tool at all. Guards and weights are applied on top, every time.
+What the factory's own work looks like (diversity, grounding, effectiveness) is reported
+apart, by `factory_scorecard`, and never enters the project's score or a verdict.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from factory_tui.engine.config import EvalConfig
-from factory_tui.engine.models import Check, DimensionScore, Experiment, Hypothesis, Scorecard
+from factory_tui.engine.config import EvalConfig, MetricConfig
+from factory_tui.engine.models import Check, DimensionScore, Scorecard, TreeEvidence
 from factory_tui.engine.store import write_atomic
 
 from . import growth, hygiene, project_metrics, tools
@@ -31,9 +33,7 @@ from .guards import guard_test_counts
 from .hygiene import Checkout
 
 OnLine = Callable[[str], None]
-CACHE_VERSION = "2"
-# The dimensions the tools measure on a tree; the rest come from history and guards.
-MEASURED = ("tests", "coverage", "lint", "types", "config", "observability")
+CACHE_VERSION = "3"
 
 
 def lint_score(problems: int, lines: int) -> float:
@@ -43,12 +43,11 @@ def lint_score(problems: int, lines: int) -> float:
 
 @dataclass
 class EvalRequest:
-    """The context of one evaluation beyond the checkout itself."""
+    """What an evaluation is told beyond the checkout: an experiment's guards, and the
+    base's scorecard for the test-count guard. Neither changes the measured dimensions."""
 
-    history: list[Experiment] = field(default_factory=list)
-    candidate: Hypothesis | None = None  # the experiment's hypothesis, when scoring one
     guards: list[Check] = field(default_factory=list)
-    baseline: Scorecard | None = None  # the base's scorecard, for the test-count guard
+    baseline: Scorecard | None = None
 
 
 class TreeMeasurement(BaseModel):
@@ -56,7 +55,40 @@ class TreeMeasurement(BaseModel):
 
     dimensions: list[DimensionScore]
     capability: dict[str, int]
+    evidence: TreeEvidence = Field(default_factory=TreeEvidence)
     elapsed: float
+
+
+class NoiseBook:
+    """Whether each measured metric varies between runs of the same tree, learnt from the
+    base's repeats and kept in `.factory/noise.json` (per metric and command)."""
+
+    def __init__(self, state_dir: Path | None) -> None:
+        self.path = state_dir / "noise.json" if state_dir is not None else None
+        self.entries: dict[str, dict] = {}
+        if self.path is not None:
+            try:
+                self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.entries = {}
+
+    def noisy(self, name: str, metric: MetricConfig) -> bool | None:
+        entry = self.entries.get(name)
+        if not isinstance(entry, dict) or entry.get("command") != metric.command:
+            return None
+        return bool(entry.get("noisy"))
+
+    def learn(self, name: str, metric: MetricConfig, samples: list[float]) -> None:
+        if len(samples) < 2 or self.noisy(name, metric) is not None:
+            return
+        spread = max(samples) - min(samples)
+        self.entries[name] = {
+            "command": metric.command,
+            "noisy": spread > 1e-12 * max(1.0, abs(samples[0])),
+            "samples": samples,
+        }
+        if self.path is not None:
+            write_atomic(self.path, json.dumps(self.entries, indent=2))
 
 
 class Evaluator:
@@ -66,12 +98,19 @@ class Evaluator:
         self.config = config
         self.state_dir = state_dir
         self.python = python
+        self.noise = NoiseBook(state_dir)
+        # What the last measurement of each tree found, for the offline Researcher.
+        self.evidence: dict[str, TreeEvidence] = {}
+        # Why a metric failed on the last tree measured, told to the user only.
+        self.metric_problems: dict[str, str] = {}
 
     # -- cache -------------------------------------------------------------------------------
     @property
     def config_hash(self) -> str:
         """Only the settings that change what the tools measure: weights are applied later."""
-        measured = self.config.model_dump(include={"test_command", "timeout", "metrics"})
+        measured = self.config.model_dump(
+            include={"test_command", "timeout", "metrics", "lint", "test_env"}
+        )
         payload = CACHE_VERSION + json.dumps(measured, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -101,13 +140,16 @@ class Evaluator:
         started = time.monotonic()
         measurement = self.cached(tree)
         cached = measurement is not None
+        self.metric_problems = {}
         if measurement is None:
             measurement = await self.measure(root, on_line)
             path = self._cache_path(tree)
-            if path is not None:
+            # A failed metric is measured again next time: the failure may pass.
+            if path is not None and not self.metric_problems:
                 write_atomic(path, measurement.model_dump_json())
         else:
             on_line(f"tree {tree[:10]} was measured before: no tool runs")
+        self.evidence[tree] = measurement.evidence
         card = self.assemble(tree, measurement, request)
         card.cached, card.elapsed = cached, time.monotonic() - started
         for dimension in card.dimensions:
@@ -130,6 +172,7 @@ class Evaluator:
             kind=detect(root, config.test_command),
             config=config,
             on_line=on_line,
+            state_dir=self.state_dir,
         )
         on_line(f"project: {checkout.kind.language} ({checkout.kind.reason})")
         scan = asyncio.create_task(asyncio.to_thread(scan_code, root))
@@ -151,20 +194,36 @@ class Evaluator:
             (["observability"], "growth", config.timeout, _after(scan, growth.observability)),
         ]
         for name, metric in config.metrics.items():
+            repeats = metric.repeats or project_metrics.NOISY_REPEATS
             jobs.append(
                 (
                     [name],
                     "project",
-                    metric.timeout,
-                    project_metrics.measure(name, metric, root, on_line),
+                    metric.timeout * repeats,
+                    self._metric(name, metric, root, on_line),
                 )
             )
         results = await asyncio.gather(*(_limited(*job) for job in jobs))
         counts = (await scan).capability
         dimensions = [d for result in results for d in result]
         return TreeMeasurement(
-            dimensions=dimensions, capability=counts, elapsed=time.monotonic() - started
+            dimensions=dimensions,
+            capability=counts,
+            evidence=checkout.evidence,
+            elapsed=time.monotonic() - started,
         )
+
+    async def _metric(
+        self, name: str, metric: MetricConfig, root: Path, on_line: OnLine
+    ) -> DimensionScore:
+        run = await project_metrics.measure(
+            name, metric, root, on_line, self.noise.noisy(name, metric)
+        )
+        if run.problem is not None:
+            self.metric_problems[name] = run.problem
+        else:
+            self.noise.learn(name, metric, run.score.samples)
+        return run.score
 
     def assemble(self, tree: str, measurement: TreeMeasurement, request: EvalRequest) -> Scorecard:
         """The scorecard: measured dimensions plus guards, growth history and weights."""
@@ -182,10 +241,7 @@ class Evaluator:
             hygiene.guards_dimension(guards),
             measured["config"],
             growth.capability(measurement.capability, self._capability_baseline(measurement)),
-            growth.diversity(request.history, request.candidate),
             measured["observability"],
-            growth.research(request.history, request.candidate),
-            growth.effectiveness(request.history),
             *(measured[name] for name in config.metrics),
         ]
         dimensions = [d.model_copy(update={"weight": config.weight(d.name)}) for d in dimensions]
@@ -198,22 +254,6 @@ class Evaluator:
             composite=composite,
             elapsed=measurement.elapsed,
         )
-
-    def rescore(self, card: Scorecard, request: EvalRequest) -> Scorecard:
-        """`card` again under another request (history, candidate, guards): no tool runs,
-        the measured dimensions are taken from the card itself."""
-        measured = [
-            d for d in card.dimensions if d.name in MEASURED or d.name in self.config.metrics
-        ]
-        capability = card.dimension("capability")
-        counts = {
-            key: int(capability.raw.get(key) or 0) if capability else 0
-            for key in ("modules", "functions", "entry_points")
-        }
-        measurement = TreeMeasurement(dimensions=measured, capability=counts, elapsed=0.0)
-        rescored = self.assemble(card.tree, measurement, request)
-        rescored.cached = card.cached
-        return rescored
 
     def _capability_baseline(self, measurement: TreeMeasurement) -> dict[str, int]:
         """The project's first measured capability, recorded once, so growth is relative."""

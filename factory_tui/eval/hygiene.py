@@ -9,15 +9,22 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory_tui.engine.config import EvalConfig
-from factory_tui.engine.models import Check, DimensionScore
+from factory_tui.engine.models import (
+    Check,
+    DimensionScore,
+    LintViolation,
+    TestFailureRecord,
+    TreeEvidence,
+)
 
 from . import tools
 from .code_scan import CodeScan
 from .detect import ProjectKind
+from .test_env import test_environment
 
 OnLine = Callable[[str], None]
 
@@ -31,6 +38,8 @@ class Checkout:
     kind: ProjectKind
     config: EvalConfig
     on_line: OnLine
+    state_dir: Path | None = None  # where test environments are kept
+    evidence: TreeEvidence = field(default_factory=TreeEvidence)  # filled as tools report
 
 
 def not_applicable(name: str, tier: str, why: str) -> DimensionScore:
@@ -52,14 +61,26 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
             DimensionScore(name="tests", tier="hygiene", score=0.0, reason=f"no tests: {why}"),
             not_applicable("coverage", "hygiene", "no Python tests to measure"),
         ]
+    where = python = ""
     if kind.test_command is None:
-        report = await tools.run_pytest(
+        async with test_environment(
             checkout.root,
             checkout.python,
+            checkout.state_dir,
             checkout.on_line,
-            with_coverage=True,
-            timeout=config.timeout,
-        )
+            config.test_env,
+            config.timeout,
+        ) as environment:
+            checkout.on_line(f"tests run in {environment.note}")
+            report = await tools.run_pytest(
+                checkout.root,
+                environment.python,
+                checkout.on_line,
+                with_coverage=True,
+                timeout=config.timeout,
+                pythonpath=environment.pythonpath,
+            )
+        where, python = f" in {environment.note}", environment.python
     else:
         report = await tools.run_test_command(
             kind.test_command, checkout.root, checkout.on_line, timeout=config.timeout
@@ -70,7 +91,12 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
         "failed": report.failed,
         "errors": report.errors,
         "skipped": report.skipped,
+        "timed_out": report.timed_out,
     }
+    _record_tests(checkout.evidence, report, python)
+    if report.problem:
+        tests = not_applicable("tests", "hygiene", report.problem)
+        return [tests, not_applicable("coverage", "hygiene", report.problem)]
     if report.timed_out:
         tests = DimensionScore(
             name="tests",
@@ -91,7 +117,7 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
             tier="hygiene",
             score=report.pass_rate,
             raw=raw,
-            reason=f"{report.passed}/{ran} passed{skipped}",
+            reason=f"{report.passed}/{ran} passed{skipped}{where}",
         )
     if report.coverage is None:
         why = (
@@ -99,7 +125,7 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
             if report.timed_out
             else "coverage is only measured for Python tests"
             if kind.test_command
-            else "coverage.py is not installed for the project"
+            else "coverage could not measure this project's tests"
         )
         coverage = not_applicable("coverage", "hygiene", why)
     else:
@@ -107,34 +133,66 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
             name="coverage",
             tier="hygiene",
             score=report.coverage / 100,
-            raw={"percent": round(report.coverage, 2)},
-            reason=f"{report.coverage:.1f}% of lines covered",
+            raw={
+                "percent": round(report.coverage, 2),
+                "statements": report.statements,
+                "covered": report.covered,
+                "missed": report.statements - report.covered,
+            },
+            reason=f"{report.coverage:.1f}% of lines covered ({report.covered} of "
+            f"{report.statements} statements)",
         )
     return [tests, coverage]
 
 
+def _record_tests(evidence: TreeEvidence, report: tools.TestReport, python: str) -> None:
+    evidence.test_python = python
+    evidence.passed, evidence.failed, evidence.errors = report.passed, report.failed, report.errors
+    evidence.failures = [TestFailureRecord(**vars(failure)) for failure in report.failures]
+    evidence.coverage, evidence.file_coverage = report.coverage, dict(report.file_coverage)
+    evidence.executed = {
+        path: TreeEvidence.line_ranges(lines) for path, lines in report.executed.items()
+    }
+
+
 # -- lint -----------------------------------------------------------------------------------
 async def lint(checkout: Checkout, scan: Awaitable[CodeScan]) -> DimensionScore:
-    """ruff runs at once; the shared code scan, running meanwhile, gives the line count."""
+    """ruff as the project runs it: its own configuration, or ruff's defaults where it has
+    none. Unformatted files count only where the project uses a formatter. The verdict
+    compares the counts; the score (problems per thousand lines) is for the headline."""
     if checkout.kind.language != "python":
         return not_applicable("lint", "hygiene", f"no linter wired for {checkout.kind.language}")
     if tools.ruff_binary() is None:
         return not_applicable("lint", "hygiene", "ruff is not installed")
-    violations = await tools.ruff_check(checkout.root, checkout.on_line, checkout.config.timeout)
-    unformatted = await tools.ruff_unformatted(
-        checkout.root, checkout.on_line, checkout.config.timeout
-    )
-    lines = (await scan).lines
-    if lines == 0:
+    root, on_line, timeout = checkout.root, checkout.on_line, checkout.config.timeout
+    violations = await tools.ruff_check(root, on_line, timeout, checkout.config.lint)
+    unformatted = await tools.ruff_unformatted(root, on_line, timeout)
+    code = await scan
+    formatter = tools.formatter_in_use(root, len(unformatted), code.files)
+    evidence = checkout.evidence
+    evidence.violations = [LintViolation(**vars(v)) for v in violations]
+    evidence.unformatted, evidence.formatter = unformatted, formatter
+    if code.lines == 0:
         return not_applicable("lint", "hygiene", "no Python code")
-    problems = len(violations) + len(unformatted)
+    counted = len(unformatted) if formatter else 0
+    problems = len(violations) + counted
+    settings = tools.rule_selection(root, checkout.config.lint)
+    formatting = (
+        f" + {counted} unformatted file(s) ({formatter})"
+        if formatter
+        else " (formatting not counted: the project uses no formatter)"
+    )
     return DimensionScore(
         name="lint",
         tier="hygiene",
-        score=per_kloc_score(problems, lines),
-        raw={"violations": len(violations), "unformatted": len(unformatted), "lines": lines},
-        reason=f"{len(violations)} violation(s) + {len(unformatted)} unformatted file(s) in "
-        f"{lines} lines ({problems * 1000 / lines:.1f} per 1000)",
+        score=per_kloc_score(problems, code.lines),
+        raw={
+            "violations": len(violations),
+            "unformatted": len(unformatted),
+            "formatter": formatter is not None,
+            "lines": code.lines,
+        },
+        reason=f"{len(violations)} violation(s) under {settings}{formatting} in {code.lines} lines",
     )
 
 

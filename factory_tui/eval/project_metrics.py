@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 from factory_tui.engine.config import MetricConfig
@@ -13,6 +15,8 @@ from factory_tui.engine.process import stream_process
 
 from . import tools
 from .hygiene import OnLine
+
+NOISY_REPEATS = 3  # runs of a metric known to vary, when the config does not say
 
 
 class MetricError(ValueError):
@@ -63,7 +67,19 @@ def normalise(metric: MetricConfig, value: float) -> float:
     return min(1.0, max(0.0, share))
 
 
-async def measure(name: str, metric: MetricConfig, root: Path, on_line: OnLine) -> DimensionScore:
+@dataclass
+class MetricRun:
+    """One metric measured on one tree: its score, and when it failed, what the command
+    said on the way out (for the user only: it may quote the ground truth)."""
+
+    score: DimensionScore
+    problem: str | None = None
+
+
+async def _run_once(
+    name: str, metric: MetricConfig, root: Path, on_line: OnLine
+) -> tuple[float | None, str, str | None]:
+    """(value, stdout, problem) of one run of the command."""
     lines: list[str] = []
 
     def keep(line: str) -> None:
@@ -71,37 +87,84 @@ async def measure(name: str, metric: MetricConfig, root: Path, on_line: OnLine) 
         if metric.show_output:
             on_line(f"{name}: {line}")
 
-    def failed(reason: str) -> DimensionScore:
-        return DimensionScore(
-            name=name, tier="project", score=0.0, weight=metric.weight, reason=reason
-        )
-
     try:
         argv = shlex.split(metric.command)
     except ValueError as error:
-        return failed(f"bad command: {error}")
+        return None, "", f"bad command: {error}"
     result = await stream_process(
         argv, root, keep, env=tools.tool_env(), wall_timeout=metric.timeout, merge_stderr=False
     )
+    output = "\n".join(lines)
     if result.timed_out:
-        return failed(f"timed out after {metric.timeout:.0f}s")
+        return None, output, f"timed out after {metric.timeout:.0f}s"
     try:
-        value = read_value(metric, "\n".join(lines), result.returncode)
+        return read_value(metric, output, result.returncode), output, None
     except MetricError as error:
-        return failed(str(error))
+        tail = [line for line in result.stderr.strip().splitlines() if line.strip()][-5:]
+        said = ("; stderr: " + " | ".join(tail)) if tail else ""
+        return None, output, f"{error}{said}"
+
+
+def _varies(samples: list[float]) -> bool:
+    return len(samples) > 1 and max(samples) - min(samples) > 1e-12 * max(1.0, abs(samples[0]))
+
+
+async def measure(
+    name: str,
+    metric: MetricConfig,
+    root: Path,
+    on_line: OnLine,
+    noisy: bool | None = None,
+) -> MetricRun:
+    """The metric on `root`, repeated as its noise asks: `metric.repeats` times when set;
+    else once when it is known not to vary, three times when it is known to, and when
+    nothing is known yet twice, then a third time if the two differ."""
+    if metric.repeats is not None:
+        planned = metric.repeats
+    elif noisy is None:
+        planned = 2
+    else:
+        planned = NOISY_REPEATS if noisy else 1
+    samples: list[float] = []
+    output = ""
+    while len(samples) < planned:
+        value, output, problem = await _run_once(name, metric, root, on_line)
+        if value is None:
+            assert problem is not None
+            return MetricRun(_failed(name, metric, problem.split("; stderr:")[0]), problem)
+        samples.append(value)
+        if metric.repeats is None and noisy is None and len(samples) == 2 and _varies(samples):
+            planned = NOISY_REPEATS
+    mean = statistics.fmean(samples)
+    spread = statistics.stdev(samples) if len(samples) > 1 else 0.0
     better = "higher" if metric.direction == "higher" else "lower"
-    raw: dict[str, float | str] = {"value": value}
+    raw: dict[str, float | str] = {"value": mean, "sd": spread}
     if metric.parse == "json":
-        categories = failure_categories(_last_json("\n".join(lines)).get("failures"))
+        categories = failure_categories(_last_json(output).get("failures"))
         if categories:
             raw["failures"] = json.dumps(categories)
+    repeated = f", mean of {len(samples)} runs, sd {spread:.3g}" if len(samples) > 1 else ""
+    return MetricRun(
+        DimensionScore(
+            name=name,
+            tier="project",
+            score=normalise(metric, mean),
+            weight=metric.weight,
+            raw=raw,
+            samples=samples,
+            reason=f"{mean:g} ({better} is better{repeated})",
+        )
+    )
+
+
+def _failed(name: str, metric: MetricConfig, reason: str) -> DimensionScore:
     return DimensionScore(
         name=name,
         tier="project",
-        score=normalise(metric, value),
+        score=0.0,
         weight=metric.weight,
-        raw=raw,
-        reason=f"{value:g} ({better} is better)",
+        raw={"failed": True},
+        reason=f"failed: {reason}",
     )
 
 

@@ -7,17 +7,22 @@ coverage data in a temporary folder, so nothing of a measurement can end up in a
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
+import tomllib
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory_tui.engine.config import LintConfig
 from factory_tui.engine.process import ProcessResult, stream_process
 
 OnLine = Callable[[str], None]
@@ -61,6 +66,12 @@ def project_python(project: Path) -> str:
     return sys.executable
 
 
+def is_our_python(python: str) -> bool:
+    """Whether `python` is the factory's own interpreter. Compared as paths, not resolved:
+    every virtualenv's python links to the same base interpreter."""
+    return os.path.abspath(python) == os.path.abspath(sys.executable)
+
+
 def ruff_binary() -> str | None:
     """ruff from our own environment first (it is a dependency), else from PATH."""
     local = Path(sys.executable).parent / "ruff"
@@ -92,6 +103,97 @@ def count_lines(root: Path) -> int:
 
 
 # -- ruff -----------------------------------------------------------------------------------
+def _pyproject_tool(root: Path) -> dict:
+    try:
+        return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("tool", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+# The rules ruff enforced by default through 0.15. Ruff 0.16 widened its default to 413
+# rules; a project that never configured a selection never chose those.
+CLASSIC_RULES = ("E4", "E7", "E9", "F")
+
+
+def _ruff_lint_table(root: Path) -> tuple[str, dict] | None:
+    """(where, the lint settings) of the project's ruff configuration, None without one."""
+    for name in ("ruff.toml", ".ruff.toml"):
+        path = root / name
+        if path.is_file():
+            try:
+                table = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                return name, {"select": None}  # broken: ruff itself will say so
+            return name, {**table, **table.get("lint", {})}
+    tool = _pyproject_tool(root)
+    if isinstance(tool.get("ruff"), dict):
+        table = tool["ruff"]
+        return "[tool.ruff] in pyproject.toml", {**table, **table.get("lint", {})}
+    return None
+
+
+def ruff_config(root: Path) -> str | None:
+    """Where the project configures ruff, or None when it does not."""
+    found = _ruff_lint_table(root)
+    return found[0] if found else None
+
+
+def ruff_settings(root: Path, lint: LintConfig | None = None) -> list[str]:
+    """ruff's flags for measuring `root` the way the project measures itself: its own
+    configuration; where it selects no rules, the classic default rules (with its own
+    additions and ignores); no configuration of a parent folder or of the user's home
+    (`--isolated`). The eval's wider selection only when `[eval.lint]` asks for it."""
+    found = _ruff_lint_table(root)
+    args = ["--isolated"] if found is None else []
+    table = found[1] if found else {}
+    chose = "select" in table or "extend" in table  # an inherited config may select
+    if lint is not None and lint.select:
+        args += ["--select", ",".join(lint.select)]
+    elif not chose:
+        args += ["--select", ",".join(CLASSIC_RULES)]
+        extra = table.get("extend-select") or []
+        ignored = [*(table.get("ignore") or []), *(table.get("extend-ignore") or [])]
+        if extra:
+            args += ["--extend-select", ",".join(extra)]
+        if ignored:
+            args += ["--ignore", ",".join(ignored)]
+    if lint is not None and lint.extend_select:
+        args += ["--extend-select", ",".join(lint.extend_select)]
+    return args
+
+
+def rule_selection(root: Path, lint: LintConfig | None = None) -> str:
+    """The rules the lint dimension counts, in words."""
+    found = _ruff_lint_table(root)
+    if lint is not None and lint.select:
+        return f"[eval.lint] select = {', '.join(lint.select)}"
+    if found is not None and ("select" in found[1] or "extend" in found[1]):
+        return found[0]
+    classic = f"ruff's classic default rules ({', '.join(CLASSIC_RULES)})"
+    return classic + (f" with {found[0]}" if found else "")
+
+
+def formatter_in_use(root: Path, unformatted: int, files: int) -> str | None:
+    """Why unformatted files count against the project, or None when it uses no formatter:
+    ruff format or black configured, or its code already formatted (nine files in ten)."""
+    for name in ("ruff.toml", ".ruff.toml"):
+        path = root / name
+        if path.is_file():
+            try:
+                if "format" in tomllib.loads(path.read_text(encoding="utf-8")):
+                    return f"[format] in {name}"
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                pass
+    tool = _pyproject_tool(root)
+    if isinstance(tool.get("ruff"), dict) and "format" in tool["ruff"]:
+        return "[tool.ruff.format] in pyproject.toml"
+    if "black" in tool:
+        return "[tool.black] in pyproject.toml"
+    if files and unformatted * 10 <= files:
+        return f"{files - unformatted} of {files} files already formatted"
+    return None
+
+
 @dataclass(frozen=True)
 class Violation:
     code: str
@@ -101,8 +203,10 @@ class Violation:
     fix: str | None  # "safe", "unsafe" or None when ruff has no fix
 
 
-async def ruff_check(root: Path, on_line: OnLine = quiet, timeout: float = 120) -> list[Violation]:
-    """Every ruff violation under `root`, with the project's own ruff configuration."""
+async def ruff_check(
+    root: Path, on_line: OnLine = quiet, timeout: float = 120, lint: LintConfig | None = None
+) -> list[Violation]:
+    """Every ruff violation under `root`, as the project's own `ruff check` counts them."""
     ruff = ruff_binary()
     if ruff is None:
         raise FileNotFoundError("ruff")
@@ -111,6 +215,7 @@ async def ruff_check(root: Path, on_line: OnLine = quiet, timeout: float = 120) 
         [
             ruff,
             "check",
+            *ruff_settings(root, lint),
             "--output-format",
             "json",
             "--exit-zero",
@@ -157,7 +262,16 @@ async def ruff_unformatted(root: Path, on_line: OnLine = quiet, timeout: float =
     lines: list[str] = []
     env = tool_env() | {"RUFF_OUTPUT_FORMAT": "concise"}
     result = await stream_process(
-        [ruff, "format", "--check", "--no-cache", "--extend-exclude", ".factory", "."],
+        [
+            ruff,
+            "format",
+            *([] if ruff_config(root) else ["--isolated"]),
+            "--check",
+            "--no-cache",
+            "--extend-exclude",
+            ".factory",
+            ".",
+        ],
         root,
         lines.append,
         env=env,
@@ -177,6 +291,8 @@ async def ruff_unformatted(root: Path, on_line: OnLine = quiet, timeout: float =
 TEST_FILE_GLOBS = (
     "tests/*",
     "*/tests/*",
+    "test/*",
+    "*/test/*",
     "test_*.py",
     "*/test_*.py",
     "*_test.py",
@@ -191,8 +307,9 @@ def is_test_file(path: str) -> bool:
         name.startswith("test_")
         or name.endswith("_test.py")
         or name == "conftest.py"
-        or path.startswith("tests/")
+        or path.startswith(("tests/", "test/"))
         or "/tests/" in path
+        or "/test/" in path
     )
 
 
@@ -227,13 +344,43 @@ class TestReport:
     failures: list[TestFailure] = field(default_factory=list)
     coverage: float | None = None  # percent of lines covered
     file_coverage: dict[str, float] = field(default_factory=dict)  # path -> percent
+    statements: int = 0  # what coverage measured: statements in all, and those run
+    covered: int = 0
+    executed: dict[str, list[int]] = field(default_factory=dict)  # path -> lines run
     returncode: int = 0
     timed_out: bool = False
+    problem: str = ""  # why no test could run (the interpreter lacks pytest), if so
 
     @property
     def pass_rate(self) -> float:
         ran = self.passed + self.failed + self.errors
         return self.passed / ran if ran else 0.0
+
+
+@functools.cache
+def has_module(python: str, module: str) -> bool:
+    """Whether `python` can import `module` (asked once per interpreter and module)."""
+    if is_our_python(python):
+        return importlib.util.find_spec(module) is not None
+    probe = f"import importlib.util as u, sys; sys.exit(u.find_spec({module!r}) is None)"
+    try:
+        found = subprocess.run(
+            [python, "-c", probe], capture_output=True, timeout=30, env=tool_env()
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return found.returncode == 0
+
+
+def _coverage_shim(scratch: Path) -> str:
+    """A folder holding only our own coverage.py, for an interpreter that lacks it: the
+    factory brings coverage rather than asking the project to install it."""
+    import coverage
+
+    shim = scratch / "coverage-shim"
+    shim.mkdir(exist_ok=True)
+    (shim / "coverage").symlink_to(Path(coverage.__file__).parent, target_is_directory=True)
+    return str(shim)
 
 
 async def run_pytest(
@@ -243,17 +390,29 @@ async def run_pytest(
     *,
     with_coverage: bool = False,
     timeout: float = 600,
+    pythonpath: list[str] | None = None,
 ) -> TestReport:
-    """Run the project's tests with a JUnit XML report; optionally measure line coverage."""
+    """Run the project's tests with a JUnit XML report; optionally measure line coverage.
+
+    `pythonpath` goes first on the tests' import path (a src layout's folder, so the code
+    under test is the checkout's own even where the project's environment holds an
+    editable install of the user's tree)."""
+    if not has_module(python, "pytest"):
+        return TestReport(problem=f"pytest is not installed for {python}", returncode=1)
     with tempfile.TemporaryDirectory(prefix="factory-pytest-") as scratch:
         junit = Path(scratch) / "junit.xml"
         data = Path(scratch) / "coverage.data"
         pytest_args = ["-m", "pytest", *PYTEST_FLAGS, f"--junitxml={junit}"]
         env = tool_env()
-        if Path(python).resolve() == Path(sys.executable).resolve():
+        path = list(pythonpath or [])
+        if is_our_python(python):
             # The project has no environment of its own and borrows ours: our own pytest
             # plugins mean nothing to its tests and cost a second at every start.
             env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        elif with_coverage and not has_module(python, "coverage"):
+            path.append(_coverage_shim(Path(scratch)))
+        if path:
+            env["PYTHONPATH"] = os.pathsep.join(path)
         if with_coverage:
             argv = [
                 python,
@@ -268,6 +427,13 @@ async def run_pytest(
         else:
             argv = [python, *pytest_args]
         result = await stream_process(argv, root, on_line, env=env, wall_timeout=timeout)
+        if with_coverage and not junit.exists() and result.timed_out is None:
+            # coverage itself could not start (an interpreter it does not support): the
+            # tests still count, measured without it.
+            on_line("coverage could not run here; running the tests without it")
+            with_coverage = False
+            argv = [python, *pytest_args]
+            result = await stream_process(argv, root, on_line, env=env, wall_timeout=timeout)
         report = parse_junit(junit, root) if junit.exists() else TestReport()
         report.returncode = result.returncode
         report.timed_out = result.timed_out is not None
@@ -290,11 +456,14 @@ async def _read_coverage(
     if result.returncode != 0 or not output.exists():
         return
     measured = json.loads(output.read_text())
-    report.coverage = float(measured.get("totals", {}).get("percent_covered", 0.0))
-    report.file_coverage = {
-        _relative(root / name, root): float(entry["summary"]["percent_covered"])
-        for name, entry in measured.get("files", {}).items()
-    }
+    totals = measured.get("totals", {})
+    report.coverage = float(totals.get("percent_covered", 0.0))
+    report.statements = int(totals.get("num_statements", 0))
+    report.covered = int(totals.get("covered_lines", 0))
+    for name, entry in measured.get("files", {}).items():
+        path = _relative(root / name, root)
+        report.file_coverage[path] = float(entry["summary"]["percent_covered"])
+        report.executed[path] = sorted(entry.get("executed_lines", []))
 
 
 def parse_junit(path: Path, root: Path) -> TestReport:

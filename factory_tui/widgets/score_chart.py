@@ -1,4 +1,4 @@
-"""The composite per experiment (kept and reverted marked), baseline and threshold lines,
+"""The composite per experiment (kept and reverted marked), baseline (and threshold) lines,
 and a sparkline per dimension."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from textual_plotext import PlotextPlot
 from factory_tui.run_view import ExperimentView, RunView
 
 SPARK_DIMENSIONS = ("tests", "lint", "coverage", "types")
+MIN_HEIGHT_FOR_LINE = 18  # rows the chart needs before the factory line may take one
 
 
 def metric_of(card, _experiment=None) -> float | None:
@@ -35,6 +36,7 @@ class ScoreChart(Vertical):
         super().__init__(**kwargs)
         self.border_title = "Score"
         self._signature: tuple = ()
+        self._factory_line = ""
 
     def compose(self) -> ComposeResult:
         yield PlotextPlot(classes="chart")
@@ -43,6 +45,8 @@ class ScoreChart(Vertical):
                 yield Label(f"{name:<9}", classes="spark-label")
                 yield Sparkline([], id=f"spark-{name}", classes="spark")
                 yield Label("", id=f"spark-value-{name}", classes="spark-value")
+        # The factory's own scorecard: how it works on the project, apart from the score.
+        yield Label("", id="factory-line", classes="factory-line")
 
     def show(self, view: RunView) -> None:
         research = view.mode == "research"
@@ -58,12 +62,24 @@ class ScoreChart(Vertical):
             if view.baseline
             else None
         )
-        signature = (research, tuple((e.id, v, e.status) for e, v in scored), baseline)
+        statuses = tuple((e.id, e.status) for e in view.experiments.values())
+        signature = (research, tuple((e.id, v, e.status) for e, v in scored), baseline, statuses)
         if signature == self._signature:
             return
         self._signature = signature
         self._draw(scored, baseline, view.min_delta, research)
         self._sparklines([e for e, _ in scored], view)
+        self._factory_line = view.factory_line
+        self._place_factory_line()
+
+    def on_resize(self) -> None:
+        self._place_factory_line()
+
+    def _place_factory_line(self) -> None:
+        """The factory line only where it leaves the plot room (not in a 24-row terminal)."""
+        line = self.query_one("#factory-line", Label)
+        line.update(self._factory_line)
+        line.display = bool(self._factory_line) and self.size.height >= MIN_HEIGHT_FOR_LINE
 
     def _draw(
         self,
@@ -96,8 +112,10 @@ class ScoreChart(Vertical):
         else:
             if baseline is not None:
                 plt.hline(baseline, "cyan")
-                plt.hline(baseline + delta, "magenta")
-            plt.title("composite  (cyan baseline, magenta threshold)")
+                if delta > 0:  # the composite rise a keep needs, when one is asked for
+                    plt.hline(baseline + delta, "magenta")
+            legend = ", magenta threshold" if delta > 0 else ""
+            plt.title(f"composite  (cyan baseline{legend})")
         plot.refresh()
 
     def _sparklines(self, scored: list[ExperimentView], view: RunView) -> None:

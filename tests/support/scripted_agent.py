@@ -3,7 +3,9 @@
 It answers each role with a valid JSON result. `SCRIPTED_AGENT` changes one role's
 behaviour, e.g. `builder=hang` (edit a file, then never finish), `builder=garbage` (no JSON),
 `builder=crash` (exit 3), `builder=slow` (three seconds, then done), `builder=leak` (also
-writes `$SCRIPTED_CONTENT` to leak.py). When it hangs it writes
+writes `$SCRIPTED_CONTENT` to leak.py), `strategist=fresh` (a new title every time).
+`$SCRIPTED_FILES`, a JSON object of path -> text (null deletes), is what the Builder writes
+instead of greet.py. When it hangs it writes
 its pid to `$SCRIPTED_AGENT_PIDFILE` and exits on its own once orphaned, so a killed test run
 leaves nothing behind.
 """
@@ -12,6 +14,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 role = sys.argv[1]
@@ -57,11 +60,14 @@ if role == "researcher":
         }
     )
 elif role == "strategist":
+    title = "Add a greeting module"
+    if behaviour == "fresh":
+        title += f" ({uuid.uuid4().hex[:8]})"
     final(
         {
             "hypotheses": [
                 {
-                    "title": "Add a greeting module",
+                    "title": title,
                     "rationale": "the spec asks",
                     "expected_gain": 0.1,
                     "effort": "S",
@@ -74,8 +80,16 @@ elif role == "builder":
     content = os.environ.get("SCRIPTED_CONTENT")
     if behaviour == "leak" and content:
         Path("leak.py").write_text(content)
-    Path("greet.py").write_text('def greet(name):\n    return f"hello {name}"\n')
-    print("Edit greet.py", flush=True)
+    files = json.loads(os.environ.get("SCRIPTED_FILES") or "null") or {
+        "greet.py": 'def greet(name):\n    return f"hello {name}"\n'
+    }
+    for name, text in files.items():
+        if text is None:
+            Path(name).unlink(missing_ok=True)
+        else:
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+            Path(name).write_text(text)
+        print(f"Edit {name}", flush=True)
     if behaviour == "hang":
         hang()
     if behaviour == "slow":

@@ -32,6 +32,8 @@ async def archive(request: AgentRequest, emit: Emit) -> ArchivistOutput:
     lines += ["", "## Scores", "", *score_table(context.before, context.after)]
     if context.failures:
         lines += ["", "## Failing tests", "", context.failures]
+    if context.factory_report:
+        lines += ["", "## The factory so far", "", context.factory_report]
     lessons = derive_lessons(request)
     if lessons:
         lines += ["", "## Lessons", "", *[f"- {lesson}" for lesson in lessons]]

@@ -73,20 +73,25 @@ async def _ruff_fix(match: re.Match[str], files: list[str], cwd: Path, emit: Emi
     # so the change stays as narrow as the hypothesis.
     formatted = await _formatted(ruff, targets, cwd)
     rules = ",".join(rule.strip() for rule in match.group("rule").split(","))
-    argv = [ruff, "check", "--no-cache", "--select", rules, "--fix", "--exit-zero"]
+    argv = [ruff, "check", *_own(cwd), "--no-cache", "--select", rules, "--fix", "--exit-zero"]
     if match.group("kind") == "unsafe":
         argv.append("--unsafe-fixes")
     await _run([*argv, *targets], cwd, emit)
     if formatted:
-        await _run([ruff, "format", "--no-cache", *formatted], cwd, emit)
+        await _run([ruff, "format", *_own(cwd), "--no-cache", *formatted], cwd, emit)
     return targets
+
+
+def _own(cwd: Path) -> list[str]:
+    """Only the project's own ruff configuration, never a parent folder's."""
+    return [] if tools.ruff_config(cwd) else ["--isolated"]
 
 
 async def _formatted(ruff: str, targets: list[str], cwd: Path) -> list[str]:
     formatted = []
     for target in targets:
         result = await stream_process(
-            [ruff, "format", "--check", "--no-cache", target],
+            [ruff, "format", *_own(cwd), "--check", "--no-cache", target],
             cwd,
             tools.quiet,
             env=tools.tool_env(),
@@ -102,7 +107,7 @@ async def _ruff_format(match: re.Match[str], files: list[str], cwd: Path, emit: 
     if ruff is None:
         raise FileNotFoundError("ruff")
     targets = _targets(match, files, cwd)
-    await _run([ruff, "format", "--no-cache", *targets], cwd, emit)
+    await _run([ruff, "format", *_own(cwd), "--no-cache", *targets], cwd, emit)
     return targets
 
 
@@ -112,9 +117,13 @@ async def _smoke_test(match: re.Match[str], files: list[str], cwd: Path, emit: E
     if not path.is_file():
         emit(f"{source} does not exist", "error")
         return []
-    module = source.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+    module = source.removeprefix("src/").removesuffix(".py").replace("/", ".")
+    module = module.removesuffix(".__init__")
     names = public_names(path)
-    test_dir = cwd / "tests"
+    # Beside the project's own tests: `test/` where it keeps them there.
+    test_dir = cwd / (
+        "test" if (cwd / "test").is_dir() and not (cwd / "tests").is_dir() else "tests"
+    )
     target = test_dir / f"test_{module.replace('.', '_')}_smoke.py"
     emit(
         f"writing {target.relative_to(cwd)} for {module}: {', '.join(names) or 'import only'}",

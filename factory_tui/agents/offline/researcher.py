@@ -1,8 +1,10 @@
 """The offline Researcher: what ruff, pytest, coverage and a marker scan say about the project.
 
-Findings carry a machine-readable `area` (`lint:F401:safe`, `format`, `tests:failing`,
-`tests:missing`, `coverage`, `todo`) and their evidence as `path` or `path:line` items, so the
-offline Strategist can turn them into concrete hypotheses.
+It reads the baseline's measurement of the tree when the pipeline hands it one (the same
+ruff run, the same test environment, so findings and score agree), and runs the tools the
+same way otherwise. Findings carry a machine-readable `area` (`lint:F401:safe`, `format`,
+`tests:failing`, `tests:missing`, `coverage`, `todo`) and their evidence as `path` or
+`path:line` items, so the offline Strategist can turn them into concrete hypotheses.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from factory_tui.engine.models import Finding
+from factory_tui.engine.models import Finding, LintViolation, TestFailureRecord, TreeEvidence
 from factory_tui.eval import tools
 
 from ..base import AgentRequest, Emit
@@ -21,39 +23,32 @@ LOW_COVERAGE = 60.0
 
 
 async def research(request: AgentRequest, emit: Emit) -> ResearcherOutput:
-    root = request.cwd
-    python = request.context.python or tools.project_python(root)
-    text = lambda line: emit(line, "text")  # noqa: E731 - a tiny adapter
+    root, context = request.cwd, request.context
     findings: list[Finding] = []
-    for note in request.context.notes:
+    for note in context.notes:
         emit(f"message from you (high priority): {note}", "info")
-
-    emit("$ ruff check --output-format json", "tool")
-    violations = await tools.ruff_check(root, text)
-    findings += lint_findings(violations)
-
-    emit("$ ruff format --check", "tool")
-    unformatted = await tools.ruff_unformatted(root, text)
-    if unformatted:
+    # Research mode's agents see a checkout without its fixed surfaces: measure that one.
+    evidence = context.evidence if context.mode != "research" else None
+    if evidence is None:
+        evidence = await measure(root, context.python or tools.project_python(root), context, emit)
+    else:
+        emit("reading the baseline's measurement of this tree: no tool runs again", "tool")
+    findings += lint_findings(evidence)
+    if evidence.unformatted and evidence.formatter:
         findings.append(
             Finding(
-                title=f"{len(unformatted)} file(s) not formatted with ruff format",
+                title=f"{len(evidence.unformatted)} file(s) not formatted ({evidence.formatter})",
                 detail="Formatting them is mechanical and changes no behaviour.",
                 area="format",
-                evidence=", ".join(unformatted),
+                evidence=", ".join(evidence.unformatted),
             )
         )
-
-    emit("$ coverage run -m pytest", "tool")
-    report = await tools.run_pytest(root, python, text, with_coverage=True)
-    findings += test_findings(report, root)
-
-    if request.context.mode == "research":
+    findings += test_findings(evidence, root)
+    if context.mode == "research":
         findings += parameter_findings(root, emit)
 
     markers = tools.scan_markers(root)
     for path, line, marker, note in markers:
-        emit(f"{marker} {path}:{line} {note}", "text")
         findings.append(
             Finding(
                 title=f"{marker}: {note or '(no text)'}",
@@ -63,15 +58,47 @@ async def research(request: AgentRequest, emit: Emit) -> ResearcherOutput:
             )
         )
 
-    ran = report.passed + report.failed + report.errors
+    for finding in findings:
+        emit(f"[{finding.area}] {finding.title}", "text")
+    ran = evidence.passed + evidence.failed + evidence.errors
+    formatting = (
+        f"{len(evidence.unformatted)} unformatted file(s)"
+        if evidence.formatter
+        else "formatting not counted (the project uses no formatter)"
+    )
     summary = (
-        f"{len(violations)} lint violation(s), {len(unformatted)} unformatted file(s), "
-        f"tests {report.passed}/{ran} passing"
-        + (f", {report.coverage:.0f}% line coverage" if report.coverage is not None else "")
+        f"{len(evidence.violations)} lint violation(s), {formatting}, "
+        f"tests {evidence.passed}/{ran} passing"
+        + (f", {evidence.coverage:.0f}% line coverage" if evidence.coverage is not None else "")
         + f", {len(markers)} TODO/FIXME marker(s)."
     )
     emit(summary, "result")
     return ResearcherOutput(summary=summary, findings=findings)
+
+
+async def measure(root: Path, python: str, context, emit: Emit) -> TreeEvidence:
+    """Run the tools the eval runs, the same way, when no measurement of the tree is at hand."""
+    text = lambda line: emit(line, "text")  # noqa: E731 - a tiny adapter
+    emit("$ ruff check --output-format json", "tool")
+    violations = await tools.ruff_check(root, text, lint=context.lint)
+    emit("$ ruff format --check", "tool")
+    unformatted = await tools.ruff_unformatted(root, text)
+    files = sum(1 for _ in tools.python_files(root))
+    emit("$ coverage run -m pytest", "tool")
+    report = await tools.run_pytest(root, python, text, with_coverage=True)
+    return TreeEvidence(
+        violations=[LintViolation(**vars(v)) for v in violations],
+        unformatted=unformatted,
+        formatter=tools.formatter_in_use(root, len(unformatted), files),
+        test_python=python,
+        passed=report.passed,
+        failed=report.failed,
+        errors=report.errors,
+        failures=[TestFailureRecord(**vars(f)) for f in report.failures],
+        coverage=report.coverage,
+        file_coverage=report.file_coverage,
+        executed={path: TreeEvidence.line_ranges(lines) for path, lines in report.executed.items()},
+    )
 
 
 _PARAMETER = re.compile(
@@ -103,20 +130,29 @@ def parameter_findings(root: Path, emit) -> list[Finding]:
     return findings
 
 
-def lint_findings(violations: list[tools.Violation]) -> list[Finding]:
-    """One finding per rule and fix applicability, listing every place it occurs."""
-    groups: dict[tuple[str, str], list[tools.Violation]] = defaultdict(list)
-    for violation in violations:
+def lint_findings(evidence: TreeEvidence) -> list[Finding]:
+    """One finding per rule and fix kind, listing every place it occurs. ruff's unsafe fixes
+    are offered only in files where the tests run every line the rule flags, so a change
+    that alters behaviour shows in the tests; elsewhere they are `unverified`."""
+    groups: dict[tuple[str, str], list[LintViolation]] = defaultdict(list)
+    for violation in evidence.violations:
         groups[(violation.code, violation.fix or "manual")].append(violation)
+    for (code, fix), items in list(groups.items()):
+        if fix != "unsafe":
+            continue
+        uncovered = {v.path for v in items if v.line not in evidence.lines_run(v.path)}
+        if uncovered:
+            groups[(code, "unsafe")] = [v for v in items if v.path not in uncovered]
+            groups[(code, "unverified")] += [v for v in items if v.path in uncovered]
     findings = []
     for (code, fix), items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        if not items:
+            continue
         files = sorted({v.path for v in items})
         findings.append(
             Finding(
                 title=f"{code}: {items[0].message} ({len(items)}x in {len(files)} file(s))",
-                detail=f"ruff offers a {fix} fix."
-                if fix != "manual"
-                else "ruff has no automatic fix.",
+                detail=FIX_DETAIL.get(fix, "ruff has no automatic fix."),
                 area=f"lint:{code}:{fix}",
                 evidence=", ".join(f"{v.path}:{v.line}" for v in items),
             )
@@ -124,9 +160,16 @@ def lint_findings(violations: list[tools.Violation]) -> list[Finding]:
     return findings
 
 
-def test_findings(report: tools.TestReport, root: Path) -> list[Finding]:
+FIX_DETAIL = {
+    "safe": "ruff offers a safe fix.",
+    "unsafe": "ruff offers an unsafe fix; the tests run every flagged line.",
+    "unverified": "ruff's fix is unsafe and the tests do not run these lines: not applied offline.",
+}
+
+
+def test_findings(evidence: TreeEvidence, root: Path) -> list[Finding]:
     findings = []
-    for failure in report.failures:
+    for failure in evidence.failures:
         findings.append(
             Finding(
                 title=f"failing test {failure.name}",
@@ -135,7 +178,7 @@ def test_findings(report: tools.TestReport, root: Path) -> list[Finding]:
                 evidence=failure.file,
             )
         )
-    if report.passed + report.failed + report.errors == 0:
+    if evidence.passed + evidence.failed + evidence.errors == 0:
         findings.append(
             Finding(
                 title="the project has no tests",
@@ -146,7 +189,7 @@ def test_findings(report: tools.TestReport, root: Path) -> list[Finding]:
         )
     tested = _tested_modules(root)
     for path in _source_modules(root):
-        covered = report.file_coverage.get(path)
+        covered = evidence.file_coverage.get(path)
         if path not in tested and path.rsplit("/", 1)[-1] != "__init__.py":
             findings.append(
                 Finding(
@@ -173,12 +216,32 @@ def _pct(value: float | None) -> str:
 
 
 def _source_modules(root: Path) -> list[str]:
-    return [
+    """The project's importable modules: those of its packages, or its top-level modules
+    when it has no package (a top-level script beside a package, a benchmark or a docs
+    build, is not part of what it ships)."""
+    modules = [
         path.relative_to(root).as_posix()
         for path in tools.python_files(root)
         if not tools.is_test_file(path.relative_to(root).as_posix())
-        and path.name not in ("setup.py", "noxfile.py")
+        and path.name not in ("setup.py", "noxfile.py", "conftest.py")
     ]
+    packaged = [m for m in modules if "/" in m and _in_package(root, m)]
+    return packaged or [m for m in modules if "/" not in m]
+
+
+def _in_package(root: Path, module: str) -> bool:
+    """Whether every folder from the top (or src/) down to `module` is a package."""
+    parts = module.split("/")[:-1]
+    if parts and parts[0] == "src":
+        parts, base = parts[1:], root / "src"
+    else:
+        base = root
+    folder = base
+    for part in parts:
+        folder = folder / part
+        if not (folder / "__init__.py").is_file():
+            return False
+    return bool(parts)
 
 
 def _tested_modules(root: Path) -> set[str]:
@@ -190,7 +253,7 @@ def _tested_modules(root: Path) -> set[str]:
     )
     tested = set()
     for module in _source_modules(root):
-        dotted = module.removesuffix(".py").replace("/", ".")
+        dotted = module.removeprefix("src/").removesuffix(".py").replace("/", ".")
         stem = dotted.rsplit(".", 1)[-1]
         if dotted in tests_text or f"import {stem}" in tests_text or f"test_{stem}" in tests_text:
             tested.add(module)

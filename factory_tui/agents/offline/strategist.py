@@ -1,11 +1,14 @@
 """The offline Strategist: findings and backlog turned into ranked, concrete hypotheses.
 
 Each hypothesis's expected gain is the composite the baseline scorecard would have with the
-lint score the change predicts, computed with the eval's own weights (`what_if`). Small
-fixes that alone cannot clear the keep threshold are also offered together, so the factory
-makes progress instead of reverting every one of them. Risky changes (ruff's unsafe fixes)
-are discounted. A hypothesis already kept or reverted, or too close to a reverted one, is
-never proposed again; what a person asked for (messages, backlog) comes first.
+lint score the change predicts, computed with the eval's own weights (`what_if`): an
+estimate for ranking, since the verdict weighs counts, not the composite. Every safe fix is
+first offered together (one experiment clears them all when none breaks anything), then
+rule by rule; ruff's unsafe fixes only where the tests run the lines they change, rule by
+rule, and discounted. What was kept or reverted is not proposed again, nor anything too
+like a reverted idea (same kind, same rules, same files) until a kept change has touched
+its files. What a person asked for (messages, backlog) comes first; what the offline
+runtime cannot do is said, with the runtime that can.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import re
 from collections import defaultdict
 
 from factory_tui.engine.models import Finding, Hypothesis, Scorecard
+from factory_tui.engine.text import words
 from factory_tui.eval import tools
 from factory_tui.eval.composite import what_if
 from factory_tui.eval.hygiene import per_kloc_score
-from factory_tui.eval.similarity import similarity
+from factory_tui.eval.similarity import RULE_ID, Target, similarity
 
 from ..base import AgentRequest, Emit
 from ..contracts import StrategistOutput
@@ -30,6 +34,16 @@ FALLBACK_LINT_SHARE = 0.1  # lint's share of the composite when no baseline is k
 FINAL = ("kept", "reverted")
 REQUESTED = ("user", "backlog")
 PLAYBOOK_MATCH = 0.5  # word overlap at which a Don't rule covers a hypothesis
+FOCUS_MATCH = 0.5  # share of a focus item's words a proposal must carry to stand for it
+
+
+def cannot_do(text: str) -> str:
+    """The one line that says what the offline runtime cannot do, and what can."""
+    return (
+        f"the offline runtime has no recipe for '{text}': offline, the factory applies "
+        "ruff's fixes, ruff format and smoke tests; run with --runtime claude (or "
+        "--runtime command with an agent CLI) to have a model do it"
+    )
 
 
 class GainModel:
@@ -56,7 +70,7 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
     emit(f"{len(findings)} finding(s), {problems} lint problem(s) in {lines} lines", "text")
 
     proposals: list[Hypothesis] = _requests(context.notes, context.backlog, emit)
-    proposals += _lint_hypotheses(findings, gains, context.min_delta)
+    proposals += _lint_hypotheses(findings, gains)
     proposals += _parameter_hypotheses(findings)
     for finding in findings:
         if finding.area == "tests:missing":
@@ -71,11 +85,20 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
                 )
             )
 
+    ordered = sorted(proposals, key=lambda h: (h.source not in REQUESTED, -h.expected_gain))
+    if context.focus:
+        chosen = _for_focus(context.focus, ordered, emit)
+        if chosen is None:
+            note = cannot_do(context.focus)
+            emit(note, "info")
+            return StrategistOutput(hypotheses=[], note=note)
+        emit(f"1. {chosen.title}  (+{chosen.expected_gain:.4f}, {chosen.effort})", "result")
+        return StrategistOutput(hypotheses=[chosen])
+
     donts = playbook_donts(context.playbook)
     tried = {title.strip().lower(): status for title, status in context.tried.items()}
-    reverted = [title for title, status in context.tried.items() if status == "reverted"]
+    reverted = [Target.of(h) for h in context.reverted]
     ranked, seen = [], set()
-    ordered = sorted(proposals, key=lambda h: (h.source not in REQUESTED, -h.expected_gain))
     for proposal in ordered:
         key = proposal.title.strip().lower()
         if key in seen:
@@ -84,19 +107,16 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
         if tried.get(key) in FINAL:
             emit(f"skip (already {tried[key]}): {proposal.title}", "info")
             continue
-        rule = next(
-            (r for r in donts if similarity(proposal.title, _subject(r)) >= PLAYBOOK_MATCH), None
-        )
+        rule = next((r for r in donts if _covers(r, proposal.title)), None)
         if rule is not None and proposal.source not in REQUESTED:
             emit(f"skip (playbook: {rule}): {proposal.title}", "info")
             continue
-        close = max(((similarity(proposal.title, r), r) for r in reverted), default=None)
+        target = Target.of(proposal)
+        close = max(((similarity(target, r), r.title) for r in reverted), default=None)
         if close and close[0] > context.similarity_limit:
             emit(f"skip ({close[0]:.0%} like reverted '{close[1]}'): {proposal.title}", "info")
             continue
         ranked.append(proposal)
-    if context.focus:
-        ranked = [_for_focus(context.focus, ordered, emit)]
     for index, hypothesis in enumerate(ranked, 1):
         emit(
             f"{index}. {hypothesis.title}  (+{hypothesis.expected_gain:.4f}, {hypothesis.effort})",
@@ -120,15 +140,19 @@ def playbook_donts(playbook: str) -> list[str]:
     return rules
 
 
-def _subject(rule: str) -> str:
-    """What a rule is about: the hypothesis it quotes ("... like '<title>': ..."), if any."""
+def _covers(rule: str, title: str) -> bool:
+    """Whether a Don't rule is about this hypothesis: the one it quotes ("... like
+    '<title>': ..."), else enough of its words."""
     quoted = re.search(r"like '(.*)'", rule)
-    return quoted.group(1) if quoted else rule
+    subject = quoted.group(1) if quoted else rule
+    a, b = words(subject), words(title)
+    return bool(a and b) and len(a & b) / len(a | b) >= PLAYBOOK_MATCH
 
 
-def _for_focus(focus: str, proposals: list[Hypothesis], emit: Emit) -> Hypothesis:
+def _for_focus(focus: str, proposals: list[Hypothesis], emit: Emit) -> Hypothesis | None:
     """The one hypothesis for the focus item: the item itself when the Builder can act on
-    it, else the proposal that shares the most words with it, else the item as written."""
+    it as written; else the proposal for the rules or files it names, or one that carries
+    most of its words; else None: the offline runtime cannot do it."""
     if recipes.match_recipe(focus):
         return Hypothesis(
             title=focus.strip().rstrip("."),
@@ -137,23 +161,31 @@ def _for_focus(focus: str, proposals: list[Hypothesis], emit: Emit) -> Hypothesi
             source="focus",
             category="focus",
         )
-    scored = [(similarity(focus, f"{h.title} {' '.join(h.files)}"), h) for h in proposals]
-    best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
-    if best[1] is not None and best[0] > 0:
-        emit(f"focus '{focus}' is closest to: {best[1].title}", "info")
-        return best[1]
-    emit(f"no offline recipe matches the focus '{focus}'; trying it as written", "info")
-    return Hypothesis(
-        title=focus.strip(),
-        rationale="The focus item.",
-        effort="M",
-        source="focus",
-        category="focus",
-    )
+    rules = set(RULE_ID.findall(focus.upper()))
+    files = {token.strip(",;") for token in focus.split() if "/" in token or token.endswith(".py")}
+    wanted = words(focus)
+    best: tuple[float, Hypothesis | None] = (0.0, None)
+    for proposal in proposals:
+        target = Target.of(proposal)
+        if rules or files:
+            score = (len(rules & target.rules) / len(rules | target.rules) if rules else 1.0) * (
+                1.0 if not files else len(files & target.files) / len(files)
+            )
+        else:
+            have = words(f"{proposal.title} {' '.join(proposal.files)}")
+            score = len(wanted & have) / len(wanted) if wanted else 0.0
+            score = score if score >= FOCUS_MATCH else 0.0
+        if score > best[0]:
+            best = (score, proposal)
+    if best[1] is None:
+        return None
+    emit(f"focus '{focus}' is closest to: {best[1].title}", "info")
+    return best[1].model_copy(update={"source": "focus"})
 
 
 def _requests(notes: list[str], backlog, emit: Emit) -> list[Hypothesis]:
-    """Messages and backlog items the offline Builder can act on, first in line."""
+    """Messages and backlog items the offline Builder can act on, first in line; the others
+    are named, with the runtime that can do them."""
     requested = []
     for note in notes:
         emit(f"message from you: {note}", "info")
@@ -168,8 +200,12 @@ def _requests(notes: list[str], backlog, emit: Emit) -> list[Hypothesis]:
                     category="request",
                 )
             )
+        else:
+            emit(cannot_do(note), "info")
     for item in backlog:
-        if item.status == "open" and recipes.match_recipe(item.title):
+        if item.status != "open":
+            continue
+        if recipes.match_recipe(item.title):
             requested.append(
                 Hypothesis(
                     title=item.title,
@@ -180,12 +216,12 @@ def _requests(notes: list[str], backlog, emit: Emit) -> list[Hypothesis]:
                     category="backlog",
                 )
             )
+        else:
+            emit(cannot_do(item.title), "info")
     return requested
 
 
-def _lint_hypotheses(
-    findings: list[Finding], gains: GainModel, min_delta: float
-) -> list[Hypothesis]:
+def _lint_hypotheses(findings: list[Finding], gains: GainModel) -> list[Hypothesis]:
     proposals = []
     by_fix: dict[str, list[tuple[str, Finding]]] = defaultdict(list)
     for finding in findings:
@@ -219,23 +255,22 @@ def _lint_hypotheses(
                     files=files,
                 )
             )
-        if len(group) > 1:
-            singles = [gains.lint_fix(_evidence_count(f)) * discount for _, f in group]
-            if max(singles) < min_delta:  # none clears the bar alone: offer them together
-                rules = [rule for rule, _ in group]
-                files = sorted({path for _, f in group for path in _files(f)})
-                count = sum(_evidence_count(f) for _, f in group)
-                proposals.append(
-                    Hypothesis(
-                        title=recipes.ruff_fix_title(rules, fix, files),
-                        rationale=f"{count} {fix}-fixable violations of {', '.join(rules)}; each "
-                        f"rule alone gains less than the keep threshold.",
-                        category="lint",
-                        effort="S" if fix == "safe" else "M",
-                        files=files,
-                        expected_gain=round(gains.lint_fix(count) * discount, 5),
-                    )
-                )
+    safe = by_fix.get("safe", [])
+    if len(safe) > 1:  # every safe fix in one experiment: kept whole unless one breaks
+        rules = [rule for rule, _ in safe]
+        files = sorted({path for _, f in safe for path in _files(f)})
+        count = sum(_evidence_count(f) for _, f in safe)
+        proposals.append(
+            Hypothesis(
+                title=recipes.ruff_fix_title(rules, "safe", files),
+                rationale=f"{count} safe-fixable violations of {', '.join(rules)}, fixed "
+                "together; should one break something, each rule is tried alone next.",
+                category="lint",
+                effort="S",
+                files=files,
+                expected_gain=round(gains.lint_fix(count), 5),
+            )
+        )
     return proposals
 
 

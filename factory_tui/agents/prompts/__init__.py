@@ -85,6 +85,7 @@ def task_message(role: Role, context: AgentContext) -> str:
             if card is not None:
                 parts.append((name, _scores(card)))
         parts += [("Verdict", context.verdict), ("Failing tests", context.failures)]
+        parts.append(("The factory so far", context.factory_report))
     body = "\n\n".join(f"## {title}\n\n{text.strip()}" for title, text in parts if text.strip())
     return f"{body}\n\nEnd your final message with the ```json block your role requires."
 
