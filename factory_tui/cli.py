@@ -627,6 +627,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import asyncio
 
     from rich.console import Console
+    from rich.markup import escape
 
     from factory_tui.engine.store import Store
     from factory_tui.engine.workspace import Workspace
@@ -645,7 +646,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     request = EvalRequest()
     err = Console(stderr=True, highlight=False)
     on_line = (
-        (lambda line: err.print(f"[dim]│ {line}[/]", markup=True, soft_wrap=True))
+        (lambda line: err.print(f"[dim]│ {escape(line)}[/]", markup=True, soft_wrap=True))
         if args.verbose
         else tools.quiet
     )

@@ -26,7 +26,7 @@ async def build(request: AgentRequest, emit: Emit) -> BuilderOutput:
             commit_message=hypothesis.title,
         )
     recipe, match = found
-    await recipe.apply(match, hypothesis.files, request.cwd, emit)
+    await recipe.apply(match, hypothesis.files, request.cwd, emit, request.context.lint)
     changed = changed_files(request)
     for path in changed:
         emit(f"changed {path}", "tool")

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory_tui.engine.config import LintConfig
 from factory_tui.engine.process import stream_process
 from factory_tui.eval import tools
 
@@ -47,7 +48,9 @@ def smoke_test_title(module: str) -> str:
 @dataclass(frozen=True)
 class Recipe:
     pattern: re.Pattern[str]
-    apply: Callable[[re.Match[str], list[str], Path, Emit], Awaitable[list[str]]]
+    # (the title's match, the hypothesis's files, the worktree, emit, the eval's lint
+    # settings) -> the files it wrote
+    apply: Callable[[re.Match[str], list[str], Path, Emit, LintConfig | None], Awaitable[list[str]]]
 
 
 async def _run(argv: list[str], cwd: Path, emit: Emit) -> int:
@@ -64,7 +67,9 @@ def _targets(match: re.Match[str], files: list[str], cwd: Path) -> list[str]:
     return [name for name in named if (cwd / name).exists()]
 
 
-async def _ruff_fix(match: re.Match[str], files: list[str], cwd: Path, emit: Emit) -> list[str]:
+async def _ruff_fix(
+    match: re.Match[str], files: list[str], cwd: Path, emit: Emit, lint: LintConfig | None
+) -> list[str]:
     ruff = tools.ruff_binary()
     if ruff is None:
         raise FileNotFoundError("ruff")
@@ -73,7 +78,10 @@ async def _ruff_fix(match: re.Match[str], files: list[str], cwd: Path, emit: Emi
     # so the change stays as narrow as the hypothesis.
     formatted = await _formatted(ruff, targets, cwd)
     rules = ",".join(rule.strip() for rule in match.group("rule").split(","))
-    argv = [ruff, "check", *_own(cwd), "--no-cache", "--select", rules, "--fix", "--exit-zero"]
+    # The rules are fixed within the project's whole selection (`--fixable`, not
+    # `--select`): noqa comments and RUF100 only make sense with every rule in play.
+    settings = tools.ruff_settings(cwd, lint)
+    argv = [ruff, "check", *settings, "--no-cache", "--fix", "--fixable", rules, "--exit-zero"]
     if match.group("kind") == "unsafe":
         argv.append("--unsafe-fixes")
     await _run([*argv, *targets], cwd, emit)
@@ -102,7 +110,9 @@ async def _formatted(ruff: str, targets: list[str], cwd: Path) -> list[str]:
     return formatted
 
 
-async def _ruff_format(match: re.Match[str], files: list[str], cwd: Path, emit: Emit) -> list[str]:
+async def _ruff_format(
+    match: re.Match[str], files: list[str], cwd: Path, emit: Emit, lint: LintConfig | None
+) -> list[str]:
     ruff = tools.ruff_binary()
     if ruff is None:
         raise FileNotFoundError("ruff")
@@ -111,7 +121,9 @@ async def _ruff_format(match: re.Match[str], files: list[str], cwd: Path, emit: 
     return targets
 
 
-async def _smoke_test(match: re.Match[str], files: list[str], cwd: Path, emit: Emit) -> list[str]:
+async def _smoke_test(
+    match: re.Match[str], files: list[str], cwd: Path, emit: Emit, lint: LintConfig | None
+) -> list[str]:
     source = match.group("files").strip()
     path = cwd / source
     if not path.is_file():
@@ -131,6 +143,13 @@ async def _smoke_test(match: re.Match[str], files: list[str], cwd: Path, emit: E
     )
     test_dir.mkdir(exist_ok=True)
     target.write_text(smoke_test_source(module, names), encoding="utf-8")
+    ruff = tools.ruff_binary()
+    if ruff is not None:  # in the project's own style: its required imports, its format
+        relative = target.relative_to(cwd).as_posix()
+        await _run(
+            [ruff, "check", *_own(cwd), "--no-cache", "--fix", "--exit-zero", relative], cwd, emit
+        )
+        await _run([ruff, "format", *_own(cwd), "--no-cache", relative], cwd, emit)
     return [target.relative_to(cwd).as_posix()]
 
 
@@ -142,7 +161,7 @@ def parameter_title(name: str, path: str, value: str) -> str:
 
 
 async def _set_parameter(
-    match: re.Match[str], files: list[str], cwd: Path, emit: Emit
+    match: re.Match[str], files: list[str], cwd: Path, emit: Emit, lint: LintConfig | None
 ) -> list[str]:
     name, path, value = match.group("name"), match.group("files").strip(), match.group("value")
     target = cwd / path
@@ -160,7 +179,9 @@ async def _set_parameter(
     return [path]
 
 
-async def _scaffold(match: re.Match[str], files: list[str], cwd: Path, emit: Emit) -> list[str]:
+async def _scaffold(
+    match: re.Match[str], files: list[str], cwd: Path, emit: Emit, lint: LintConfig | None
+) -> list[str]:
     spec_path = cwd / ".factory" / "spec.md"
     spec = spec_path.read_text(encoding="utf-8") if spec_path.exists() else f"# {cwd.name}\n"
     written = write_template(cwd, spec)
@@ -189,7 +210,7 @@ def smoke_test_source(module: str, names: list[str]) -> str:
         "import importlib",
         "",
         "",
-        f"def test_{test_name}_imports_and_exposes_its_api():",
+        f"def test_{test_name}_imports_and_exposes_its_api() -> None:",
         f'    module = importlib.import_module("{module}")',
     ]
     if names:

@@ -230,7 +230,7 @@ def _lint_hypotheses(findings: list[Finding], gains: GainModel) -> list[Hypothes
             if fix in ("safe", "unsafe"):
                 by_fix[fix].append((rule, finding))
         elif finding.area == "format":
-            files = _files(finding)
+            files = _files(finding, python_only=False)
             proposals.append(
                 Hypothesis(
                     title=recipes.format_title(files),
@@ -245,6 +245,8 @@ def _lint_hypotheses(findings: list[Finding], gains: GainModel) -> list[Hypothes
         discount = UNSAFE_DISCOUNT if fix == "unsafe" else 1.0
         for rule, finding in group:
             files = _files(finding)
+            if not files:
+                continue
             proposals.append(
                 Hypothesis(
                     title=recipes.ruff_fix_title([rule], fix, files),
@@ -255,7 +257,7 @@ def _lint_hypotheses(findings: list[Finding], gains: GainModel) -> list[Hypothes
                     files=files,
                 )
             )
-    safe = by_fix.get("safe", [])
+    safe = [(rule, f) for rule, f in by_fix.get("safe", []) if _files(f)]
     if len(safe) > 1:  # every safe fix in one experiment: kept whole unless one breaks
         rules = [rule for rule, _ in safe]
         files = sorted({path for _, f in safe for path in _files(f)})
@@ -319,10 +321,13 @@ def _evidence_count(finding: Finding) -> int:
     return len([part for part in finding.evidence.split(",") if part.strip()])
 
 
-def _files(finding: Finding) -> list[str]:
+def _files(finding: Finding, python_only: bool = True) -> list[str]:
+    """The files a finding names; for lint fixes only Python files: ruff also lints
+    pyproject.toml, whose tool tables are the project's own eval settings."""
     paths = [
         part.strip().rsplit(":", 1)[0] if ":" in part else part.strip()
         for part in finding.evidence.split(",")
         if part.strip()
     ]
-    return sorted(dict.fromkeys(paths))
+    kept = [p for p in paths if not python_only or p.endswith((".py", ".pyi"))]
+    return sorted(dict.fromkeys(kept))
