@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python benchmarks/cycle_overhead.py
 	$(BIN)/python benchmarks/tui_stream.py
 	$(BIN)/python benchmarks/eval_speed.py
+	$(BIN)/python benchmarks/plateau_loop.py
 
 lint: setup
 	$(BIN)/ruff check factory_tui tests benchmarks
