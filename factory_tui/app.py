@@ -21,6 +21,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerState
 
@@ -237,7 +238,7 @@ class FactoryApp(App[int]):
                 self.view.apply(event)
                 changed = True
         self.events.extend(batch)
-        with self.batch_update():
+        with self.batch_update(), contextlib.suppress(NoMatches):  # NoMatches: exiting
             self.dashboard.write_output(output)
             if changed:  # output alone changes no state: the panes were enough
                 self.redraw()
@@ -251,11 +252,14 @@ class FactoryApp(App[int]):
 
     def tick(self) -> None:
         if self.dashboard.ready:
-            self.dashboard.tick(self.view, self.clock())
+            # A timer may fire while the app exits and the dashboard's widgets are gone.
+            with contextlib.suppress(NoMatches):
+                self.dashboard.tick(self.view, self.clock())
 
     def redraw(self) -> None:
         if self.dashboard.ready:
-            self.dashboard.show(self.view, self.backlog(), self.clock())
+            with contextlib.suppress(NoMatches):
+                self.dashboard.show(self.view, self.backlog(), self.clock())
 
     def backlog(self) -> list[BacklogItem]:
         """The backlog file, re-read only when it changed (another process may edit it)."""
