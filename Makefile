@@ -22,8 +22,13 @@ demo: setup
 	$(BIN)/factory demo
 
 # With npm on the machine the CLI is installed and its tests must run (a failure to install
-# fails the build); without npm they are skipped, visibly.
+# fails the build); without npm they are skipped, visibly. bubblewrap (the agents' sandbox)
+# is installed where we can (root with apt); where it runs, the sandbox tests must run too.
 tools:
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null; }; }; } || \
+		echo "bubblewrap could not be installed: the agents' sandbox tests will be skipped"
 ifeq ($(HAVE_NPM),1)
 	@test -x $(CLAUDE) && $(CLAUDE) --version | grep -q "^$(CLAUDE_VERSION) " || \
 		npm install --prefix .tools --no-audit --no-fund --loglevel=error \
@@ -33,7 +38,9 @@ else
 endif
 
 test: setup tools
-	FACTORY_REQUIRE_CLAUDE=$(HAVE_NPM) $(BIN)/python -m pytest
+	FACTORY_REQUIRE_CLAUDE=$(HAVE_NPM) \
+	FACTORY_REQUIRE_SANDBOX=$$(command -v bwrap >/dev/null 2>&1 && echo 1) \
+	$(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python benchmarks/cycle_overhead.py

@@ -629,6 +629,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from factory_tui.engine.sandbox import Sandbox
     from factory_tui.engine.store import Store
     from factory_tui.engine.workspace import Workspace
     from factory_tui.eval import tools
@@ -642,7 +643,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     store.ensure()
     workspace.ensure_excluded()
     tree = workspace.tree_of(commit)
-    evaluator = Evaluator(config.eval, store.root, tools.project_python(workspace.project))
+    python = tools.project_python(workspace.project)
+    evaluator = Evaluator(config.eval, store.root, python, Sandbox(config.sandbox))
     request = EvalRequest()
     err = Console(stderr=True, highlight=False)
     on_line = (

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factory_tui.agents.claude import claude_credentials, claude_version
+from factory_tui.engine.sandbox import INSTALL_HINT, Sandbox
 from factory_tui.eval import tools
 
 
@@ -18,7 +19,7 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
-    required: bool = True  # False: needed only for the claude runtime
+    required: bool = True  # False: needed only for the claude and command runtimes
 
 
 def _version(argv: list[str]) -> str | None:
@@ -53,6 +54,17 @@ def diagnose(claude: str = "claude") -> list[Finding]:
             pytest is not None,
             pytest or "not found",
             "reinstall factory-tui, which brings pytest",
+        )
+    )
+    sandbox = Sandbox("auto")
+    bwrap = _version([sandbox.binary, "--version"]) if sandbox.binary else None
+    found.append(
+        Finding(
+            "sandbox",
+            sandbox.enabled,
+            f"{bwrap}: agents run sandboxed" if sandbox.enabled else str(sandbox.problem),
+            INSTALL_HINT,
+            required=False,
         )
     )
     binary = shutil.which(claude) or (claude if Path(claude).exists() else None)

@@ -30,10 +30,11 @@ class HeadlessPrinter:
 
     def on_run_started(self, event: ev.RunStarted) -> None:
         cycles = "until done" if event.cycles is None else f"{event.cycles} cycle(s)"
+        unsandboxed = "" if event.sandboxed else " · [bold white on red] UNSANDBOXED [/]"
         self.print(
             f"[bold]factory[/] {escape(event.project)} · {event.mode} · runtime "
             f"{event.runtime} · approval {event.approval} · branch "
-            f"{escape(event.base_branch)} · {cycles}"
+            f"{escape(event.base_branch)} · {cycles}{unsandboxed}"
         )
 
     def on_cycle_started(self, event: ev.CycleStarted) -> None:

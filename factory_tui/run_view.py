@@ -94,6 +94,7 @@ class RunView:
     mode: str = ""
     runtime: str = ""
     approval: str = "auto"
+    sandboxed: bool = True
     base_branch: str = ""
     state: str = "idle"
     cycle: int = 0
@@ -182,6 +183,7 @@ class RunView:
     def _on_run_started(self, event: ev.RunStarted) -> None:
         self.project = event.project.rstrip("/").rsplit("/", 1)[-1]
         self.mode, self.runtime, self.approval = event.mode, event.runtime, event.approval
+        self.sandboxed = event.sandboxed
         self.base_branch = event.base_branch
         self.state, self.finished_status = "running", None
 

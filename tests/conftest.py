@@ -13,6 +13,8 @@ from pathlib import Path
 import git
 import pytest
 
+from factory_tui.engine.sandbox import Sandbox
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "inventory"
 SCRIPTED_AGENT = Path(__file__).parent / "support" / "scripted_agent.py"
@@ -134,13 +136,32 @@ def start_factory(*args: str, env: dict[str, str] | None = None) -> subprocess.P
     )
 
 
+def sandbox_usable() -> bool:
+    """Whether bubblewrap can sandbox agents here; `make test` requires it where it could
+    install it (FACTORY_REQUIRE_SANDBOX=1), and a test run without it says so."""
+    if Sandbox("auto").enabled:
+        return True
+    if os.environ.get("FACTORY_REQUIRE_SANDBOX") == "1":
+        pytest.fail(f"the sandbox is required but unusable: {Sandbox('auto').problem}")
+    return False
+
+
+@pytest.fixture
+def sandbox() -> None:
+    """For the tests of the sandbox itself: skipped, visibly, where bwrap cannot run."""
+    if not sandbox_usable():
+        pytest.skip(f"bubblewrap cannot sandbox here: {Sandbox('auto').problem}")
+
+
 def scripted_config(root: Path, extra: str = "") -> None:
-    """Point the project at the scripted agent through the command runtime."""
+    """Point the project at the scripted agent through the command runtime (sandboxed; on a
+    machine where bubblewrap cannot run, unsandboxed, as `sandbox = "off"` would)."""
     config = root / ".factory" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
+    off = "" if sandbox_usable() else 'sandbox = "off"\n'
     config.write_text(
-        f'runtime = "command"\n[agents]\ncommand = "{sys.executable} {SCRIPTED_AGENT} {{role}}"\n'
-        + extra,
+        f'runtime = "command"\n{off}[agents]\n'
+        f'command = "{sys.executable} {SCRIPTED_AGENT} {{role}}"\n' + extra,
         encoding="utf-8",
     )
 

@@ -120,8 +120,11 @@ def test_the_command_line_shows_everything_but_the_prompts() -> None:
     assert "--append-system-prompt" in argv and "--model" in argv
     assert display(argv).startswith("claude -p … --output-format stream-json --verbose")
     assert "You are the Builder" not in display(argv)
-    assert permission_flags(Role.BUILDER)[:2] == ["--permission-mode", "acceptEdits"]
-    assert "--disallowedTools" in permission_flags(Role.REVIEWER)
+    builder = permission_flags(Role.BUILDER)
+    assert builder[builder.index("--permission-mode") + 1] == "acceptEdits"
+    reviewer = permission_flags(Role.REVIEWER)
+    assert reviewer[reviewer.index("--tools") + 1] == "Read,Glob,Grep,LS"
+    assert "--disallowedTools" in reviewer
 
 
 def test_a_missing_cli_is_one_clear_error(tmp_path) -> None:
@@ -173,8 +176,10 @@ def test_the_real_cli_reviews_with_read_only_tools(claude_cli, tmp_path, monkeyp
     [request] = server.main_requests
     system = json.dumps(request["body"]["system"])
     assert "You are the Reviewer" in system
-    tools = {tool["name"] for tool in request["body"]["tools"]}
-    assert "Write" not in tools and "Edit" not in tools and "Bash" not in tools
+    # Only reading tools (and the CLI's placeholder for tools it loads on demand, from the
+    # same set): no Write, Edit or Bash, and no Agent that could start a writer.
+    tools = {tool["name"] for tool in request["body"]["tools"]} - {"DeferredToolPlaceholder"}
+    assert tools and tools <= {"Read", "Glob", "Grep", "LS"}, tools
     assert any(kind == "info" and "session" in line for line, kind in lines)
 
 

@@ -13,9 +13,10 @@ import git
 import pytest
 
 from factory_tui.engine.events import read_events
-from factory_tui.engine.store import Store, pid_alive
+from factory_tui.engine.store import Store
 
 from .conftest import FIXABLE, run_factory, scripted_config, start_factory, tree_snapshot
+from .support.procs import MARK, marked, new_mark, wait_gone
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -141,7 +142,7 @@ def _wait_for_builder(root: Path, process: subprocess.Popen, timeout: float = 60
 
 def _hanging_builder(root: Path, tmp_path: Path) -> dict[str, str]:
     scripted_config(root)
-    return {"SCRIPTED_AGENT": "builder=hang", "SCRIPTED_AGENT_PIDFILE": str(tmp_path / "agent.pid")}
+    return {"SCRIPTED_AGENT": "builder=hang", MARK: new_mark()}
 
 
 def test_a_run_killed_mid_builder_is_recovered_by_the_next_run(make_repo, tmp_path) -> None:
@@ -178,13 +179,13 @@ def test_ctrl_c_stops_at_once_cleans_up_and_exits_130(make_repo, tmp_path) -> No
     before, base = tree_snapshot(root), git.Repo(root).head.commit.hexsha
     process = start_factory("ceo", str(root), "--headless", "--cycles", "1", env=env)
     _wait_for_builder(root, process)
-    agent_pid = int((tmp_path / "agent.pid").read_text())
+    assert marked(env[MARK])  # the agent, seen in /proc from outside its sandbox
     started = time.monotonic()
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)
     assert process.returncode == 130
     assert time.monotonic() - started < 10
-    assert not pid_alive(agent_pid)
+    assert wait_gone(env[MARK]) == []
     assert not (root / ".factory" / "worktrees" / "slot-1").exists()
     assert Store(root).load_experiment("exp-0001").status == "aborted"
     assert git.Repo(root).head.commit.hexsha == base and tree_snapshot(root) == before

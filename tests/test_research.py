@@ -16,7 +16,7 @@ from factory_tui.engine.pipeline import metric_value
 from factory_tui.engine.store import Store
 from factory_tui.eval.leakage import GroundTruth, added_lines, assess
 
-from .conftest import SCRIPTED_AGENT, run_factory, write_files
+from .conftest import SCRIPTED_AGENT, run_factory, sandbox_usable, write_files
 from .support.research_project import POSITIVE, research_config, research_files
 
 
@@ -92,7 +92,8 @@ def test_gate_two_reverts_a_diff_that_copies_the_ground_truth(research_repo) -> 
         extra=f'\n[agents]\ncommand = "{sys.executable} {SCRIPTED_AGENT} {{role}}"\n',
     )
     config = research_repo / ".factory" / "config.toml"
-    config.write_text('runtime = "command"\n' + config.read_text())  # top-level keys first
+    off = "" if sandbox_usable() else 'sandbox = "off"\n'
+    config.write_text('runtime = "command"\n' + off + config.read_text())  # top-level first
     leak = f'KNOWN = {{"{POSITIVE[0]}": "positive", "{POSITIVE[1]}": "positive"}}\n'
     result = run_factory(
         "ceo",

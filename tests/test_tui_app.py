@@ -10,8 +10,9 @@ from pathlib import Path
 import git
 
 from factory_tui.app import FactoryApp
+from factory_tui.engine.models import Role
 from factory_tui.engine.pipeline import Pipeline, RunOptions
-from factory_tui.engine.store import Store, pid_alive
+from factory_tui.engine.store import Store
 from factory_tui.screens.approval import ApprovalModal
 from factory_tui.screens.confirm import Confirm
 from factory_tui.screens.event_feed import EventFeed
@@ -21,6 +22,7 @@ from factory_tui.screens.spec_editor import SpecEditor
 from factory_tui.screens.text_prompt import TextPrompt
 
 from .conftest import FIXABLE, TRAP, scripted_config, start_factory
+from .support.procs import MARK, marked, new_mark, wait_gone
 from .support.scenes import idle_scene
 
 SIZE = (120, 40)
@@ -293,14 +295,16 @@ def test_quit_while_a_cycle_runs_asks_then_aborts_cleanly(make_repo, tmp_path, m
     root = make_repo({"README.md": "# hello\n"})
     scripted_config(root)
     base = git.Repo(root).head.commit.hexsha
-    pidfile = tmp_path / "agent.pid"
+    mark = new_mark()
     monkeypatch.setenv("SCRIPTED_AGENT", "builder=hang")
-    monkeypatch.setenv("SCRIPTED_AGENT_PIDFILE", str(pidfile))
+    monkeypatch.setenv(MARK, mark)
 
     async def scenario() -> None:
         app = live_app(root)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, pidfile.exists)
+            await wait_until(
+                pilot, lambda: app.view.agents[Role.BUILDER].state == "running" and marked(mark)
+            )
             await pilot.press("q")
             assert isinstance(app.screen, Confirm)
             await pilot.press("n")
@@ -311,7 +315,7 @@ def test_quit_while_a_cycle_runs_asks_then_aborts_cleanly(make_repo, tmp_path, m
         assert app.return_value == 0
 
     asyncio.run(scenario())
-    assert not pid_alive(int(pidfile.read_text()))
+    assert wait_gone(mark) == []
     assert Store(root).load_experiment("exp-0001").status == "aborted"
     assert not (root / ".factory" / "worktrees" / "slot-1").exists()
     assert git.Repo(root).head.commit.hexsha == base

@@ -299,8 +299,9 @@ NOISY_METRIC = """
     import sys
     from pathlib import Path
 
-    # A measurement with noise: the same tree gives level-0.01, level, level+0.01 in turn.
-    counter = Path(sys.argv[1])
+    # A measurement with noise: the same tree gives level-0.01, level, level+0.01 in turn
+    # (the count is kept in the checkout: each tree is measured in a fresh one, sandboxed).
+    counter = Path(".metric-runs")
     runs = int(counter.read_text()) if counter.exists() else 0
     counter.write_text(str(runs + 1))
     level = float(Path("level.txt").read_text())
@@ -311,9 +312,7 @@ NOISY_METRIC = """
 @pytest.mark.parametrize(
     ("level", "status"), [("0.505", "reverted"), ("0.55", "kept")], ids=["within", "beyond"]
 )
-def test_a_noisy_metric_keeps_only_a_change_beyond_its_noise(
-    make_repo, tmp_path, level, status
-) -> None:
+def test_a_noisy_metric_keeps_only_a_change_beyond_its_noise(make_repo, level, status) -> None:
     root = make_repo(
         {
             "pyproject.toml": '[tool.ruff.lint]\nselect = ["F"]\n',
@@ -322,11 +321,7 @@ def test_a_noisy_metric_keeps_only_a_change_beyond_its_noise(
             "tests/test_ok.py": "def test_ok():\n    assert True\n",
         }
     )
-    counter = tmp_path / "counter"
-    scripted_config(
-        root,
-        f'[eval.metrics.quality]\ncommand = "{sys.executable} metric.py {counter}"\n',
-    )
+    scripted_config(root, f'[eval.metrics.quality]\ncommand = "{sys.executable} metric.py"\n')
     env = {"SCRIPTED_FILES": json.dumps({"level.txt": level + "\n"})}
     result = run_factory("ceo", str(root), "--headless", "-q", env=env)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -26,6 +26,7 @@ from factory_tui.engine.models import (
     Scorecard,
     TreeEvidence,
 )
+from factory_tui.engine.sandbox import View
 
 from .contracts import Contract
 
@@ -81,6 +82,14 @@ class AgentRequest:
     experiment: str | None = None
     inactivity_timeout: float | None = None
     wall_timeout: float | None = None
+    # What the agent's sandbox shows; None: its working folder, writable for the Builder.
+    view: View | None = None
+
+    def sandbox_view(self) -> View:
+        if self.view is not None:
+            return self.view
+        writable = (self.cwd,) if self.role is Role.BUILDER else ()
+        return View(writable=writable, readable=(self.cwd,))
 
 
 @dataclass

@@ -3,8 +3,9 @@
 `claude -p TASK --output-format stream-json --verbose`, with the role's prompt and playbook
 through `--append-system-prompt`, the model and turn limit from config, and the role's tool
 permissions: the Builder edits and runs commands in its worktree (`acceptEdits` and an
-allowed-tools list), every other role gets read-only tools. Nothing here asks for a
-permission interactively, and the user's own Claude Code settings apply as they are.
+allowed-tools list), every other role has read-only tools only. Nothing here asks for a
+permission interactively. Every launch runs in the sandbox, with a home of the run's own
+that holds a copy of the user's Claude Code login and settings.
 
 A result without a valid JSON block gets one repair turn in the same session (`--resume`);
 transient API errors are retried with backoff; a run past its inactivity or wall-clock limit
@@ -15,13 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import time
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from factory_tui.engine.config import AgentsConfig
 from factory_tui.engine.models import AgentUsage, Role
 from factory_tui.engine.process import stream_process
+from factory_tui.engine.sandbox import Sandbox
 
 from .base import AgentRequest, AgentRun, Emit
 from .contracts import CONTRACTS, ContractError, parse_result
@@ -30,16 +35,24 @@ from .stream_json import StreamReader
 
 BUILDER_TOOLS = "Read,Edit,MultiEdit,Write,Glob,Grep,LS,Bash,TodoWrite"
 READ_ONLY_TOOLS = "Read,Glob,Grep,LS"
-WRITE_TOOLS = "Edit,MultiEdit,Write,NotebookEdit,Bash"
+WRITE_TOOLS = "Edit,MultiEdit,Write,NotebookEdit,Bash,Agent,Task"
 # Claude Code ends its own tool processes on SIGTERM; give it time before SIGKILL.
 KILL_GRACE = 10.0
 INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`, or set [agents] claude"
 
 
 def permission_flags(role: Role) -> list[str]:
+    """The tools a role has at all (`--tools`), not only those it may use unasked: a role
+    that reads is given no tool that writes, runs commands or starts another agent."""
     if role is Role.BUILDER:
-        return ["--permission-mode", "acceptEdits", "--allowedTools", BUILDER_TOOLS]
-    return ["--allowedTools", READ_ONLY_TOOLS, "--disallowedTools", WRITE_TOOLS]
+        return [
+            *("--tools", BUILDER_TOOLS),
+            *("--permission-mode", "acceptEdits", "--allowedTools", BUILDER_TOOLS),
+        ]
+    return [
+        *("--tools", READ_ONLY_TOOLS),
+        *("--allowedTools", READ_ONLY_TOOLS, "--disallowedTools", WRITE_TOOLS),
+    ]
 
 
 def repair_prompt(role: Role, error: str) -> str:
@@ -62,8 +75,15 @@ class Attempt:
 class ClaudeRuntime:
     name = "claude"
 
-    def __init__(self, config: AgentsConfig) -> None:
+    def __init__(self, config: AgentsConfig, sandbox: Sandbox | None = None) -> None:
         self.config = config
+        self.sandbox = sandbox or Sandbox("off")
+        # A home of the run's own, kept between launches (a repair turn resumes a session
+        # stored there): the user's Claude Code login and settings are copied in, and
+        # nothing an agent writes reaches the user's own configuration.
+        self.home = Path(tempfile.mkdtemp(prefix="factory-agent-home-"))
+        self.env = agent_home(self.home)
+        weakref.finalize(self, shutil.rmtree, self.home, True)
 
     def argv(self, request: AgentRequest, prompt: str, session: str | None = None) -> list[str]:
         settings = self.config.for_role(request.role.value)
@@ -151,11 +171,13 @@ class ClaudeRuntime:
                 emit(text, kind)
 
         emit("$ " + display(argv), "info")
+        view = replace(request.sandbox_view(), home=self.home, env=self.env)
+        jailed, env = self.sandbox.wrap(argv, request.cwd, view)
         result = await stream_process(
-            argv,
+            jailed,
             request.cwd,
             on_line,
-            env=dict(os.environ),
+            env=env,
             wall_timeout=request.wall_timeout,
             inactivity_timeout=request.inactivity_timeout,
             merge_stderr=False,
@@ -209,6 +231,24 @@ def display(argv: list[str]) -> str:
 
 def _last_line(text: str) -> str:
     return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")[:200]
+
+
+def agent_home(home: Path) -> dict[str, str]:
+    """Fill a private home with the user's Claude Code login and settings; returns the
+    environment that points Claude Code at it."""
+    config_dir = os.environ.get("CLAUDE_CONFIG_DIR")
+    source = Path(config_dir) if config_dir else Path.home() / ".claude"
+    target = home / ".claude"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (".credentials.json", "settings.json", ".claude.json"):
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+    if not config_dir and (Path.home() / ".claude.json").is_file():
+        shutil.copy2(Path.home() / ".claude.json", home / ".claude.json")
+    env = {"HOME": str(home)}
+    if config_dir:
+        env["CLAUDE_CONFIG_DIR"] = str(target)
+    return env
 
 
 def claude_version(binary: str) -> str | None:

@@ -11,12 +11,14 @@ import os
 import shlex
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from factory_tui.engine.config import AgentsConfig
 from factory_tui.engine.errors import UsageError
 from factory_tui.engine.models import AgentUsage
 from factory_tui.engine.process import stream_process
+from factory_tui.engine.sandbox import Sandbox
 
 from .base import AgentRequest, AgentRun, Emit
 from .contracts import ContractError, parse_result
@@ -28,7 +30,8 @@ PLACEHOLDERS = ("{prompt}", "{prompt_file}", "{cwd}", "{role}")
 class CommandRuntime:
     name = "command"
 
-    def __init__(self, config: AgentsConfig) -> None:
+    def __init__(self, config: AgentsConfig, sandbox: Sandbox | None = None) -> None:
+        self.sandbox = sandbox or Sandbox("off")
         if not config.command or not config.command.strip():
             raise UsageError(
                 'the command runtime needs `command = "..."` under [agents] in .factory/config.toml'
@@ -71,9 +74,12 @@ class CommandRuntime:
             prompt_file.write_text(prompt, encoding="utf-8")
             argv = self.argv(prompt, prompt_file, request.cwd, request.role.value)
             env = dict(os.environ, FACTORY_ROLE=request.role.value)
+            view = request.sandbox_view()
+            view = replace(view, readable=(*view.readable, Path(scratch)))
+            jailed, env = self.sandbox.wrap(argv, request.cwd, view, env)
             try:
                 result = await stream_process(
-                    argv,
+                    jailed,
                     request.cwd,
                     on_line,
                     env=env,

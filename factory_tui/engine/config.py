@@ -186,6 +186,10 @@ class RunConfig(Section):
 class FactoryConfig(Section):
     runtime: Literal["offline", "claude", "command"] = "offline"
     approval: Literal["auto", "manual"] = "auto"
+    # "auto": every agent (and every eval process running code an agent wrote) runs in a
+    # bubblewrap sandbox, and the claude and command runtimes refuse to start without one;
+    # "off": they run unsandboxed, and every front end says so.
+    sandbox: Literal["auto", "off"] = "auto"
     run: RunConfig = Field(default_factory=RunConfig)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)

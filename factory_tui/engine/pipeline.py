@@ -16,7 +16,7 @@ import os
 import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -77,9 +77,9 @@ from .models import (
     Verdict,
 )
 from .playbooks import PLAYBOOK_ROLES, Playbooks, ace
-from .process import stream_process
 from .redact import redact
 from .registry import Registry
+from .sandbox import Jail, Sandbox, View
 from .store import Store
 from .workspace import EXPERIMENT_PREFIX, KEPT_PREFIX, REVERTED_PREFIX, KeepRefused, Workspace
 
@@ -143,6 +143,7 @@ class Pipeline:
         self.options = options
         self.bus = bus or EventBus(store.events_path)
         self.python = tools.project_python(workspace.project)
+        self.sandbox = evaluator.sandbox or Sandbox("off")
         self.cost_usd = 0.0
         self.experiments_run = 0
         self.focus_item: BacklogItem | None = None
@@ -168,7 +169,8 @@ class Pipeline:
         workspace = Workspace.open(project)
         store = Store(workspace.project)
         config = store.config()
-        runtime = make_runtime(options.runtime or config.runtime, config)
+        sandbox = Sandbox(config.sandbox)
+        runtime = make_runtime(options.runtime or config.runtime, config, sandbox)
         eval_config = config.eval
         if options.mode == "research":
             if config.research is None:
@@ -180,7 +182,9 @@ class Pipeline:
             eval_config = config.eval.model_copy(
                 update={"metrics": {**config.eval.metrics, RESEARCH_METRIC: metric}}
             )
-        evaluator = Evaluator(eval_config, store.root, tools.project_python(workspace.project))
+        evaluator = Evaluator(
+            eval_config, store.root, tools.project_python(workspace.project), sandbox
+        )
         approval = options.approval or config.approval
         gate: decide.ApprovalGate = (
             decide.ManualApproval(store.experiments_dir)
@@ -226,6 +230,8 @@ class Pipeline:
                     base_branch=self.workspace.base_branch,
                     pid=os.getpid(),
                     cycles=self.options.cycles,
+                    # The offline runtime runs only the user's own tools: no sandbox needed.
+                    sandboxed=self.sandbox.enabled or self.runtime.name == "offline",
                 )
             )
             await self.recover()
@@ -865,9 +871,8 @@ class Pipeline:
             f"- {m.name}: {'n/a' if m.score is None else f'{m.score:.2f}'} ({m.reason})"
             for m in factory_scorecard(self.store.experiments())
         )
-        archived = await self._agent(
-            Role.ARCHIVIST, workspace.project, context, experiment.id, experiment
-        )
+        # The Archivist reads the worktree, never the user's tree; the engine writes its note.
+        archived = await self._agent(Role.ARCHIVIST, slot, context, experiment.id, experiment)
         if archived.ok:
             assert isinstance(archived.output, ArchivistOutput)
             self.store.write_artifact(experiment.id, "note.md", archived.output.note)
@@ -938,6 +943,16 @@ class Pipeline:
             **extra,
         )
 
+    def _view(self, role: Role, cwd: Path) -> View:
+        """An agent's sandbox: its worktree (writable for the Builder alone) and that
+        worktree's git metadata read-only; the rest of the user's project hidden."""
+        project = self.workspace.project
+        return View(
+            writable=(cwd,) if role is Role.BUILDER else (),
+            readable=(cwd, project / ".git"),
+            hidden=(project,),
+        )
+
     @contextlib.contextmanager
     def _stage(self, stage: Stage, experiment_id: str | None) -> Iterator[None]:
         started = time.monotonic()
@@ -957,13 +972,16 @@ class Pipeline:
         """The optional smoke command, run in the experiment's worktree; it must pass."""
         with self._agent_log(Role.EVALUATOR, experiment_id) as emit_line:
             emit_line(f"$ {command}", "tool")
+            # It runs the experiment's code: sandboxed, without network, like the eval.
+            view = replace(self._view(Role.BUILDER, slot), network=False)
+            jail = Jail(self.sandbox, view) if self.sandbox.enabled else None
             try:
-                result = await stream_process(
+                result = await tools.run_jailed(
                     shlex.split(command),
                     slot,
                     lambda line: emit_line(line, "text"),
-                    env=tools.tool_env(),
-                    wall_timeout=self.config.eval.timeout,
+                    jail,
+                    timeout=self.config.eval.timeout,
                 )
             except (OSError, ValueError) as error:
                 return Check(name="smoke command", ok=False, detail=f"{command}: {error}")
@@ -1046,6 +1064,7 @@ class Pipeline:
             experiment=experiment_id,
             inactivity_timeout=limits.inactivity_timeout,
             wall_timeout=limits.wall_timeout,
+            view=self._view(role, cwd),
         )
         with contextlib.ExitStack() as stack:
             if stage is not None:

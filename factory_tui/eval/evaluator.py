@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from factory_tui.engine.config import EvalConfig, MetricConfig
 from factory_tui.engine.models import Check, DimensionScore, Scorecard, TreeEvidence
+from factory_tui.engine.sandbox import Jail, Sandbox, View
 from factory_tui.engine.store import write_atomic
 
 from . import growth, hygiene, project_metrics, tools
@@ -94,10 +95,17 @@ class NoiseBook:
 class Evaluator:
     """Scores checkouts; one per run, sharing its cache across experiments and runs."""
 
-    def __init__(self, config: EvalConfig, state_dir: Path | None, python: str) -> None:
+    def __init__(
+        self,
+        config: EvalConfig,
+        state_dir: Path | None,
+        python: str,
+        sandbox: Sandbox | None = None,
+    ) -> None:
         self.config = config
         self.state_dir = state_dir
         self.python = python
+        self.sandbox = sandbox
         self.noise = NoiseBook(state_dir)
         # What the last measurement of each tree found, for the offline Researcher.
         self.evidence: dict[str, TreeEvidence] = {}
@@ -173,6 +181,7 @@ class Evaluator:
             config=config,
             on_line=on_line,
             state_dir=self.state_dir,
+            jail=self._jail(root),
         )
         on_line(f"project: {checkout.kind.language} ({checkout.kind.reason})")
         scan = asyncio.create_task(asyncio.to_thread(scan_code, root))
@@ -213,11 +222,27 @@ class Evaluator:
             elapsed=time.monotonic() - started,
         )
 
+    def _jail(self, root: Path) -> Jail | None:
+        """The sandbox the project's code runs in while measured: no network, the checkout
+        writable, the user's project hidden but for its git metadata (a version from git
+        tags) and the interpreter's environment."""
+        if self.sandbox is None or not self.sandbox.enabled:
+            return None
+        project = self.state_dir.parent if self.state_dir is not None else root
+        python_env = Path(self.python).parent.parent
+        view = View(
+            writable=(root,),
+            readable=(project / ".git", python_env),
+            hidden=(project,),
+            network=False,
+        )
+        return Jail(self.sandbox, view)
+
     async def _metric(
         self, name: str, metric: MetricConfig, root: Path, on_line: OnLine
     ) -> DimensionScore:
         run = await project_metrics.measure(
-            name, metric, root, on_line, self.noise.noisy(name, metric)
+            name, metric, root, on_line, self.noise.noisy(name, metric), self._jail(root)
         )
         if run.problem is not None:
             self.metric_problems[name] = run.problem

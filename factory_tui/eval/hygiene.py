@@ -20,6 +20,7 @@ from factory_tui.engine.models import (
     TestFailureRecord,
     TreeEvidence,
 )
+from factory_tui.engine.sandbox import Jail
 
 from . import tools
 from .code_scan import CodeScan
@@ -39,6 +40,7 @@ class Checkout:
     config: EvalConfig
     on_line: OnLine
     state_dir: Path | None = None  # where test environments are kept
+    jail: Jail | None = None  # the sandbox the project's code runs in, when there is one
     evidence: TreeEvidence = field(default_factory=TreeEvidence)  # filled as tools report
 
 
@@ -70,6 +72,7 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
             checkout.on_line,
             config.test_env,
             config.timeout,
+            checkout.jail,
         ) as environment:
             checkout.on_line(f"tests run in {environment.note}")
             report = await tools.run_pytest(
@@ -79,11 +82,16 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
                 with_coverage=True,
                 timeout=config.timeout,
                 pythonpath=environment.pythonpath,
+                jail=environment.jail,
             )
         where, python = f" in {environment.note}", environment.python
     else:
         report = await tools.run_test_command(
-            kind.test_command, checkout.root, checkout.on_line, timeout=config.timeout
+            kind.test_command,
+            checkout.root,
+            checkout.on_line,
+            timeout=config.timeout,
+            jail=checkout.jail,
         )
     raw = {
         "collected": report.collected,
@@ -229,7 +237,9 @@ async def types(checkout: Checkout, scan: CodeScan) -> DimensionScore:
     if command is None:
         return not_applicable("types", "hygiene", "mypy is not installed")
     lines = scan.lines
-    errors = await tools.run_mypy(command, checkout.root, checkout.on_line, checkout.config.timeout)
+    errors = await tools.run_mypy(
+        command, checkout.root, checkout.on_line, checkout.config.timeout, checkout.jail
+    )
     return DimensionScore(
         name="types",
         tier="hygiene",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from factory_tui.engine.config import MetricConfig
 from factory_tui.engine.models import DimensionScore
-from factory_tui.engine.process import stream_process
+from factory_tui.engine.sandbox import Jail
 
 from . import tools
 from .hygiene import OnLine
@@ -77,7 +77,7 @@ class MetricRun:
 
 
 async def _run_once(
-    name: str, metric: MetricConfig, root: Path, on_line: OnLine
+    name: str, metric: MetricConfig, root: Path, on_line: OnLine, jail: Jail | None
 ) -> tuple[float | None, str, str | None]:
     """(value, stdout, problem) of one run of the command."""
     lines: list[str] = []
@@ -91,8 +91,8 @@ async def _run_once(
         argv = shlex.split(metric.command)
     except ValueError as error:
         return None, "", f"bad command: {error}"
-    result = await stream_process(
-        argv, root, keep, env=tools.tool_env(), wall_timeout=metric.timeout, merge_stderr=False
+    result = await tools.run_jailed(
+        argv, root, keep, jail, timeout=metric.timeout, merge_stderr=False
     )
     output = "\n".join(lines)
     if result.timed_out:
@@ -115,6 +115,7 @@ async def measure(
     root: Path,
     on_line: OnLine,
     noisy: bool | None = None,
+    jail: Jail | None = None,
 ) -> MetricRun:
     """The metric on `root`, repeated as its noise asks: `metric.repeats` times when set;
     else once when it is known not to vary, three times when it is known to, and when
@@ -128,7 +129,7 @@ async def measure(
     samples: list[float] = []
     output = ""
     while len(samples) < planned:
-        value, output, problem = await _run_once(name, metric, root, on_line)
+        value, output, problem = await _run_once(name, metric, root, on_line, jail)
         if value is None:
             assert problem is not None
             return MetricRun(_failed(name, metric, problem.split("; stderr:")[0]), problem)

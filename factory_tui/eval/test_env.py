@@ -21,10 +21,10 @@ import time
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from factory_tui.engine.process import stream_process
+from factory_tui.engine.sandbox import Jail
 
 from . import tools
 
@@ -92,11 +92,13 @@ def uv_binary() -> str | None:
 
 @dataclass
 class TestEnvironment:
-    """The interpreter a checkout's tests run with, and why that one."""
+    """The interpreter a checkout's tests run with, why that one, and the sandbox it runs
+    in (which must show the environment, read-only)."""
 
     python: str
     note: str
     pythonpath: list[str] = field(default_factory=list)
+    jail: Jail | None = None
 
 
 def environment_key(root: Path, deps: TestDependencies, base_python: str) -> str:
@@ -110,7 +112,27 @@ def environment_key(root: Path, deps: TestDependencies, base_python: str) -> str
     return digest.hexdigest()[:16]
 
 
-def own_environment(root: Path, python: str, why: str) -> TestEnvironment:
+def _builder(jail: Jail | None, folder: Path, cache: Path, root: Path) -> Jail | None:
+    if jail is None:
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+    view = replace(
+        jail.view,
+        network=True,
+        writable=(*jail.view.writable, folder, cache, root),
+        env={**jail.view.env, "UV_CACHE_DIR": str(cache)},
+    )
+    return replace(jail, view=view)
+
+
+def _reading(jail: Jail | None, folder: Path) -> Jail | None:
+    """The tests' sandbox, with the environment they run in shown read-only."""
+    if jail is None:
+        return None
+    return replace(jail, view=replace(jail.view, readable=(*jail.view.readable, folder)))
+
+
+def own_environment(root: Path, python: str, why: str, jail: Jail | None = None) -> TestEnvironment:
     """The project's own interpreter; a src layout's folder goes first on the path, so the
     code tested is this checkout's even when that environment points at the user's tree."""
     src = root / "src"
@@ -131,15 +153,18 @@ async def test_environment(
     on_line: OnLine = tools.quiet,
     mode: str = "auto",
     timeout: float = 600,
+    jail: Jail | None = None,
 ) -> AsyncIterator[TestEnvironment]:
     """The environment `root`'s tests run in, held (locked) while they run."""
     deps = declared(root) if mode == "auto" and state_dir is not None else None
     uv = uv_binary()
     if deps is None or state_dir is None:
-        yield own_environment(root, python, "")
+        yield own_environment(root, python, "", jail)
         return
     if uv is None:
-        yield own_environment(root, python, "; uv is not installed to build a test environment")
+        yield own_environment(
+            root, python, "; uv is not installed to build a test environment", jail
+        )
         return
     key = environment_key(root, deps, python)
     folder = state_dir / "envs" / key
@@ -148,22 +173,30 @@ async def test_environment(
         # One checkout at a time is installed into (and tested in) an environment.
         await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
         try:
-            problem = await _ensure(uv, root, python, deps, folder, on_line, timeout)
+            # Building runs the project's build backend: sandboxed, with the network it needs
+            # to fetch packages, writing only the environment, the checkout and uv's cache.
+            builder = _builder(jail, folder, state_dir / "cache" / "uv", root)
+            problem = await _ensure(uv, root, python, deps, folder, on_line, timeout, builder)
             if problem is None:
-                problem = await _install_checkout(uv, root, folder, on_line, timeout)
+                problem = await _install_checkout(uv, root, folder, on_line, timeout, builder)
             if problem is not None:
                 on_line(f"test environment: {problem}; using the project's own")
-                yield own_environment(root, python, f"; the test environment failed: {problem}")
+                yield own_environment(
+                    root, python, f"; the test environment failed: {problem}", jail
+                )
                 return
             yield TestEnvironment(
                 str(folder / "venv" / "bin" / "python"),
                 f"a test environment built from its {deps.describe()} (.factory/envs/{key})",
+                jail=_reading(jail, folder),
             )
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-async def _uv(uv: str, args: list[str], cwd: Path, on_line: OnLine, timeout: float) -> str | None:
+async def _uv(
+    uv: str, args: list[str], cwd: Path, on_line: OnLine, timeout: float, jail: Jail | None
+) -> str | None:
     """Run uv; None when it succeeded, else the last thing it said."""
     lines: list[str] = []
 
@@ -172,7 +205,7 @@ async def _uv(uv: str, args: list[str], cwd: Path, on_line: OnLine, timeout: flo
         on_line(line)
 
     env = tools.tool_env() | {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
-    result = await stream_process([uv, *args], cwd, keep, env=env, wall_timeout=timeout)
+    result = await tools.run_jailed([uv, *args], cwd, keep, jail, env=env, timeout=timeout)
     if result.timed_out:
         return f"uv {args[0]} timed out after {timeout:.0f}s"
     if result.returncode != 0:
@@ -189,6 +222,7 @@ async def _ensure(
     folder: Path,
     on_line: OnLine,
     timeout: float,
+    jail: Jail | None,
 ) -> str | None:
     """Build the environment unless it is there; a failed build is remembered for an hour."""
     ready, failed = folder / ".ready", folder / ".failed"
@@ -200,7 +234,7 @@ async def _ensure(
     venv = folder / "venv"
     shutil.rmtree(venv, ignore_errors=True)
     problem = await _uv(
-        uv, ["venv", "--quiet", "--python", python, str(venv)], root, on_line, timeout
+        uv, ["venv", "--quiet", "--python", python, str(venv)], root, on_line, timeout, jail
     )
     if problem is None:
         target = f".[{','.join(deps.extras)}]" if deps.extras else "."
@@ -211,7 +245,7 @@ async def _ensure(
             args += ["-r", requirement]
         # The factory runs pytest under coverage: both are part of measuring, not the project.
         args += ["pytest", "coverage"]
-        problem = await _uv(uv, args, root, on_line, timeout)
+        problem = await _uv(uv, args, root, on_line, timeout, jail)
     if problem is not None:
         failed.write_text(problem + "\n", encoding="utf-8")
         return problem
@@ -221,9 +255,9 @@ async def _ensure(
 
 
 async def _install_checkout(
-    uv: str, root: Path, folder: Path, on_line: OnLine, timeout: float
+    uv: str, root: Path, folder: Path, on_line: OnLine, timeout: float, jail: Jail | None
 ) -> str | None:
     """This checkout into the environment: editable, without its dependencies."""
     python = str(folder / "venv" / "bin" / "python")
     args = ["pip", "install", "--quiet", "--python", python, "--no-deps", "-e", "."]
-    return await _uv(uv, args, root, on_line, timeout)
+    return await _uv(uv, args, root, on_line, timeout, jail)

@@ -7,7 +7,6 @@ coverage data in a temporary folder, so nothing of a measurement can end up in a
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from factory_tui.engine.config import LintConfig
 from factory_tui.engine.process import ProcessResult, stream_process
+from factory_tui.engine.sandbox import Jail, wrap
 
 OnLine = Callable[[str], None]
 SKIP_DIRS = {
@@ -357,19 +357,42 @@ class TestReport:
         return self.passed / ran if ran else 0.0
 
 
-@functools.cache
-def has_module(python: str, module: str) -> bool:
-    """Whether `python` can import `module` (asked once per interpreter and module)."""
+_MODULES: dict[tuple[str, str], bool] = {}
+
+
+def has_module(python: str, module: str, jail: Jail | None = None) -> bool:
+    """Whether `python` can import `module` (asked once per interpreter and module). The
+    interpreter may start code of the environment it lives in: it runs in the sandbox."""
     if is_our_python(python):
         return importlib.util.find_spec(module) is not None
-    probe = f"import importlib.util as u, sys; sys.exit(u.find_spec({module!r}) is None)"
-    try:
-        found = subprocess.run(
-            [python, "-c", probe], capture_output=True, timeout=30, env=tool_env()
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return found.returncode == 0
+    key = (python, module)
+    if key not in _MODULES:
+        probe = f"import importlib.util as u, sys; sys.exit(u.find_spec({module!r}) is None)"
+        argv, env = wrap(jail, [python, "-c", probe], Path.cwd(), tool_env())
+        try:
+            found = subprocess.run(argv, capture_output=True, timeout=30, env=env)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        _MODULES[key] = found.returncode == 0
+    return _MODULES[key]
+
+
+async def run_jailed(
+    argv: list[str],
+    cwd: Path,
+    on_line: OnLine,
+    jail: Jail | None,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    writable: tuple[Path, ...] = (),
+    merge_stderr: bool = True,
+) -> ProcessResult:
+    """`stream_process` in the sandbox `jail` describes (as it is when there is none)."""
+    jailed, environment = wrap(jail, argv, cwd, env or tool_env(), writable=writable)
+    return await stream_process(
+        jailed, cwd, on_line, env=environment, wall_timeout=timeout, merge_stderr=merge_stderr
+    )
 
 
 def _coverage_shim(scratch: Path) -> str:
@@ -391,15 +414,18 @@ async def run_pytest(
     with_coverage: bool = False,
     timeout: float = 600,
     pythonpath: list[str] | None = None,
+    jail: Jail | None = None,
 ) -> TestReport:
     """Run the project's tests with a JUnit XML report; optionally measure line coverage.
 
     `pythonpath` goes first on the tests' import path (a src layout's folder, so the code
     under test is the checkout's own even where the project's environment holds an
     editable install of the user's tree)."""
-    if not has_module(python, "pytest"):
+    if not has_module(python, "pytest", jail):
         return TestReport(problem=f"pytest is not installed for {python}", returncode=1)
     with tempfile.TemporaryDirectory(prefix="factory-pytest-") as scratch:
+        # The report and the coverage data: the one place outside the checkout it writes.
+        out = (Path(scratch),)
         junit = Path(scratch) / "junit.xml"
         data = Path(scratch) / "coverage.data"
         pytest_args = ["-m", "pytest", *PYTEST_FLAGS, f"--junitxml={junit}"]
@@ -409,7 +435,7 @@ async def run_pytest(
             # The project has no environment of its own and borrows ours: our own pytest
             # plugins mean nothing to its tests and cost a second at every start.
             env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        elif with_coverage and not has_module(python, "coverage"):
+        elif with_coverage and not has_module(python, "coverage", jail):
             path.append(_coverage_shim(Path(scratch)))
         if path:
             env["PYTHONPATH"] = os.pathsep.join(path)
@@ -426,38 +452,43 @@ async def run_pytest(
             ]
         else:
             argv = [python, *pytest_args]
-        result = await stream_process(argv, root, on_line, env=env, wall_timeout=timeout)
+        result = await run_jailed(argv, root, on_line, jail, env=env, timeout=timeout, writable=out)
         if with_coverage and not junit.exists() and result.timed_out is None:
             # coverage itself could not start (an interpreter it does not support): the
             # tests still count, measured without it.
             on_line("coverage could not run here; running the tests without it")
             with_coverage = False
             argv = [python, *pytest_args]
-            result = await stream_process(argv, root, on_line, env=env, wall_timeout=timeout)
+            result = await run_jailed(
+                argv, root, on_line, jail, env=env, timeout=timeout, writable=out
+            )
         report = parse_junit(junit, root) if junit.exists() else TestReport()
         report.returncode = result.returncode
         report.timed_out = result.timed_out is not None
         if with_coverage and not report.timed_out:
-            await _read_coverage(python, root, data, env, report)
+            await _read_coverage(python, root, data, env, report, jail)
     return report
 
 
 async def _read_coverage(
-    python: str, root: Path, data: Path, env: dict, report: TestReport
+    python: str, root: Path, data: Path, env: dict, report: TestReport, jail: Jail | None
 ) -> None:
+    out = (data.parent,)
     if not data.exists() and any(data.parent.glob(f"{data.name}.*")):
         # The project's `parallel = true` wrote one data file per process: combine them.
-        await stream_process(
+        await run_jailed(
             [python, "-m", "coverage", "combine", f"--data-file={data}", "-q"],
             root,
             quiet,
+            jail,
             env=env,
-            wall_timeout=120,
+            timeout=120,
+            writable=out,
         )
     if not data.exists():
         return
     output = data.with_suffix(".json")
-    result = await stream_process(
+    result = await run_jailed(
         # The project's own fail_under is its gate, not a reason to measure nothing.
         [
             python,
@@ -472,8 +503,10 @@ async def _read_coverage(
         ],
         root,
         quiet,
+        jail,
         env=env,
-        wall_timeout=120,
+        timeout=120,
+        writable=out,
     )
     if result.returncode != 0 or not output.exists():
         return
@@ -581,7 +614,11 @@ _CARGO_RESULT = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+
 
 
 async def run_test_command(
-    argv: list[str], root: Path, on_line: OnLine = quiet, timeout: float = 600
+    argv: list[str],
+    root: Path,
+    on_line: OnLine = quiet,
+    timeout: float = 600,
+    jail: Jail | None = None,
 ) -> TestReport:
     """A project's own test command: go's JSON events and cargo's summary are read per test;
     any other command counts as one test that passes when it exits 0."""
@@ -591,7 +628,7 @@ async def run_test_command(
         lines.append(line)
         on_line(line)
 
-    result = await stream_process(argv, root, keep, env=tool_env(), wall_timeout=timeout)
+    result = await run_jailed(argv, root, keep, jail, timeout=timeout)
     report = TestReport(returncode=result.returncode, timed_out=result.timed_out is not None)
     if argv[:2] == ["go", "test"] and "-json" in argv:
         _read_go_events(lines, report)
@@ -659,7 +696,11 @@ def mypy_command(python: str) -> list[str] | None:
 
 
 async def run_mypy(
-    command: list[str], root: Path, on_line: OnLine = quiet, timeout: float = 600
+    command: list[str],
+    root: Path,
+    on_line: OnLine = quiet,
+    timeout: float = 600,
+    jail: Jail | None = None,
 ) -> int:
     """The number of mypy errors in the project."""
     lines: list[str] = []
@@ -669,7 +710,8 @@ async def run_mypy(
         on_line(line)
 
     with tempfile.TemporaryDirectory(prefix="factory-mypy-") as cache:
-        result = await stream_process(
+        # mypy plugins are code the project names: the run is sandboxed.
+        result = await run_jailed(
             [
                 *command,
                 "--no-error-summary",
@@ -683,8 +725,9 @@ async def run_mypy(
             ],
             root,
             keep,
-            env=tool_env(),
-            wall_timeout=timeout,
+            jail,
+            timeout=timeout,
+            writable=(Path(cache),),
         )
     _check_finished(result, "mypy")
     return len(_MYPY_ERROR.findall("\n".join(lines)))

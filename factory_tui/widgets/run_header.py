@@ -28,6 +28,9 @@ class RunHeader(ChangingStatic):
         text.append(f" {view.project or '…'} ", style="bold")
         text.append(label, style=style)
         text.append(" ")
+        if not view.sandboxed:
+            text.append(" UNSANDBOXED ", style="bold white on red")
+            text.append(" ")
         for part in (
             view.mode or "–",
             view.runtime or "–",

@@ -10,6 +10,7 @@ its pid to `$SCRIPTED_AGENT_PIDFILE` and exits on its own once orphaned, so a ki
 leaves nothing behind.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -29,8 +30,9 @@ def final(result: dict) -> None:
 
 def hang() -> None:
     pidfile = os.environ.get("SCRIPTED_AGENT_PIDFILE")
-    if pidfile:
-        Path(pidfile).write_text(str(os.getpid()))
+    if pidfile:  # seen from outside only when the agent is not sandboxed
+        with contextlib.suppress(OSError):
+            Path(pidfile).write_text(str(os.getpid()))
     parent = os.getppid()
     while os.getppid() == parent:
         time.sleep(0.05)
