@@ -56,7 +56,7 @@ def experiment(workspace: Workspace, number: int, keep: bool) -> float:
     workspace.diffstat(base, commit)
     workspace.changed_files(base, commit)
     if keep:
-        new_base = workspace.keep(branch, slot)
+        new_base = workspace.keep(branch, base)
         workspace.release_slot(slot, new_base)
         workspace.archive_branch(branch, KEPT_PREFIX)
     else:

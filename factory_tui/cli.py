@@ -7,16 +7,25 @@ them, so `factory --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from factory_tui import __version__
 
 EXIT_INTERRUPTED = 130
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr and exit 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="factory",
         description="An autonomous software factory: agents research a project, propose "
         "hypotheses, build each on its own branch, score it, and keep only what "
@@ -34,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ceo.add_argument(
         "path",
+        type=_target,
         metavar="TARGET",
         help="improve: the project (a git repository); build and interactive: an idea in "
         "quotes, a spec file, or a git URL or path",
@@ -45,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="make PATH a git repository with a first commit if it is not one",
     )
     ceo.add_argument(
-        "--out", type=Path, default=None, help="build: where to create the new project"
+        "--out", type=_path, default=None, help="build: where to create the new project"
     )
     ceo.add_argument(
         "--focus",
@@ -63,14 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--dir",
-        type=Path,
+        type=_path,
         default=None,
         help="where to create the example repository (default: a temp folder)",
     )
     _run_options(demo, default_cycles=None)
 
     status = commands.add_parser("status", help="show a project's best score and experiments")
-    status.add_argument("path", type=Path, help="the project")
+    status.add_argument("path", type=_path, help="the project")
 
     watch = commands.add_parser(
         "watch",
@@ -78,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Follow a project's run (headless, loop or tmux) in the dashboard; "
         "manual approvals can be answered from here.",
     )
-    watch.add_argument("path", type=Path, help="the project")
+    watch.add_argument("path", type=_path, help="the project")
 
     evaluate = commands.add_parser(
         "eval",
@@ -87,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "The score depends on the tree alone: the same tree scores the same every time "
         "(cached by git tree hash).",
     )
-    evaluate.add_argument("path", type=Path, help="the project")
+    evaluate.add_argument("path", type=_path, help="the project")
     evaluate.add_argument(
         "--rev", default=None, metavar="REV", help="the commit to score (a sha, branch or tag)"
     )
@@ -127,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The project's backlog: what the factory should work on. The dashboard "
         "edits the same list.",
     )
-    backlog.add_argument("path", type=Path, help="the project")
+    backlog.add_argument("path", type=_path, help="the project")
     backlog.add_argument("action", choices=("list", "add", "done", "rm"), nargs="?", default="list")
     backlog.add_argument(
         "text",
@@ -143,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reflect on every kept and reverted experiment not learned from yet and "
         "curate each role's playbook (merge, count, prune, cap).",
     )
-    ace.add_argument("path", type=Path, help="the project")
+    ace.add_argument("path", type=_path, help="the project")
     ace.add_argument(
         "--promote",
         action="store_true",
@@ -161,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="send a note to the CEO for the next cycle",
         description="The next cycle's Researcher and Strategist read pending notes first.",
     )
-    message.add_argument("path", type=Path, help="the project")
+    message.add_argument("path", type=_path, help="the project")
     message.add_argument("text", help="the note")
     return parser
 
@@ -194,7 +204,7 @@ DEFAULT_INTERVAL = 1800.0  # a loop's wait between cycles: 30 minutes
 
 
 def _unattended_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, help="the project (a git repository)")
+    parser.add_argument("path", type=_path, help="the project (a git repository)")
     parser.add_argument("--loop", action="store_true", help="keep cycling until stopped")
     parser.add_argument(
         "--interval",
@@ -236,6 +246,8 @@ def _duration(text: str) -> float:
         value = float(number) * units[unit]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 90s, 30m, 2h)") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 90s, 30m, 2h)")
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
@@ -246,9 +258,26 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     if value <= 0:
         raise argparse.ArgumentTypeError("must be more than 0")
     return value
+
+
+def _path(text: str) -> Path:
+    """A path argument: an empty one would mean the current folder, silently."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty; give the project's folder")
+    return Path(text)
+
+
+def _target(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "the target is empty; give a project's folder, a spec file, an idea or a git URL"
+        )
+    return text
 
 
 def _positive_int(text: str) -> int:
@@ -274,6 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     except FactoryError as error:
         print(f"factory: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:  # a folder it cannot read or write: .factory chmod 000, a full disk
+        where = error.filename or "a file"
+        print(
+            f"factory: cannot use {where}: {error.strerror or error} (check that it exists, "
+            "that you may read and write it, and that the disk has room)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("factory: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from factory_tui.engine import events as ev
 from factory_tui.engine.models import DimensionScore, Scorecard
+from factory_tui.engine.text import plain
 
 STATUS_STYLE = {"kept": "bold green", "reverted": "bold yellow", "aborted": "bold red"}
 KIND_STYLE = {"tool": "cyan", "error": "red", "result": "bold", "info": "dim italic"}
@@ -26,7 +27,9 @@ class HeadlessPrinter:
             handler(event)
 
     def print(self, text: str) -> None:
-        self.console.print(text, soft_wrap=True)
+        # Whatever an event carries (a log written by another process included) reaches the
+        # terminal as plain text: no escape sequence gets through.
+        self.console.print(plain(text), soft_wrap=True)
 
     def on_run_started(self, event: ev.RunStarted) -> None:
         cycles = "until done" if event.cycles is None else f"{event.cycles} cycle(s)"

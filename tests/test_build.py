@@ -118,7 +118,7 @@ def test_targets_are_told_apart_and_bad_ones_refused(tmp_path, make_repo) -> Non
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("", "the idea is empty"),
+        ("", "the target is empty"),
         ("file:///nonexistent/repository.git", "cannot clone"),
     ],
 )

@@ -8,7 +8,7 @@ import git
 import pytest
 
 from factory_tui.engine.errors import UsageError
-from factory_tui.engine.workspace import KeepRefused, Workspace, init_repository
+from factory_tui.engine.workspace import BaseMoved, KeepRefused, Workspace, init_repository
 
 from .conftest import commit_all
 
@@ -85,48 +85,67 @@ def test_commit_leaves_tool_droppings_out(make_repo) -> None:
 def test_keep_fast_forwards_the_base_branch_and_the_working_tree(make_repo) -> None:
     root = make_repo({"a.py": "x = 1\n"})
     workspace = Workspace.open(root)
-    slot, commit = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
-    assert workspace.keep("factory/exp-0001", slot) == commit
+    base = workspace.base_commit()
+    _, commit = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    assert workspace.keep("factory/exp-0001", base) == commit
     assert workspace.base_commit() == commit
     assert (root / "a.py").read_text() == "x = 2\n"
     assert git.Repo(root).head.commit.parents[0].hexsha != commit
 
 
-def test_keep_merges_when_the_base_moved_meanwhile(make_repo) -> None:
+def test_keep_is_refused_when_the_base_moved_meanwhile(make_repo) -> None:
+    """The change was measured against the old base: it is not kept, nothing moves."""
     root = make_repo({"a.py": "x = 1\n", "b.py": "y = 1\n"})
     workspace = Workspace.open(root)
-    slot, commit = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    base = workspace.base_commit()
+    _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
     (root / "b.py").write_text("y = 2\n")
     user_commit = commit_all(root, "user work")
-    new_base = workspace.keep("factory/exp-0001", slot)
-    merged = git.Repo(root).commit(new_base)
-    assert {parent.hexsha for parent in merged.parents} == {user_commit, commit}
-    assert (root / "a.py").read_text() == "x = 2\n" and (root / "b.py").read_text() == "y = 2\n"
+    with pytest.raises(BaseMoved, match="moved from"):
+        workspace.keep("factory/exp-0001", base)
+    assert workspace.base_commit() == user_commit
+    assert (root / "a.py").read_text() == "x = 1\n" and (root / "b.py").read_text() == "y = 2\n"
+
+
+def test_keep_is_a_compare_and_swap_when_the_branch_is_not_checked_out(make_repo) -> None:
+    root = make_repo({"a.py": "x = 1\n"})
+    workspace = Workspace.open(root)
+    base = workspace.base_commit()
+    _, commit = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    git.Repo(root).git.switch("-q", "-c", "elsewhere")
+    other = commit_all(root, "moved on main's behalf")
+    git.Repo(root).git.update_ref("refs/heads/main", other)
+    with pytest.raises(BaseMoved):
+        workspace.keep("factory/exp-0001", base)
+    assert git.Repo(root).commit("main").hexsha == other
+    git.Repo(root).git.update_ref("refs/heads/main", base)
+    assert workspace.keep("factory/exp-0001", base) == commit
+    assert git.Repo(root).commit("main").hexsha == commit
 
 
 def test_keep_is_refused_with_uncommitted_tracked_changes_and_changes_nothing(make_repo):
     root = make_repo({"a.py": "x = 1\n", "b.py": "y = 1\n"})
     workspace = Workspace.open(root)
     base = workspace.base_commit()
-    slot, _ = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
     (root / "b.py").write_text("y = 'mine'\n")
     with pytest.raises(KeepRefused, match="uncommitted changes"):
-        workspace.keep("factory/exp-0001", slot)
+        workspace.keep("factory/exp-0001", base)
     assert workspace.base_commit() == base
     assert (root / "b.py").read_text() == "y = 'mine'\n"
     assert (root / "a.py").read_text() == "x = 1\n"
 
 
-def test_keep_refuses_a_conflict_and_leaves_the_base_alone(make_repo) -> None:
+def test_an_archived_branch_is_never_archived_again(make_repo) -> None:
     root = make_repo({"a.py": "x = 1\n"})
     workspace = Workspace.open(root)
-    slot, _ = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
-    (root / "a.py").write_text("x = 3\n")
-    user_commit = commit_all(root, "user work")
-    with pytest.raises(KeepRefused, match="conflicts"):
-        workspace.keep("factory/exp-0001", slot)
-    assert workspace.base_commit() == user_commit
-    assert (root / "a.py").read_text() == "x = 3\n"
+    base = workspace.base_commit()
+    _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
+    workspace.keep("factory/exp-0001", base)
+    assert workspace.archive_branch("factory/exp-0001", "factory/kept/") == "factory/kept/exp-0001"
+    assert workspace.archive_branch("factory/kept/exp-0001", "factory/reverted/") is None
+    assert workspace.branch_exists("factory/kept/exp-0001")
+    assert not [b for b in workspace.repo.heads if "reverted" in b.name]
 
 
 def test_revert_archives_the_branch_and_cleans_the_slot(make_repo) -> None:
@@ -148,9 +167,10 @@ def test_revert_archives_the_branch_and_cleans_the_slot(make_repo) -> None:
 def test_a_slot_is_reused_and_follows_the_base(make_repo) -> None:
     root = make_repo({"a.py": "x = 1\n"})
     workspace = Workspace.open(root)
+    base = workspace.base_commit()
     slot, commit = _experiment(workspace, "exp-0001", {"a.py": "x = 2\n"})
     (slot / "stray.txt").write_text("left by a tool")
-    workspace.keep("factory/exp-0001", slot)
+    workspace.keep("factory/exp-0001", base)
     again = workspace.prepare_slot("slot-1", workspace.base_commit())
     assert again == slot
     assert not (slot / "stray.txt").exists()

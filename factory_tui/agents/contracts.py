@@ -8,14 +8,32 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from factory_tui.engine.models import Finding, Hypothesis, Review, Role
+from factory_tui.engine.text import plain
 
 
 class Contract(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain(cls, data: Any) -> Any:
+        """Every string an agent returns, as plain text (no escape sequences)."""
+        return _plain_strings(data)
+
+
+def _plain_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return plain(value)
+    if isinstance(value, dict):
+        return {key: _plain_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_strings(item) for item in value]
+    return value
 
 
 class ResearcherOutput(Contract):

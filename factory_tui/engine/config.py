@@ -16,7 +16,8 @@ from .errors import UsageError
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No NaN or infinity anywhere: a NaN weight would make every composite NaN.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class RoleConfig(Section):
@@ -162,6 +163,20 @@ class EvalConfig(Section):
     tiers: TierWeights = Field(default_factory=TierWeights)
     weights: dict[str, float] = Field(default_factory=dict)
     metrics: dict[str, MetricConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_weights(self) -> EvalConfig:
+        known = {*DEFAULT_DIMENSION_WEIGHTS, "guards", *self.metrics}
+        unknown = sorted(set(self.weights) - known)
+        if unknown:
+            raise ValueError(
+                f"weights for unknown dimension(s) {', '.join(unknown)}; the dimensions are "
+                f"{', '.join(sorted(known))}"
+            )
+        negative = sorted(name for name, value in self.weights.items() if value < 0)
+        if negative:
+            raise ValueError(f"weights must be 0 or more: {', '.join(negative)}")
+        return self
 
     def weight(self, dimension: str) -> float:
         if dimension in self.metrics:

@@ -223,6 +223,8 @@ class AgentUsage(Record):
 class ExperimentStatus(StrEnum):
     RUNNING = "running"
     AWAITING_APPROVAL = "awaiting_approval"
+    # Written before the base branch moves: a run killed now is reconciled from git.
+    KEEPING = "keeping"
     KEPT = "kept"
     REVERTED = "reverted"
     ABORTED = "aborted"

@@ -81,7 +81,15 @@ from .redact import redact
 from .registry import Registry
 from .sandbox import Jail, Sandbox, View
 from .store import Store
-from .workspace import EXPERIMENT_PREFIX, KEPT_PREFIX, REVERTED_PREFIX, KeepRefused, Workspace
+from .text import plain
+from .workspace import (
+    EXPERIMENT_PREFIX,
+    KEPT_PREFIX,
+    REVERTED_PREFIX,
+    BaseMoved,
+    KeepRefused,
+    Workspace,
+)
 
 T = TypeVar("T")
 SLOT = "slot-1"
@@ -385,6 +393,14 @@ class Pipeline:
         if leftovers or self.workspace.slot_path(SLOT).exists():
             await asyncio.to_thread(self.workspace.remove_slot, SLOT)
         for experiment in leftovers:
+            if await self._reconcile_kept(experiment):
+                self.notice(
+                    f"{experiment.id} was kept (the branch is at its commit) but the run "
+                    "ended before recording it: recorded as kept",
+                    "warning",
+                    experiment.id,
+                )
+                continue
             archived = await asyncio.to_thread(
                 self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
             )
@@ -406,6 +422,30 @@ class Pipeline:
         for folder in self.store.experiments_dir.iterdir():
             if folder.is_dir() and not (folder / "experiment.json").exists():
                 self.store.release_experiment_id(folder.name)
+
+    async def _reconcile_kept(self, experiment: Experiment) -> bool:
+        """Git is the truth: an experiment whose commit the base branch contains was kept,
+        whatever its record says. Records it as kept; False when it was not."""
+        commit = experiment.commit
+        if commit is None or not await asyncio.to_thread(
+            self.workspace.is_ancestor, commit, self.workspace.base_commit()
+        ):
+            return False
+        experiment.branch = (
+            await asyncio.to_thread(self.workspace.archive_branch, experiment.branch, KEPT_PREFIX)
+            or experiment.branch
+        )
+        experiment.status = ExperimentStatus.KEPT
+        checks = experiment.verdict.checks if experiment.verdict else []
+        experiment.verdict = Verdict(
+            decision="keep",
+            decided_by="engine",
+            reason="kept: the branch moved to the experiment's commit before the run ended",
+            checks=checks,
+        )
+        experiment.finished_at = time.time()
+        self.store.save_experiment(experiment)
+        return True
 
     # -- approval ----------------------------------------------------------------------------
     def set_approval(self, mode: str) -> None:
@@ -834,8 +874,19 @@ class Pipeline:
         """Apply the verdict to git, record it, and have the Archivist write the note."""
         workspace = self.workspace
         if verdict.decision == "keep":
-            new_base = await asyncio.to_thread(workspace.keep, experiment.branch, slot)
-            await asyncio.to_thread(workspace.release_slot, slot, new_base)
+            # The record says "keeping" before the branch moves: a run killed in between is
+            # reconciled from git by the next one, never recorded as something it is not.
+            experiment.status = ExperimentStatus.KEEPING
+            self.store.save_experiment(experiment)
+            try:
+                await asyncio.to_thread(workspace.keep, experiment.branch, experiment.base_commit)
+            except BaseMoved as moved:
+                verdict = Verdict(
+                    decision="revert", reason=str(moved), decided_by="engine", checks=verdict.checks
+                )
+        if verdict.decision == "keep":
+            assert experiment.commit is not None
+            await asyncio.to_thread(workspace.release_slot, slot, experiment.commit)
             experiment.branch = (
                 await asyncio.to_thread(workspace.archive_branch, experiment.branch, KEPT_PREFIX)
                 or experiment.branch
@@ -889,6 +940,20 @@ class Pipeline:
         )
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.workspace.remove_slot, SLOT)
+        # Cut short after the branch moved: it was kept, and the record says so.
+        with contextlib.suppress(Exception):
+            if await self._reconcile_kept(experiment):
+                self.emit(
+                    ExperimentFinished(
+                        experiment=experiment.id,
+                        status="kept",
+                        verdict=experiment.verdict,
+                        before=experiment.before.composite if experiment.before else None,
+                        after=experiment.after.composite if experiment.after else None,
+                        commit=experiment.commit,
+                    )
+                )
+                return
         # A refused keep leaves its branch where it is, for the user to merge by hand.
         if not isinstance(error, KeepRefused):
             with contextlib.suppress(Exception):
@@ -915,6 +980,8 @@ class Pipeline:
     # -- helpers -----------------------------------------------------------------------------
     def _context(self, **extra: object) -> AgentContext:
         store = self.store
+        for note in store.take_set_aside():
+            self.notice(note, "warning")
         spec = store.spec_path.read_text(encoding="utf-8") if store.spec_path.exists() else ""
         experiments = store.experiments()
         # Outcomes that still stand: a kept change touching an idea's files lets it be
@@ -1035,7 +1102,7 @@ class Pipeline:
         handle: IO[str] = path.open("a", encoding="utf-8")
 
         def emit_line(line: str, kind: OutputKind = "text") -> None:
-            clean = redact(line)
+            clean = redact(plain(line))
             handle.write(clean + "\n")
             self.emit(AgentOutput(role=role, line=clean, kind=kind, experiment=experiment_id))
 
@@ -1072,8 +1139,15 @@ class Pipeline:
             emit_line = stack.enter_context(self._agent_log(role, experiment_id))
             self.emit(AgentStarted(role=role, runtime=self.runtime.name, experiment=experiment_id))
             started = time.monotonic()
+            guarded = self.runtime.name != "offline" and not self.sandbox.enabled
+            before = await asyncio.to_thread(self.workspace.git_state) if guarded else None
             run = await self.runtime.run(request, emit_line)
+            if before is not None:
+                # Unsandboxed, an agent can reach .git: undo what it did there, and say so.
+                for line in await asyncio.to_thread(self.workspace.restore_git_state, before):
+                    self.notice(f"the {role.title} changed the repository: {line}", "warning")
             if run.error:
+                run.error = redact(plain(run.error))
                 emit_line(f"error: {run.error}", "error")
             self.emit(
                 AgentFinished(

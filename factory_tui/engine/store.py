@@ -130,6 +130,32 @@ class Store:
     def __init__(self, project: Path) -> None:
         self.project = project
         self.root = project / FACTORY_DIR
+        # Files found corrupt and set aside, said once by whoever shows notices.
+        self.set_aside: list[str] = []
+
+    def take_set_aside(self) -> list[str]:
+        said, self.set_aside = self.set_aside, []
+        return said
+
+    def _read_list(self, path: Path, adapter: TypeAdapter, what: str) -> list:
+        """A JSON list file; a corrupt one is moved aside as `*.corrupt` and read as empty,
+        so a run goes on and nothing of it is lost."""
+        if not path.exists():
+            return []
+        try:
+            return adapter.validate_json(path.read_bytes())
+        except OSError as error:
+            raise UsageError(f"cannot read {path}: {error.strerror}") from None
+        except ValidationError:
+            aside = path.with_name(path.name + ".corrupt")
+            if aside.exists():
+                aside = path.with_name(f"{path.name}.{int(time.time())}.corrupt")
+            path.replace(aside)
+            self.set_aside.append(
+                f"{path} was not a valid {what} file: moved aside as {aside.name}; "
+                "starting from an empty one"
+            )
+            return []
 
     # -- layout ------------------------------------------------------------------------------
     @property
@@ -237,12 +263,7 @@ class Store:
 
     # -- backlog -----------------------------------------------------------------------------
     def backlog(self) -> list[BacklogItem]:
-        if not self.backlog_path.exists():
-            return []
-        try:
-            return _BACKLOG.validate_json(self.backlog_path.read_bytes())
-        except (OSError, ValidationError) as error:
-            raise UsageError(f"{self.backlog_path}: invalid backlog: {error}") from None
+        return self._read_list(self.backlog_path, _BACKLOG, "backlog")
 
     def save_backlog(self, items: list[BacklogItem]) -> None:
         write_atomic(self.backlog_path, _BACKLOG.dump_json(items, indent=2).decode())
@@ -285,12 +306,7 @@ class Store:
 
     # -- messages to the CEO -----------------------------------------------------------------
     def messages(self) -> list[CeoMessage]:
-        if not self.messages_path.exists():
-            return []
-        try:
-            return _MESSAGES.validate_json(self.messages_path.read_bytes())
-        except (OSError, ValidationError) as error:
-            raise UsageError(f"{self.messages_path}: invalid messages: {error}") from None
+        return self._read_list(self.messages_path, _MESSAGES, "messages")
 
     def add_message(self, text: str) -> CeoMessage:
         if not text.strip():

@@ -1,7 +1,8 @@
-"""Text helpers: how much two pieces of prose say the same thing, word for word.
+"""Text helpers: agent output made plain, and how much two pieces of prose say the same
+thing, word for word.
 
-For prose (playbook rules, a focus item against a proposal); hypotheses are compared by
-what they change instead (`eval.similarity`).
+Word overlap is for prose (playbook rules, a focus item against a proposal); hypotheses are
+compared by what they change instead (`eval.similarity`).
 """
 
 from __future__ import annotations
@@ -26,3 +27,20 @@ def word_overlap(first: str, second: str) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)
+
+
+# Escape sequences (CSI, OSC such as a terminal-title change, DCS/PM/APC strings, two-byte
+# escapes) and every C0/C1 control character but tab and newline.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[@-Z\\-_]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def plain(text: str) -> str:
+    """`text` with no escape sequence and no control character but tab and newline: what
+    an agent prints is shown and stored, never obeyed by a terminal."""
+    return _CONTROL.sub("", text)

@@ -17,6 +17,7 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import git
@@ -49,10 +50,39 @@ FACTORY_ENV = {
 }
 
 
+# Every git command the factory runs: no hooks, no fsmonitor, no pager; a hook or an
+# fsmonitor planted in .git/config would otherwise run with the factory's rights.
+HARDENED = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "core.pager=cat")
+# Diffs read as text, never through an external diff or a textconv: `.gitattributes` must
+# not hide a change from the guards.
+DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "--text")
+
+
+@dataclass(frozen=True)
+class GitState:
+    refs: dict[str, str]
+    files: dict[Path, bytes]
+
+
+def _files_below(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
+def open_repo(path: Path | str, **options) -> git.Repo:
+    """A GitPython repository whose every command runs hardened."""
+    repo = git.Repo(path, **options)
+    repo.git.set_persistent_git_options(c=list(HARDENED))
+    return repo
+
+
 class KeepRefused(FactoryError):
     """The base branch could not be moved: nothing was changed."""
 
     exit_code = 2
+
+
+class BaseMoved(KeepRefused):
+    """The base branch moved since the experiment began: the experiment is reverted."""
 
 
 def _git_message(error: GitCommandError) -> str:
@@ -67,6 +97,7 @@ def init_repository(path: Path) -> None:
     if not path.is_dir():
         raise UsageError(f"{path}: no such directory")
     repo = git.Repo.init(path)
+    repo.git.set_persistent_git_options(c=list(HARDENED))
     repo.git.add("-A")
     with _identity(repo):
         repo.git.commit("--allow-empty", "-m", "Initial commit (factory --init)")
@@ -102,7 +133,7 @@ class Workspace:
         if not path.is_dir():
             raise UsageError(f"{path}: not a directory")
         try:
-            repo = git.Repo(path, search_parent_directories=False)
+            repo = open_repo(path, search_parent_directories=False)
         except (InvalidGitRepositoryError, NoSuchPathError):
             raise UsageError(
                 f"{path}: not a git repository (run again with --init to create one "
@@ -140,10 +171,10 @@ class Workspace:
         return [line[3:] for line in output.splitlines() if line.strip()]
 
     def diff(self, base: str, commit: str) -> str:
-        return self.repo.git.diff(base, commit, "--no-color", "--no-ext-diff")
+        return self.repo.git.diff(base, commit, *DIFF_FLAGS)
 
     def diffstat(self, base: str, commit: str) -> str:
-        return self.repo.git.diff(base, commit, "--stat", "--no-color")
+        return self.repo.git.diff(base, commit, "--stat", *DIFF_FLAGS)
 
     def changed_files(self, base: str, commit: str) -> list[str]:
         output = self.repo.git.diff(base, commit, "--name-only", "--no-renames")
@@ -200,7 +231,7 @@ class Workspace:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.repo.git.worktree("add", "--detach", "--force", str(path), commit)
             return path
-        slot = git.Repo(path)
+        slot = open_repo(path)
         # One forced checkout both discards edits and moves to `commit`; clean drops the rest.
         slot.git.checkout("--force", "--detach", "--quiet", commit)
         slot.git.clean("-ffdxq")
@@ -209,7 +240,7 @@ class Workspace:
     def hide_paths(self, slot: Path, matches) -> list[str]:
         """Take the tracked files `matches` selects out of the slot: gone from disk, and
         flagged skip-worktree so that their absence is not a change anyone can commit."""
-        repo = git.Repo(slot)
+        repo = open_repo(slot)
         hidden = [path for path in repo.git.ls_files().splitlines() if matches(path)]
         if hidden:
             repo.git.update_index("--skip-worktree", "--", *hidden)
@@ -224,11 +255,11 @@ class Workspace:
     def start_branch(self, slot: Path, branch: str) -> None:
         if self.branch_exists(branch):
             raise FactoryError(f"branch {branch} already exists; the experiment id was reused")
-        git.Repo(slot).git.switch("--quiet", "-c", branch)
+        open_repo(slot).git.switch("--quiet", "-c", branch)
 
     def commit_slot(self, slot: Path, message: str) -> str | None:
         """Commit everything the Builder changed in the slot; None when nothing changed."""
-        repo = git.Repo(slot)
+        repo = open_repo(slot)
         excludes = [f":(exclude,glob)**/{pattern}" for pattern in JUNK]
         repo.git.add("--all", "--", ".", *excludes)
         if not repo.git.diff("--cached", "--name-only"):
@@ -242,7 +273,7 @@ class Workspace:
         archived. Untracked droppings go at the next `prepare_slot`."""
         if not (slot / ".git").exists():
             return
-        git.Repo(slot).git.checkout("--force", "--detach", "--quiet", commit)
+        open_repo(slot).git.checkout("--force", "--detach", "--quiet", commit)
 
     @contextlib.contextmanager
     def temporary_checkout(self, commit: str) -> Iterator[Path]:
@@ -268,12 +299,12 @@ class Workspace:
             self.repo.git.worktree("prune")
 
     # -- verdicts ----------------------------------------------------------------------------
-    def keep(self, branch: str, slot: Path) -> str:
-        """Move the base branch to the experiment; returns the new base commit.
+    def keep(self, branch: str, expected: str) -> str:
+        """Move the base branch to the experiment's commit; returns it.
 
-        A fast-forward when the base has not moved since the experiment began; otherwise
-        the experiment is merged onto the new base in its slot first. The user's history is
-        never rewritten, and a refused keep changes nothing.
+        Only when the base branch still points where it did when the experiment began
+        (`expected`): the move is a compare-and-swap, and a fast-forward. The user's history
+        is never rewritten, and a refused keep changes nothing.
         """
         dirty = self.tracked_changes()
         if dirty:
@@ -282,39 +313,100 @@ class Workspace:
                 f"{', ...' if len(dirty) > 3 else ''}); {branch} was not kept: commit or stash "
                 f"your changes, then merge {branch} by hand or run again"
             )
-        base = self.base_commit()
         target = self.repo.git.rev_parse(branch)
-        if not self.repo.is_ancestor(base, target):
-            target = self._merge_in_slot(slot, base, branch)
+        ref = f"refs/heads/{self.base_branch}"
         checked_out = (
             not self.repo.head.is_detached and self.repo.active_branch.name == self.base_branch
         )
         try:
-            if checked_out:
+            if checked_out:  # the working tree follows: a fast-forward from `expected` only
+                if self.base_commit() != expected:
+                    raise BaseMoved(self._moved(expected))
                 self.repo.git.merge("--ff-only", "--quiet", target)
             else:
-                self.repo.git.update_ref(f"refs/heads/{self.base_branch}", target, base)
+                self.repo.git.update_ref(ref, target, expected)
         except GitCommandError as error:
+            if self.base_commit() != expected:
+                raise BaseMoved(self._moved(expected)) from None
             raise KeepRefused(f"cannot move {self.base_branch}: {_git_message(error)}") from None
         return target
 
-    def _merge_in_slot(self, slot: Path, base: str, branch: str) -> str:
-        repo = git.Repo(slot)
+    def _moved(self, expected: str) -> str:
+        return (
+            f"{self.base_branch} moved from {expected[:10]} to {self.base_commit()[:10]} since "
+            "the experiment began; its change was measured against the old base and is not kept"
+        )
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         try:
-            repo.git.switch("--detach", "--quiet", base)
-            with repo.git.custom_environment(**FACTORY_ENV):
-                repo.git.merge("--no-ff", "--quiet", "-m", f"factory: keep {branch}", branch)
-        except GitCommandError as error:
-            with contextlib.suppress(GitCommandError):
-                repo.git.merge("--abort")
-            raise KeepRefused(
-                f"{branch} conflicts with new commits on {self.base_branch}: {_git_message(error)}"
-            ) from None
-        return repo.head.commit.hexsha
+            return self.repo.is_ancestor(ancestor, descendant)
+        except GitCommandError:
+            return False
+
+    # -- what an unsandboxed agent may have touched ------------------------------------------
+    def git_state(self) -> GitState:
+        """The refs, and the files of .git that make git run things (config, hooks, info)."""
+        common = Path(self.repo.common_dir)
+        files = {}
+        for path in [
+            common / "config",
+            *_files_below(common / "hooks"),
+            *_files_below(common / "info"),
+        ]:
+            with contextlib.suppress(OSError):
+                files[path] = path.read_bytes()
+        return GitState(self.refs(), files)
+
+    def restore_git_state(self, before: GitState) -> list[str]:
+        """Put back .git's config, hooks and info files, and undo what happened to the
+        refs (see `restore_refs`). Returns what was found, one line each."""
+        common = Path(self.repo.common_dir)
+        found = []
+        now = {p: p.read_bytes() for p in self._runnable_git_files() if p.is_file()}
+        for path in sorted(now.keys() - before.files.keys()):
+            path.unlink()
+            found.append(f"{path.relative_to(common)} was added to .git: removed")
+        for path, data in sorted(before.files.items()):
+            if now.get(path) != data:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                found.append(f"{path.relative_to(common)} in .git was changed: restored")
+        return found + self.restore_refs(before.refs)
+
+    # -- refs an agent may have touched ------------------------------------------------------
+    def refs(self) -> dict[str, str]:
+        """Every ref of the repository and the commit it points at."""
+        output = self.repo.git.for_each_ref("--format=%(objectname) %(refname)")
+        return {name: sha for sha, name in (line.split(" ", 1) for line in output.splitlines())}
+
+    def restore_refs(self, before: dict[str, str]) -> list[str]:
+        """Undo what happened to the refs since `before`, as far as it cannot be the user's
+        own work: created refs removed, deleted ones recreated, refs moved anywhere but
+        forward moved back. A fast-forward (perhaps the user committing) is only reported.
+        Returns what was found, one line each."""
+        after = self.refs()
+        found = []
+        for name in sorted(after.keys() - before.keys()):
+            self.repo.git.update_ref("-d", name, after[name])
+            found.append(f"{name} was created ({after[name][:10]}): removed")
+        for name in sorted(before.keys() - after.keys()):
+            self.repo.git.update_ref(name, before[name])
+            found.append(f"{name} was deleted: restored at {before[name][:10]}")
+        for name in sorted(before.keys() & after.keys()):
+            old, new = before[name], after[name]
+            if old == new:
+                continue
+            if self.is_ancestor(old, new):
+                found.append(f"{name} moved forward {old[:10]} -> {new[:10]}: left as it is")
+            else:
+                self.repo.git.update_ref(name, old, new)
+                found.append(f"{name} was moved to {new[:10]}: restored at {old[:10]}")
+        return found
 
     def archive_branch(self, branch: str, prefix: str) -> str | None:
-        """Rename `factory/exp-NNNN` to `<prefix>exp-NNNN`; returns the new name."""
-        if not self.branch_exists(branch):
+        """Rename `factory/exp-NNNN` to `<prefix>exp-NNNN`; returns the new name. A branch
+        already archived (kept or reverted) is never renamed again."""
+        if not branch.startswith(EXPERIMENT_PREFIX + "exp-") or not self.branch_exists(branch):
             return None
         name = prefix + branch.removeprefix(EXPERIMENT_PREFIX)
         if self.branch_exists(name):

@@ -7,6 +7,7 @@ and neither the CEO nor a person can keep the experiment.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -175,12 +176,55 @@ def modifiable_paths(guard: GuardInput) -> Check:
     )
 
 
+# Files that change how the repository's diffs, its tests or any Python start are read:
+# `.gitattributes` can turn a test file's diff binary (an assertion removed unseen);
+# sitecustomize, usercustomize and .pth files run at every interpreter start.
+READING_FILES = (".gitattributes", "sitecustomize.py", "usercustomize.py")
+
+
+def reading_untouched(guard: GuardInput) -> Check:
+    touched = [
+        path
+        for path in diff_files(guard.diff)
+        if path.rsplit("/", 1)[-1] in READING_FILES or path.endswith(".pth")
+    ]
+    return Check(
+        name="guard: how files are read untouched",
+        ok=not touched,
+        detail=", ".join(touched) if touched else "no .gitattributes, customize or .pth file",
+    )
+
+
+def symlinks_inside(guard: GuardInput) -> Check:
+    """A symlink the experiment adds or changes must point inside the worktree: one that
+    points out would make the user's tree read or write elsewhere once kept."""
+    root = guard.worktree.resolve()
+    outside = []
+    for path in diff_files(guard.diff):
+        link = guard.worktree / path
+        if not link.is_symlink():
+            continue
+        target = os.readlink(link)
+        resolved = Path(os.path.normpath(link.parent / target))
+        if os.path.isabs(target) or not (resolved == root or root in resolved.parents):
+            outside.append(f"{path} -> {target}")
+    return Check(
+        name="guard: symlinks inside",
+        ok=not outside,
+        detail="points outside the worktree: " + ", ".join(outside)
+        if outside
+        else "no symlink points outside the worktree",
+    )
+
+
 def run_guards(guard: GuardInput) -> list[Check]:
     """Every diff-based guard; the test-count guard needs the scores (see `guard_test_counts`)."""
     return [
         tests_kept(guard),
         assertions_kept(guard),
         eval_files_untouched(guard),
+        reading_untouched(guard),
+        symlinks_inside(guard),
         inside_worktree(guard),
         no_secrets(guard),
         modifiable_paths(guard),

@@ -6,7 +6,7 @@ hypothesis it changes nothing and says why, and the experiment is reverted as em
 
 from __future__ import annotations
 
-import git
+from factory_tui.engine.workspace import open_repo
 
 from ..base import AgentRequest, Emit
 from ..contracts import BuilderOutput
@@ -44,5 +44,5 @@ async def build(request: AgentRequest, emit: Emit) -> BuilderOutput:
 
 
 def changed_files(request: AgentRequest) -> list[str]:
-    status = git.Repo(request.cwd).git.status("--porcelain", "--untracked-files=all")
+    status = open_repo(request.cwd).git.status("--porcelain", "--untracked-files=all")
     return sorted(line[3:] for line in status.splitlines() if line.strip())
