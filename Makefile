@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python benchmarks/tui_stream.py
 	$(BIN)/python benchmarks/eval_speed.py
 	$(BIN)/python benchmarks/plateau_loop.py
+	$(BIN)/python benchmarks/sandbox_cost.py
 
 lint: setup
 	$(BIN)/ruff check factory_tui tests benchmarks

@@ -231,3 +231,96 @@ def test_the_engine_never_imports_textual() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# -- bad input: one line, exit 2, nothing lost ------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["ceo", ""], "the target is empty"),
+        (["status", ""], "the path is empty"),
+        (["ceo", ".", "--max-cost", "nan"], "not a finite number: 'nan'"),
+        (["ceo", ".", "--max-cost", "inf"], "not a finite number: 'inf'"),
+        (["run", ".", "--loop", "--interval", "nan"], "not a duration: 'nan'"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(args, says) -> None:
+    result = run_factory(*args)
+    assert result.returncode == 2
+    assert says in one_line_error(result)
+
+
+@pytest.mark.parametrize(
+    ("weights", "says"),
+    [
+        ("tests = nan", "eval.weights.tests: Input should be a finite number"),
+        ("tests = inf", "eval.weights.tests: Input should be a finite number"),
+        ("tests = -1", "weights must be 0 or more: tests"),
+        ("speed = 2", "weights for unknown dimension(s) speed"),
+    ],
+)
+def test_weights_are_finite_positive_and_of_known_dimensions(make_repo, weights, says) -> None:
+    root = make_repo({"README.md": "# hi\n"})
+    (root / ".factory").mkdir()
+    (root / ".factory" / "config.toml").write_text(f"[eval.weights]\n{weights}\n")
+    result = run_factory("ceo", str(root), "--headless")
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "config.toml" in line and says in line
+
+
+@pytest.mark.parametrize("name", ["backlog.json", "messages.json"])
+def test_a_corrupt_backlog_or_messages_file_is_set_aside_and_the_run_goes_on(
+    make_repo, name
+) -> None:
+    root = make_repo(FIXABLE)
+    (root / ".factory").mkdir()
+    (root / ".factory" / name).write_text('[{"id": 1, "title": ')
+    result = run_factory("ceo", str(root), "--headless", "-q")
+    assert result.returncode == 0, result.stderr
+    assert f"{name} was not a valid" in result.stdout and f"{name}.corrupt" in result.stdout
+    assert (root / ".factory" / f"{name}.corrupt").read_text() == '[{"id": 1, "title": '
+    [experiment] = Store(root).experiments()
+    assert experiment.status == "kept"
+
+
+@pytest.mark.usefixtures("sandbox")
+@pytest.mark.parametrize("read_only", [".factory", ".factory/events.jsonl"])
+def test_a_state_folder_the_factory_cannot_write_is_one_line(make_repo, read_only) -> None:
+    """Made read-only with a bind mount (root ignores file modes): the same error path a
+    chmod 000 or a full disk takes."""
+    root = make_repo(FIXABLE)
+    assert run_factory("eval", str(root)).returncode == 0  # .factory and its event log exist
+    (root / ".factory" / "events.jsonl").touch()
+    before = tree_snapshot(root)
+    target = str(root / read_only)
+    result = subprocess.run(
+        [
+            *("bwrap", "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc"),
+            *("--ro-bind", target, target, sys.executable, "-m", "factory_tui"),
+            *("ceo", str(root), "--headless", "-q"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "Read-only file system" in line and str(root / ".factory") in line
+    assert tree_snapshot(root) == before
+
+
+def test_agents_refuse_to_run_unsandboxed_unless_told(make_repo) -> None:
+    root = make_repo(FIXABLE)
+    scripted_config(root)
+    missing = {"FACTORY_BWRAP": "/nonexistent/bwrap"}
+    result = run_factory("ceo", str(root), "--headless", "-q", env=missing)
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "sandbox" in line and "apt install bubblewrap" in line and 'sandbox = "off"' in line
+    assert Store(root).experiments() == []
+    config = root / ".factory" / "config.toml"
+    config.write_text('sandbox = "off"\n' + config.read_text())
+    result = run_factory("ceo", str(root), "--headless", "-q", env=missing)
+    assert result.returncode == 0, result.stderr
+    assert "UNSANDBOXED" in result.stdout.splitlines()[0]

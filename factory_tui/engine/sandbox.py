@@ -105,12 +105,14 @@ class Sandbox:
 
     def __init__(self, mode: SandboxMode = "auto", binary: str | None = None) -> None:
         self.mode = mode
-        self.binary = binary or shutil.which("bwrap")
+        # $FACTORY_BWRAP names a bwrap elsewhere than on PATH.
+        chosen = binary or os.environ.get("FACTORY_BWRAP") or "bwrap"
+        self.binary = shutil.which(chosen)
         self.problem: str | None = None
         if mode == "off":
             self.problem = 'the sandbox is off (sandbox = "off")'
         elif self.binary is None:
-            self.problem = "bubblewrap (bwrap) is not installed"
+            self.problem = f"bubblewrap ({chosen}) is not installed"
         else:
             self.problem = probe(self.binary)
 

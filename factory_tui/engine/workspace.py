@@ -346,16 +346,15 @@ class Workspace:
     # -- what an unsandboxed agent may have touched ------------------------------------------
     def git_state(self) -> GitState:
         """The refs, and the files of .git that make git run things (config, hooks, info)."""
-        common = Path(self.repo.common_dir)
         files = {}
-        for path in [
-            common / "config",
-            *_files_below(common / "hooks"),
-            *_files_below(common / "info"),
-        ]:
+        for path in self._runnable_git_files():
             with contextlib.suppress(OSError):
                 files[path] = path.read_bytes()
         return GitState(self.refs(), files)
+
+    def _runnable_git_files(self) -> list[Path]:
+        common = Path(self.repo.common_dir)
+        return [common / "config", *_files_below(common / "hooks"), *_files_below(common / "info")]
 
     def restore_git_state(self, before: GitState) -> list[str]:
         """Put back .git's config, hooks and info files, and undo what happened to the

@@ -139,10 +139,10 @@ def own_environment(root: Path, python: str, why: str, jail: Jail | None = None)
     pythonpath = [str(src)] if src.is_dir() else []
     if tools.is_our_python(python):
         return TestEnvironment(
-            python, f"the factory's environment (the project has none){why}", pythonpath
+            python, f"the factory's environment (the project has none){why}", pythonpath, jail
         )
     home = Path(python).parent.parent.name
-    return TestEnvironment(python, f"the project's {home}{why}", pythonpath)
+    return TestEnvironment(python, f"the project's {home}{why}", pythonpath, jail)
 
 
 @asynccontextmanager

@@ -5,9 +5,10 @@ behaviour, e.g. `builder=hang` (edit a file, then never finish), `builder=garbag
 `builder=crash` (exit 3), `builder=slow` (three seconds, then done), `builder=leak` (also
 writes `$SCRIPTED_CONTENT` to leak.py), `strategist=fresh` (a new title every time).
 `$SCRIPTED_FILES`, a JSON object of path -> text (null deletes), is what the Builder writes
-instead of greet.py. When it hangs it writes
-its pid to `$SCRIPTED_AGENT_PIDFILE` and exits on its own once orphaned, so a killed test run
-leaves nothing behind.
+instead of greet.py. `<role>=attack` runs the attacks `$SCRIPTED_ATTACK` names
+(`tests/support/attacks.py`, joined with +) before the role answers as usual. When it hangs
+it writes its pid to `$SCRIPTED_AGENT_PIDFILE` and exits on its own once orphaned, so a
+killed test run leaves nothing behind.
 """
 
 import contextlib
@@ -38,6 +39,12 @@ def hang() -> None:
         time.sleep(0.05)
     sys.exit(0)
 
+
+if behaviour == "attack":
+    sys.path.insert(0, str(Path(__file__).parent))
+    import attacks
+
+    attacks.run(os.environ["SCRIPTED_ATTACK"])
 
 if behaviour == "crash":
     print("something went wrong", flush=True)
@@ -98,7 +105,7 @@ elif role == "builder":
         time.sleep(3)
     final(
         {
-            "summary": "added greet.py",
+            "summary": os.environ.get("SCRIPTED_SUMMARY", "added greet.py"),
             "files_changed": ["greet.py"],
             "commit_message": "Add a greeting module",
         }
