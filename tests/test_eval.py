@@ -498,8 +498,9 @@ def test_guard_removed_assertions(make_repo) -> None:
         )
 
     checks = guard_checks(make_repo, weaken)
-    assert tripped(checks) == {"assertions kept"}
+    assert tripped(checks) == {"assertions kept", "base tests keep their meaning"}
     assert checks["assertions kept"].detail == "test assertions -2 +0"
+    assert "test_f asserts something else" in checks["base tests keep their meaning"].detail
 
 
 def test_guard_eval_configuration_and_metric_scripts(make_repo) -> None:

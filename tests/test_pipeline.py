@@ -66,7 +66,9 @@ def test_a_reverted_cycle_leaves_the_base_alone_and_archives_the_branch(make_rep
 
     [experiment] = Store(root).experiments()
     assert experiment.status == "reverted"
-    assert "tests not worse failed (failing 0 -> 1, passing 1 -> 0)" in experiment.verdict.reason
+    assert "tests not worse failed (failing 0 -> 1, passing 1 -> 0; now failing: " in (
+        experiment.verdict.reason
+    )
     repo = git.Repo(root)
     assert repo.head.commit.hexsha == base
     assert tree_snapshot(root) == before

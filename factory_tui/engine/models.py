@@ -87,6 +87,8 @@ class DimensionScore(Record):
     reason: str = ""
     raw: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
     samples: list[float] = Field(default_factory=list)
+    # The tests: which ones fail or error, by id, so a verdict sees a swap the counts hide.
+    failing: list[str] = Field(default_factory=list)
 
     @property
     def applicable(self) -> bool:

@@ -32,10 +32,11 @@ from factory_tui.agents.contracts import (
 from factory_tui.eval import tools
 from factory_tui.eval.evaluator import EvalRequest, Evaluator
 from factory_tui.eval.factory_scorecard import factory_scorecard
-from factory_tui.eval.guards import GuardInput, guard_test_counts, run_guards
+from factory_tui.eval.guards import GuardInput, guard_test_counts, needs_a_person, run_guards
 from factory_tui.eval.leakage import GroundTruth, Risk, added_lines, assess, is_fixed
 from factory_tui.eval.project_metrics import metric_paths
 from factory_tui.eval.similarity import Target, reverted_targets, similarity_check, standing
+from factory_tui.eval.special_cases import special_cases, test_literals
 
 from . import decide
 from .config import FactoryConfig, MetricConfig
@@ -93,7 +94,8 @@ from .workspace import (
 
 T = TypeVar("T")
 SLOT = "slot-1"
-EVAL_SLOT = "eval-1"  # research mode: a full checkout for the metric; agents never see it
+EVAL_SLOT = "eval-1"  # the checkout the eval measures; agents never see it
+TESTS_SLOT = "tests-1"  # an experiment's code with the base's tests, where its tests run
 RESEARCH_METRIC = "metric"
 RECENT_NOTES = 5  # archive notes the Researcher and Strategist read
 STAGE_NAMES = {stage.value for stage in Stage}
@@ -776,8 +778,10 @@ class Pipeline:
             protected=metric_paths(self.config.eval.metrics, slot)
             | set(self.research.fixed if self.research else []),
             outside_changes=outside,
+            category=experiment.hypothesis.category,
         )
         guards = await asyncio.to_thread(run_guards, guard_input)
+        person = await asyncio.to_thread(self._needs_a_person, guard_input, experiment)
 
         await self._checkpoint()
         history = store.experiments()
@@ -787,6 +791,7 @@ class Pipeline:
             experiment.commit,
             "experiment",
             EvalRequest(guards=guards, baseline=experiment.before),
+            tests_from=experiment.base_commit,
         )
         store.save_experiment(experiment)
         context.after, context.review = experiment.after, experiment.review
@@ -799,11 +804,38 @@ class Pipeline:
                 context.failures = analysed.output.summary
 
         await self._checkpoint()
-        verdict = await self._decide(experiment, guards, slot, history)
+        verdict = await self._decide(experiment, guards, slot, history, person)
         await self._conclude(experiment, slot, verdict, context)
 
+    def _needs_a_person(self, guard: GuardInput, experiment: Experiment) -> str | None:
+        """Why the experiment may not be kept automatically: it changes what the base's
+        tests assert (a tests hypothesis may), or its code special-cases their values."""
+        reason = needs_a_person(guard)
+        if reason is not None:
+            return reason
+        base = experiment.base_commit
+        tests = [
+            path
+            for path in self.workspace.repo.git.ls_tree("-r", "--name-only", base).splitlines()
+            if path.endswith(".py") and tools.is_test_file(path)
+        ]
+        literals = test_literals(tests, lambda path: self.workspace.file_at(base, path))
+        flagged = special_cases(
+            guard.diff,
+            lambda path: self.workspace.file_at(experiment.commit or base, path),
+            literals,
+        )
+        if flagged:
+            return "new code compares with values the tests use: " + "; ".join(flagged[:3])
+        return None
+
     async def _decide(
-        self, experiment: Experiment, guards: list[Check], slot: Path, history: list[Experiment]
+        self,
+        experiment: Experiment,
+        guards: list[Check],
+        slot: Path,
+        history: list[Experiment],
+        person: str | None = None,
     ) -> Verdict:
         assert experiment.before is not None and experiment.after is not None
         with self._stage(Stage.CEO, experiment.id):
@@ -854,6 +886,12 @@ class Pipeline:
             experiment.status = ExperimentStatus.AWAITING_APPROVAL
             self.store.save_experiment(experiment)
             gate = self.gate
+            if person is not None and gate.mode != "manual":
+                # Every check passed, yet this is for a person to keep, not the engine.
+                gate = decide.ManualApproval(self.store.experiments_dir)
+                self.notice(
+                    f"{experiment.id} waits for a person: {person}", "warning", experiment.id
+                )
             if gate.mode == "manual":
                 self.emit(
                     ApprovalRequested(
@@ -1067,11 +1105,25 @@ class Pipeline:
         commit: str,
         kind: str,
         request: EvalRequest,
+        tests_from: str | None = None,
     ) -> Scorecard:
+        """Score `commit` in a checkout no agent touched; with `tests_from`, its tests are
+        that commit's (the base's tests are a fixed surface: an experiment cannot change
+        what it is measured by), and the tests it adds run beside them."""
         with self._stage(stage, experiment_id):
             tree = await asyncio.to_thread(self.workspace.tree_of, commit)
+            tests = None
+            if tests_from is not None:
+                tests = await asyncio.to_thread(
+                    self.workspace.prepare_test_slot,
+                    TESTS_SLOT,
+                    commit,
+                    tests_from,
+                    tools.is_test_surface,
+                )
             # A tree measured before needs no checkout (research mode reads its truth there).
-            measured = self.evaluator.cached(tree) is not None and self.research is None
+            key = tree if tests is None else f"{tree}-tests-{tests[1]}"
+            measured = self.evaluator.cached(key) is not None and self.research is None
             root = self.workspace.project if measured else await self._eval_root(commit)
             with self._agent_log(Role.EVALUATOR, experiment_id) as emit_line:
                 self.emit(
@@ -1079,7 +1131,7 @@ class Pipeline:
                 )
                 started = time.monotonic()
                 card = await self.evaluator.evaluate(
-                    root, tree, lambda line: emit_line(line, "text"), request
+                    root, tree, lambda line: emit_line(line, "text"), request, tests
                 )
                 self.emit(
                     AgentFinished(

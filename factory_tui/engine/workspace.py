@@ -237,6 +237,18 @@ class Workspace:
         slot.git.clean("-ffdxq")
         return path
 
+    def prepare_test_slot(self, name: str, commit: str, base: str, is_test) -> tuple[Path, str]:
+        """A checkout of `commit` whose tests are the base's: every path `is_test` selects
+        at `base` is put back as it was there (changed or deleted ones included), and the
+        tests the experiment adds stay. Returns the checkout and the tree it holds."""
+        path = self.prepare_slot(name, commit)
+        repo = open_repo(path)
+        tests = [p for p in repo.git.ls_tree("-r", "--name-only", base).splitlines() if is_test(p)]
+        for start in range(0, len(tests), 500):  # a command line of bounded length
+            repo.git.checkout(base, "--", *tests[start : start + 500])
+        repo.git.add("--all")
+        return path, repo.git.write_tree()
+
     def hide_paths(self, slot: Path, matches) -> list[str]:
         """Take the tracked files `matches` selects out of the slot: gone from disk, and
         flagged skip-worktree so that their absence is not a change anyone can commit."""

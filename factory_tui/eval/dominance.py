@@ -47,15 +47,22 @@ def _counts(name: str, measures: list[tuple[str, int, int]]) -> Comparison:
 
 
 def tests(before: DimensionScore, after: DimensionScore) -> Comparison:
-    """Worse when a test fails that passed, or fewer pass; better when fewer fail."""
+    """Worse when any test fails that did not (by name: one fixed and another broken is
+    not a wash), or fewer pass; better when a failing test passes."""
     if after.raw.get("timed_out") and not before.raw.get("timed_out"):
         return Comparison("tests", "worse", f"timed out ({after.reason})")
     old_failing = _count(before, "failed") + _count(before, "errors")
     new_failing = _count(after, "failed") + _count(after, "errors")
     old_passed, new_passed = _count(before, "passed"), _count(after, "passed")
     detail = f"failing {old_failing} -> {new_failing}, passing {old_passed} -> {new_passed}"
-    if new_failing > old_failing or new_passed < old_passed:
+    broken = sorted(set(after.failing) - set(before.failing))
+    fixed = sorted(set(before.failing) - set(after.failing))
+    if broken:
+        detail += "; now failing: " + ", ".join(broken[:3]) + (" ..." if len(broken) > 3 else "")
+    if broken or new_failing > old_failing or new_passed < old_passed:
         return Comparison("tests", "worse", detail)
+    if fixed:
+        detail += "; fixed: " + ", ".join(fixed[:3]) + (" ..." if len(fixed) > 3 else "")
     if new_failing < old_failing:
         return Comparison("tests", "better", detail)
     return Comparison("tests", "same", detail)

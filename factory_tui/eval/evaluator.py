@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
@@ -34,7 +34,7 @@ from .guards import guard_test_counts
 from .hygiene import Checkout
 
 OnLine = Callable[[str], None]
-CACHE_VERSION = "3"
+CACHE_VERSION = "4"
 
 
 def lint_score(problems: int, lines: int) -> float:
@@ -143,15 +143,19 @@ class Evaluator:
         tree: str,
         on_line: OnLine = tools.quiet,
         request: EvalRequest | None = None,
+        tests: tuple[Path, str] | None = None,
     ) -> Scorecard:
+        """Score the checkout `root` of `tree`. `tests` is (a checkout, its tree) to run the
+        tests in instead: an experiment's code with the base's tests over it."""
         request = request or EvalRequest()
         started = time.monotonic()
-        measurement = self.cached(tree)
+        key = tree if tests is None else f"{tree}-tests-{tests[1]}"
+        measurement = self.cached(key)
         cached = measurement is not None
         self.metric_problems = {}
         if measurement is None:
-            measurement = await self.measure(root, on_line)
-            path = self._cache_path(tree)
+            measurement = await self.measure(root, on_line, tests[0] if tests else None)
+            path = self._cache_path(key)
             # A failed metric is measured again next time: the failure may pass.
             if path is not None and not self.metric_problems:
                 write_atomic(path, measurement.model_dump_json())
@@ -170,8 +174,11 @@ class Evaluator:
         )
         return card
 
-    async def measure(self, root: Path, on_line: OnLine = tools.quiet) -> TreeMeasurement:
-        """Run every tree dimension concurrently, each under its own time limit."""
+    async def measure(
+        self, root: Path, on_line: OnLine = tools.quiet, tests_root: Path | None = None
+    ) -> TreeMeasurement:
+        """Run every tree dimension concurrently, each under its own time limit; the tests
+        (and coverage) in `tests_root` when given."""
         started = time.monotonic()
         config = self.config
         checkout = Checkout(
@@ -183,6 +190,11 @@ class Evaluator:
             state_dir=self.state_dir,
             jail=self._jail(root),
         )
+        testing = (
+            replace(checkout, root=tests_root, jail=self._jail(tests_root))
+            if tests_root is not None
+            else checkout
+        )
         on_line(f"project: {checkout.kind.language} ({checkout.kind.reason})")
         scan = asyncio.create_task(asyncio.to_thread(scan_code, root))
         jobs: list[tuple[list[str], str, float, Awaitable]] = [
@@ -190,7 +202,7 @@ class Evaluator:
                 ["tests", "coverage"],
                 "hygiene",
                 config.timeout,
-                hygiene.tests_and_coverage(checkout),
+                hygiene.tests_and_coverage(testing),
             ),
             (["lint"], "hygiene", config.timeout, hygiene.lint(checkout, scan)),
             (["types"], "hygiene", config.timeout, _after(scan, hygiene.types, checkout)),

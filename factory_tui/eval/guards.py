@@ -6,6 +6,9 @@ and neither the CEO nor a person can keep the experiment.
 
 from __future__ import annotations
 
+import ast
+import configparser
+import contextlib
 import fnmatch
 import os
 import re
@@ -46,6 +49,7 @@ class GuardInput:
     read_base: Callable[[str], str | None]  # a file's text at the experiment's base commit
     protected: set[str] = field(default_factory=set)  # extra paths (metric scripts)
     outside_changes: list[str] = field(default_factory=list)
+    category: str = ""  # the hypothesis's kind: a `tests` hypothesis may change the tests
 
 
 def _added_removed(diff: str) -> dict[str, tuple[list[str], list[str]]]:
@@ -195,6 +199,155 @@ def reading_untouched(guard: GuardInput) -> Check:
     )
 
 
+def collection_untouched(guard: GuardInput) -> Check:
+    """Nothing may change how the tests are collected or reported: conftest.py files, a
+    test folder's __init__.py, pytest plugins named in code, setup.cfg's test sections, and
+    the test dependencies a test environment is built from."""
+    touched = []
+    files = diff_files(guard.diff)
+    for path, (plus, minus) in _added_removed(guard.diff).items():
+        name = path.rsplit("/", 1)[-1]
+        if name == "conftest.py" and not _same_code(guard, path):
+            touched.append(f"{path} (conftest)")
+        elif name == "__init__.py" and tools.is_test_file(path) and (plus or minus):
+            touched.append(f"{path} (a test package's __init__)")
+        elif any(re.match(r"\s*pytest_plugins\s*=", line) for line in plus):
+            touched.append(f"{path} (pytest_plugins)")
+    for path in files:
+        name = path.rsplit("/", 1)[-1]
+        if name == "setup.cfg" and _sections_changed(guard, path, ("tool:pytest", "coverage")):
+            touched.append(f"{path} (test settings)")
+        elif name == "pyproject.toml" and _test_dependencies_changed(guard, path):
+            touched.append(f"{path} (test dependencies)")
+    return Check(
+        name="guard: test collection untouched",
+        ok=not touched,
+        detail=", ".join(touched) if touched else "no conftest, plugin or test setting changed",
+    )
+
+
+def _same_code(guard: GuardInput, path: str) -> bool:
+    """Whether a Python file changed only in its formatting (the same syntax tree)."""
+    after = guard.worktree / path
+    try:
+        old = ast.dump(ast.parse(guard.read_base(path) or ""))
+        new = ast.dump(ast.parse(after.read_text(encoding="utf-8"))) if after.exists() else None
+    except (SyntaxError, OSError, UnicodeDecodeError):
+        return False
+    return guard.read_base(path) is not None and old == new
+
+
+def _sections_changed(guard: GuardInput, path: str, prefixes: tuple[str, ...]) -> bool:
+    def sections(text: str | None) -> dict[str, dict[str, str]]:
+        parser = configparser.ConfigParser(interpolation=None)
+        with contextlib.suppress(configparser.Error):
+            parser.read_string(text or "")
+        return {name: dict(parser[name]) for name in parser.sections() if name.startswith(prefixes)}
+
+    after = guard.worktree / path
+    after_text = after.read_text(encoding="utf-8", errors="replace") if after.exists() else None
+    return sections(guard.read_base(path)) != sections(after_text)
+
+
+def _test_dependencies_changed(guard: GuardInput, path: str) -> bool:
+    from .test_env import FALLBACK_NAMES, TEST_NAMES
+
+    names = (*TEST_NAMES, *FALLBACK_NAMES)
+
+    def declared(text: str | None) -> dict:
+        try:
+            data = tomllib.loads(text or "")
+        except tomllib.TOMLDecodeError:
+            return {"unreadable": True}
+        extras = data.get("project", {}).get("optional-dependencies", {}) or {}
+        groups = data.get("dependency-groups", {}) or {}
+        return {name: (extras.get(name), groups.get(name)) for name in names}
+
+    after = guard.worktree / path
+    after_text = after.read_text(encoding="utf-8", errors="replace") if after.exists() else None
+    return declared(guard.read_base(path)) != declared(after_text)
+
+
+def base_tests_mean_the_same(guard: GuardInput, category: str = "") -> Check:
+    """Every test the base has asserts what it asserted: rewriting an expected value,
+    weakening an assertion to `assert True`, renaming a failing test so it is not collected.
+    Formatting and imports may change. A hypothesis about the tests themselves (category
+    `tests`) may change them: that passes here and asks a person (see `needs_a_person`)."""
+    changed = _changed_tests(guard)
+    if changed and category == "tests":
+        return Check(
+            name="guard: base tests keep their meaning",
+            ok=True,
+            detail="a tests hypothesis changed: " + "; ".join(changed[:5]) + " (a person decides)",
+        )
+    return Check(
+        name="guard: base tests keep their meaning",
+        ok=not changed,
+        detail="; ".join(changed[:5]) if changed else "every base test asserts what it did",
+    )
+
+
+def needs_a_person(guard: GuardInput) -> str | None:
+    """Why this experiment may not be kept without a person, or None."""
+    changed = _changed_tests(guard)
+    if changed and guard.category == "tests":
+        return "it changes what the base's tests assert: " + "; ".join(changed[:3])
+    return None
+
+
+def _changed_tests(guard: GuardInput) -> list[str]:
+    changed = []
+    for path, state in diff_files(guard.diff).items():
+        if state != "modified" or not path.endswith(".py") or not tools.is_test_file(path):
+            continue
+        target = guard.worktree / path
+        before = test_assertions(guard.read_base(path) or "")
+        try:
+            after = test_assertions(target.read_text(encoding="utf-8", errors="replace"))
+        except SyntaxError:
+            changed.append(f"{path} no longer parses")
+            continue
+        for name, asserted in before.items():
+            if name not in after:
+                changed.append(f"{path}::{name} removed or renamed")
+            elif after[name] != asserted:
+                changed.append(f"{path}::{name} asserts something else")
+    return changed
+
+
+def test_assertions(source: str) -> dict[str, list[str]]:
+    """Each test function (module level or in a Test class) and what it asserts: its assert
+    statements, unittest assert calls and pytest.raises, as positionless AST dumps."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    tests: dict[str, list[str]] = {}
+    scopes: list[tuple[str, ast.AST]] = [("", tree)]
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            scopes.append((f"{node.name}.", node))
+    for prefix, scope in scopes:
+        for node in getattr(scope, "body", []):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
+                "test"
+            ):
+                tests[prefix + node.name] = [
+                    ast.dump(inner) for inner in ast.walk(node) if _asserts(inner)
+                ]
+    return tests
+
+
+def _asserts(node: ast.AST) -> bool:
+    if isinstance(node, ast.Assert):
+        return True
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return name.startswith("assert") or name in ("raises", "approx", "fail")
+    return False
+
+
 def symlinks_inside(guard: GuardInput) -> Check:
     """A symlink the experiment adds or changes must point inside the worktree: one that
     points out would make the user's tree read or write elsewhere once kept."""
@@ -224,6 +377,8 @@ def run_guards(guard: GuardInput) -> list[Check]:
         assertions_kept(guard),
         eval_files_untouched(guard),
         reading_untouched(guard),
+        collection_untouched(guard),
+        base_tests_mean_the_same(guard, guard.category),
         symlinks_inside(guard),
         inside_worktree(guard),
         no_secrets(guard),

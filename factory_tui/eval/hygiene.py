@@ -126,6 +126,7 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
             score=report.pass_rate,
             raw=raw,
             reason=f"{report.passed}/{ran} passed{skipped}{where}",
+            failing=sorted({failure.name for failure in report.failures}),
         )
     if report.coverage is None:
         why = (

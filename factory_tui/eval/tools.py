@@ -313,6 +313,16 @@ def is_test_file(path: str) -> bool:
     )
 
 
+# What decides how the tests run, beside the test files: an experiment cannot change it.
+TEST_CONFIG_FILES = ("conftest.py", "pytest.ini", "tox.ini", "setup.cfg")
+
+
+def is_test_surface(path: str) -> bool:
+    """The tests and what configures them: the base's version of these is what an
+    experiment is measured by."""
+    return is_test_file(path) or path.rsplit("/", 1)[-1] in TEST_CONFIG_FILES
+
+
 # No cache folder in the checkout; a broken test file must not hide the others' results.
 PYTEST_FLAGS = (
     "-q",

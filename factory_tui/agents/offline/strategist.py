@@ -323,11 +323,17 @@ def _evidence_count(finding: Finding) -> int:
 
 def _files(finding: Finding, python_only: bool = True) -> list[str]:
     """The files a finding names; for lint fixes only Python files: ruff also lints
-    pyproject.toml, whose tool tables are the project's own eval settings."""
+    pyproject.toml, whose tool tables are the project's own eval settings, and a conftest.py
+    decides how the tests run, which an experiment may not change."""
     paths = [
         part.strip().rsplit(":", 1)[0] if ":" in part else part.strip()
         for part in finding.evidence.split(",")
         if part.strip()
     ]
-    kept = [p for p in paths if not python_only or p.endswith((".py", ".pyi"))]
+    kept = [
+        p
+        for p in paths
+        if not python_only
+        or (p.endswith((".py", ".pyi")) and p.rsplit("/", 1)[-1] != "conftest.py")
+    ]
     return sorted(dict.fromkeys(kept))
