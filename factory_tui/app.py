@@ -392,7 +392,9 @@ class FactoryApp(App[int]):
         if self.pipeline is not None and self.engine_running:
             self.engine_call(self.pipeline.answer, experiment_id, answer)
             return
-        # Attached to a run elsewhere (or its gate is file-driven): write the decision file.
+        # Attached to a run elsewhere (or its gate is file-driven): write the decision file,
+        # with the nonce the run told this experiment's approval request.
+        answer.nonce = self.view.nonces.get(experiment_id, "")
         write_decision(self.store.experiments_dir, experiment_id, answer)
         self.notify(f"{decision} sent for {experiment_id}")
 

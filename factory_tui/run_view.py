@@ -109,6 +109,7 @@ class RunView:
     proposed: list[Hypothesis] = field(default_factory=list)
     baseline: Scorecard | None = None
     pending: ApprovalView | None = None
+    nonces: dict[str, str] = field(default_factory=dict)  # experiment -> its decision nonce
     last_notice: ev.Notice | None = None
     min_delta: float = 0.0
 
@@ -256,6 +257,7 @@ class RunView:
     def _on_approval_requested(self, event: ev.ApprovalRequested) -> None:
         assert event.experiment is not None
         self.pending = ApprovalView(event.experiment, event.recommendation, event.diffstat)
+        self.nonces[event.experiment] = event.nonce
         if event.experiment in self.experiments:
             self.experiments[event.experiment].status = "awaiting_approval"
 

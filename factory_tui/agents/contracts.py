@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from factory_tui.engine.models import Finding, Hypothesis, Review, Role
+from factory_tui.engine.redact import redact
 from factory_tui.engine.text import plain
 
 
@@ -22,13 +23,14 @@ class Contract(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _plain(cls, data: Any) -> Any:
-        """Every string an agent returns, as plain text (no escape sequences)."""
+        """Every string an agent returns, as plain text (no escape sequences) with every
+        secret masked: what it says is stored and shown, never a key it saw."""
         return _plain_strings(data)
 
 
 def _plain_strings(value: Any) -> Any:
     if isinstance(value, str):
-        return plain(value)
+        return redact(plain(value))
     if isinstance(value, dict):
         return {key: _plain_strings(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -129,6 +130,7 @@ class Decision(BaseModel):
 
     decision: Literal["keep", "revert"]
     note: str = ""
+    nonce: str = ""  # the experiment's nonce from its ApprovalRequested event
 
 
 class ApprovalGate(Protocol):
@@ -156,9 +158,16 @@ class ManualApproval:
     mode = "manual"
     POLL = 0.2
 
-    def __init__(self, experiments_dir: Path) -> None:
+    def __init__(self, experiments_dir: Path, on_ignored=None) -> None:
         self.experiments_dir = experiments_dir
         self._pending: dict[str, asyncio.Future[Decision]] = {}
+        self.nonces: dict[str, str] = {}
+        # Told of a decision file without the right nonce (written by something else).
+        self.on_ignored = on_ignored or (lambda experiment_id, why: None)
+
+    def nonce(self, experiment_id: str) -> str:
+        """The experiment's nonce, made once: a decision file must carry it."""
+        return self.nonces.setdefault(experiment_id, secrets.token_hex(16))
 
     def answer(self, experiment_id: str, decision: Decision) -> bool:
         future = self._pending.get(experiment_id)
@@ -175,12 +184,16 @@ class ManualApproval:
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._pending[experiment.id] = future
         path = self.experiments_dir / experiment.id / "decision.json"
+        nonce = self.nonce(experiment.id)
         try:
             while not future.done():
                 decision = read_decision(path)
-                if decision is not None:
+                if decision is not None and secrets.compare_digest(decision.nonce, nonce):
                     future.set_result(decision)
                     break
+                if decision is not None or path.exists():
+                    path.unlink(missing_ok=True)
+                    self.on_ignored(experiment.id, "a decision file without this run's nonce")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(future), self.POLL)
             answer = future.result()

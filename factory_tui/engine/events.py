@@ -147,6 +147,9 @@ class ApprovalRequested(Event):
     type: Literal["approval_requested"] = "approval_requested"
     recommendation: Verdict
     diffstat: str = ""
+    # A decision file must carry this: made by the engine for this experiment, and told
+    # only through the event log, which no sandbox shows.
+    nonce: str = ""
 
 
 class ExperimentFinished(Event):

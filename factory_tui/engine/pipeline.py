@@ -81,7 +81,7 @@ from .playbooks import PLAYBOOK_ROLES, Playbooks, ace
 from .redact import redact
 from .registry import Registry
 from .sandbox import Jail, Sandbox, View
-from .store import Store
+from .store import Store, write_atomic
 from .text import plain
 from .workspace import (
     EXPERIMENT_PREFIX,
@@ -170,6 +170,8 @@ class Pipeline:
         self.plateau_inputs: tuple[str, str, str, str] | None = None
         self.nothing = ""  # why the Strategist had nothing to propose, when it said
         self.failure: str | None = None  # why the run cannot go on (a metric failing on the base)
+        # Per experiment, the roles whose output held a secret (masked wherever it went).
+        self.secrets_said: dict[str, set[str]] = {}
 
     @classmethod
     def open(cls, project: Path, options: RunOptions, bus: EventBus | None = None) -> Pipeline:
@@ -201,7 +203,7 @@ class Pipeline:
             if approval == "manual"
             else decide.AutoApproval()
         )
-        return cls(
+        pipeline = cls(
             workspace,
             store,
             config,
@@ -211,6 +213,9 @@ class Pipeline:
             options,
             bus or EventBus(store.events_path),
         )
+        if isinstance(gate, decide.ManualApproval):
+            gate.on_ignored = pipeline._ignored_decision
+        return pipeline
 
     # -- events ------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -455,15 +460,19 @@ class Pipeline:
         if mode == self.gate.mode:
             return
         previous = self.gate
-        self.gate = (
-            decide.ManualApproval(self.store.experiments_dir)
-            if mode == "manual"
-            else decide.AutoApproval()
-        )
+        self.gate = self._manual_gate() if mode == "manual" else decide.AutoApproval()
         self.emit(ApprovalChanged(approval=self.gate.mode))
         if isinstance(previous, decide.ManualApproval):
             # Only experiments whose every check passed wait for a person: keep them.
             previous.answer_all(decide.Decision(decision="keep", note="approval set to auto"))
+
+    def _manual_gate(self) -> decide.ManualApproval:
+        return decide.ManualApproval(self.store.experiments_dir, self._ignored_decision)
+
+    def _ignored_decision(self, experiment_id: str, why: str) -> None:
+        self.notice(
+            f"{experiment_id}: {why} was ignored; only you decide", "warning", experiment_id
+        )
 
     def answer(self, experiment_id: str, decision: decide.Decision) -> bool:
         """A person's keep/revert for an experiment awaiting approval in this process."""
@@ -758,6 +767,8 @@ class Pipeline:
             return
 
         await self._checkpoint()
+        # The Reviewer reads the commit that is measured, read-only, nothing the Builder left.
+        await asyncio.to_thread(workspace.clean_slot, slot)
         reviewed = await self._agent(Role.REVIEWER, slot, context, experiment.id, experiment)
         if reviewed.ok:
             assert isinstance(reviewed.output, ReviewerOutput)
@@ -854,6 +865,17 @@ class Pipeline:
                     settings.max_similarity,
                 )
             ]
+            said = sorted(self.secrets_said.get(experiment.id, set()) - {Role.EVALUATOR.title})
+            extra.append(
+                Check(
+                    name="no secret in what the agents said",
+                    ok=not said,
+                    detail=f"a secret in the output of the {', '.join(said)} (masked in every "
+                    "record)"
+                    if said
+                    else "no secret in any agent's output",
+                )
+            )
             if settings.smoke_command:
                 extra.append(await self._smoke(settings.smoke_command, slot, experiment.id))
             if self.research is not None:
@@ -888,16 +910,18 @@ class Pipeline:
             gate = self.gate
             if person is not None and gate.mode != "manual":
                 # Every check passed, yet this is for a person to keep, not the engine.
-                gate = decide.ManualApproval(self.store.experiments_dir)
+                gate = self._manual_gate()
                 self.notice(
                     f"{experiment.id} waits for a person: {person}", "warning", experiment.id
                 )
             if gate.mode == "manual":
+                assert isinstance(gate, decide.ManualApproval)
                 self.emit(
                     ApprovalRequested(
                         experiment=experiment.id,
                         recommendation=recommendation,
                         diffstat=experiment.diffstat,
+                        nonce=gate.nonce(experiment.id),
                     )
                 )
                 self.emit(RunStateChanged(state="awaiting_approval"))
@@ -1048,6 +1072,19 @@ class Pipeline:
             **extra,
         )
 
+    def _config_bytes(self) -> bytes | None:
+        try:
+            return self.store.config_path.read_bytes()
+        except OSError:
+            return None
+
+    def _restore_config(self, data: bytes | None) -> None:
+        path = self.store.config_path
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, data.decode("utf-8", "replace"))
+
     def _view(self, role: Role, cwd: Path) -> View:
         """An agent's sandbox: its worktree (writable for the Builder alone) and that
         worktree's git metadata read-only; the rest of the user's project hidden."""
@@ -1154,7 +1191,10 @@ class Pipeline:
         handle: IO[str] = path.open("a", encoding="utf-8")
 
         def emit_line(line: str, kind: OutputKind = "text") -> None:
-            clean = redact(plain(line))
+            text = plain(line)
+            clean = redact(text)
+            if clean != text and experiment_id is not None:
+                self.secrets_said.setdefault(experiment_id, set()).add(role.title)
             handle.write(clean + "\n")
             self.emit(AgentOutput(role=role, line=clean, kind=kind, experiment=experiment_id))
 
@@ -1193,11 +1233,20 @@ class Pipeline:
             started = time.monotonic()
             guarded = self.runtime.name != "offline" and not self.sandbox.enabled
             before = await asyncio.to_thread(self.workspace.git_state) if guarded else None
+            config = self._config_bytes() if guarded else None
             run = await self.runtime.run(request, emit_line)
             if before is not None:
-                # Unsandboxed, an agent can reach .git: undo what it did there, and say so.
+                # Unsandboxed, an agent can reach .git and .factory: undo what it did to
+                # either, and say so.
                 for line in await asyncio.to_thread(self.workspace.restore_git_state, before):
                     self.notice(f"the {role.title} changed the repository: {line}", "warning")
+                if self._config_bytes() != config:
+                    self._restore_config(config)
+                    self.notice(
+                        f"the {role.title} changed {self.store.config_path}: put back; the "
+                        "run goes on with the config it started with",
+                        "warning",
+                    )
             if run.error:
                 run.error = redact(plain(run.error))
                 emit_line(f"error: {run.error}", "error")

@@ -280,6 +280,13 @@ class Workspace:
             repo.git.commit("--quiet", "--no-verify", "-m", message)
         return repo.head.commit.hexsha
 
+    def clean_slot(self, slot: Path) -> None:
+        """The slot exactly at its commit: what a Builder left uncommitted (ignored files
+        included) is gone, so the Reviewer reads the commit and nothing else."""
+        repo = open_repo(slot)
+        repo.git.checkout("--force", "--quiet", "HEAD")
+        repo.git.clean("-ffdxq")
+
     def release_slot(self, slot: Path, commit: str) -> None:
         """Detach the slot at `commit`, dropping the experiment's edits, so its branch can be
         archived. Untracked droppings go at the next `prepare_slot`."""

@@ -12,8 +12,12 @@ apart, by `factory_scorecard`, and never enters the project's score or a verdict
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import hmac
 import json
+import os
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -23,6 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from factory_tui.engine.config import EvalConfig, MetricConfig
 from factory_tui.engine.models import Check, DimensionScore, Scorecard, TreeEvidence
+from factory_tui.engine.registry import factory_home
 from factory_tui.engine.sandbox import Jail, Sandbox, View
 from factory_tui.engine.store import write_atomic
 
@@ -58,6 +63,34 @@ class TreeMeasurement(BaseModel):
     capability: dict[str, int]
     evidence: TreeEvidence = Field(default_factory=TreeEvidence)
     elapsed: float
+
+
+class SignedEntry(BaseModel):
+    """A cache entry as stored: the measurement and the engine's signature of it."""
+
+    mac: str
+    measurement: str
+
+
+@functools.cache
+def _cache_key() -> bytes:
+    """The key the engine signs its cache with, kept in the user's factory home (outside
+    every project, and out of every sandbox), made on first use."""
+    path = factory_home() / "cache.key"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        key = secrets.token_bytes(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(key.hex())
+        return key
+
+
+def _mac(name: str, payload: str) -> str:
+    """Bound to the entry's name (tree and settings): it cannot be copied to another."""
+    return hmac.new(_cache_key(), f"{name}\n{payload}".encode(), hashlib.sha256).hexdigest()
 
 
 class NoiseBook:
@@ -128,13 +161,29 @@ class Evaluator:
         return self.state_dir / "cache" / "eval" / f"{tree}-{self.config_hash}.json"
 
     def cached(self, tree: str) -> TreeMeasurement | None:
+        """The measurement the engine stored for `tree` under these settings; an entry it
+        did not sign (written by anything else) is no measurement."""
         path = self._cache_path(tree)
         if path is None or not path.exists():
             return None
         try:
-            return TreeMeasurement.model_validate_json(path.read_bytes())
+            entry = SignedEntry.model_validate_json(path.read_bytes())
         except (OSError, ValidationError):
             return None
+        if not hmac.compare_digest(entry.mac, _mac(path.name, entry.measurement)):
+            return None
+        try:
+            return TreeMeasurement.model_validate_json(entry.measurement)
+        except ValidationError:
+            return None
+
+    def _store(self, tree: str, measurement: TreeMeasurement) -> None:
+        path = self._cache_path(tree)
+        if path is None:
+            return
+        payload = measurement.model_dump_json()
+        entry = SignedEntry(mac=_mac(path.name, payload), measurement=payload)
+        write_atomic(path, entry.model_dump_json())
 
     # -- evaluating --------------------------------------------------------------------------
     async def evaluate(
@@ -155,10 +204,9 @@ class Evaluator:
         self.metric_problems = {}
         if measurement is None:
             measurement = await self.measure(root, on_line, tests[0] if tests else None)
-            path = self._cache_path(key)
             # A failed metric is measured again next time: the failure may pass.
-            if path is not None and not self.metric_problems:
-                write_atomic(path, measurement.model_dump_json())
+            if not self.metric_problems:
+                self._store(key, measurement)
         else:
             on_line(f"tree {tree[:10]} was measured before: no tool runs")
         self.evidence[tree] = measurement.evidence

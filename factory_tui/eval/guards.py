@@ -19,10 +19,10 @@ from pathlib import Path
 
 from factory_tui.engine.config import EvalConfig
 from factory_tui.engine.models import Check, DimensionScore
-from factory_tui.engine.redact import has_secret
 
 from . import tools
 from .diffs import diff_files
+from .secrets import scan_diff
 
 # Test, coverage, lint and type-check settings: changing them could move the score without
 # changing the code, so they count as eval configuration.
@@ -150,16 +150,15 @@ def inside_worktree(guard: GuardInput) -> Check:
 
 
 def no_secrets(guard: GuardInput) -> Check:
-    leaks = [
-        path
-        for path, (plus, _) in _added_removed(guard.diff).items()
-        if any(has_secret(line) for line in plus)
-    ]
+    """No secret in what the experiment adds: named by file, line and kind, never value."""
+    found = scan_diff(guard.diff)
     return Check(
         name="guard: no secrets added",
-        ok=not leaks,
+        ok=not found,
         detail=(
-            "API key pattern added in " + ", ".join(leaks) if leaks else "no API key pattern added"
+            "a secret added at " + ", ".join(str(f) for f in found[:5])
+            if found
+            else "no secret in the added lines"
         ),
     )
 

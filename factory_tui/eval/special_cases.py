@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from . import tools
 
@@ -41,9 +41,8 @@ def _meaningful(value: object) -> bool:
     return isinstance(value, str) and len(value) >= 2
 
 
-def added_lines(diff: str) -> dict[str, set[int]]:
-    """Per file, the numbers of the lines a diff adds (in the new version)."""
-    added: dict[str, set[int]] = {}
+def added(diff: str) -> Iterator[tuple[str, int, str]]:
+    """(path, line number in the new version, text) of every line a diff adds."""
     current, number = None, 0
     for line in diff.splitlines():
         if line.startswith("diff --git "):
@@ -53,11 +52,18 @@ def added_lines(diff: str) -> dict[str, set[int]]:
         elif current is None or line.startswith(("+++", "---")):
             continue
         elif line.startswith("+"):
-            added.setdefault(current, set()).add(number)
+            yield current, number, line[1:]
             number += 1
         elif not line.startswith("-"):
             number += 1
-    return added
+
+
+def added_lines(diff: str) -> dict[str, set[int]]:
+    """Per file, the numbers of the lines a diff adds (in the new version)."""
+    lines: dict[str, set[int]] = {}
+    for path, number, _ in added(diff):
+        lines.setdefault(path, set()).add(number)
+    return lines
 
 
 def special_cases(
