@@ -35,6 +35,7 @@ from factory_tui.eval.factory_scorecard import factory_scorecard
 from factory_tui.eval.guards import GuardInput, guard_test_counts, needs_a_person, run_guards
 from factory_tui.eval.leakage import GroundTruth, Risk, added_lines, assess, is_fixed
 from factory_tui.eval.project_metrics import metric_paths
+from factory_tui.eval.secrets import SecretFinding, scan_diff
 from factory_tui.eval.similarity import Target, reverted_targets, similarity_check, standing
 from factory_tui.eval.special_cases import special_cases, test_literals
 
@@ -471,7 +472,7 @@ class Pipeline:
 
     def _ignored_decision(self, experiment_id: str, why: str) -> None:
         self.notice(
-            f"{experiment_id}: {why} was ignored; only you decide", "warning", experiment_id
+            f"{experiment_id}: {why} was ignored: only you decide", "warning", experiment_id
         )
 
     def answer(self, experiment_id: str, decision: decide.Decision) -> bool:
@@ -720,16 +721,40 @@ class Pipeline:
             for path in main_before.keys() | main_after.keys()
             if main_before.get(path) != main_after.get(path)
         )
+        secrets_found: list[SecretFinding] = []
         if built.ok:
             assert isinstance(built.output, BuilderOutput)
             experiment.builder_summary = built.output.summary
-            message = built.output.commit_message or experiment.hypothesis.title
-            experiment.commit = await asyncio.to_thread(
-                workspace.commit_slot, slot, f"{message}\n\nFactory-Experiment: {experiment.id}"
-            )
+            message = redact(built.output.commit_message or experiment.hypothesis.title)
+            # A secret never reaches a commit, not even one archived as reverted.
+            staged = await asyncio.to_thread(workspace.stage_slot, slot)
+            secrets_found = await asyncio.to_thread(scan_diff, staged)
+            if secrets_found:
+                await asyncio.to_thread(workspace.clean_slot, slot)
+            else:
+                experiment.commit = await asyncio.to_thread(
+                    workspace.commit_slot,
+                    slot,
+                    f"{message}\n\nFactory-Experiment: {experiment.id}",
+                )
         else:
             experiment.builder_summary = f"Builder failed: {built.error}"
         store.save_experiment(experiment)
+        if secrets_found:
+            where = ", ".join(str(found) for found in secrets_found[:5])
+            check = Check(name="guard: no secrets added", ok=False, detail=f"at {where}")
+            await self._conclude(
+                experiment,
+                slot,
+                Verdict(
+                    decision="revert",
+                    reason=f"a secret was added at {where}: nothing was committed",
+                    decided_by="engine",
+                    checks=[check],
+                ),
+                context,
+            )
+            return
         if experiment.commit is None:
             reason = experiment.builder_summary if not built.ok else "the Builder changed nothing"
             await self._conclude(

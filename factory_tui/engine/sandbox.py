@@ -143,7 +143,7 @@ class Sandbox:
             args += ["--tmpfs", str(path)]
         # Put back, read-only, what lies in a hidden tree and the process needs; writable
         # last, so a worktree inside the hidden project is writable.
-        shown = [*_tools(argv), *_tool_homes(home), *view.readable]
+        shown = [*_tools(argv, hidden, home), *_tool_homes(home), *view.readable]
         for path in _outermost(p for p in _existing(shown) if _inside(p, hidden)):
             args += ["--ro-bind", str(path), str(path)]
         for path in _existing([home / name for name in TOOL_SECRETS]):
@@ -187,18 +187,24 @@ def _outermost(paths: Iterable[Path]) -> list[Path]:
     return kept
 
 
-def _tools(argv: list[str]) -> list[Path]:
+def _tools(argv: list[str], hidden: list[Path], home: Path) -> list[Path]:
     """What the command needs to start: our own interpreter, the program and each existing
     absolute path among its arguments (a script, a prompt file, an interpreter), each with
     the virtualenv and the installation it belongs to, so a program kept in a hidden tree
-    (a project's .venv, a home's pyenv) still runs."""
+    (a project's .venv, a home's pyenv) still runs. A script comes with its folder (the
+    modules beside it), unless that folder is the user's project or home, or holds them."""
     paths = [Path(sys.executable), Path(sys.prefix), Path(sys.base_prefix)]
     program = shutil.which(argv[0]) if argv else None
     named = [program] if program else []
     named += [arg for arg in argv[1:] if os.path.isabs(arg) and os.path.exists(arg)]
+    projects = [p for p in hidden if p not in MASKED]
     for name in named:
         path = Path(name)
         paths.append(path)
+        folder = path.parent
+        holds_private = any(folder == p or folder in p.parents for p in [*projects, home])
+        if path.is_file() and not holds_private and not _inside(folder, projects):
+            paths.append(folder)
         if (path.parent.parent / "pyvenv.cfg").is_file():  # .../venv/bin/python
             paths.append(path.parent.parent)
         if path.is_file() and os.access(path, os.X_OK):

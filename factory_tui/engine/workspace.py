@@ -269,6 +269,14 @@ class Workspace:
             raise FactoryError(f"branch {branch} already exists; the experiment id was reused")
         open_repo(slot).git.switch("--quiet", "-c", branch)
 
+    def stage_slot(self, slot: Path) -> str:
+        """Stage everything the Builder changed in the slot; returns the staged diff (what
+        a commit would hold), so it can be refused before it is ever committed."""
+        repo = open_repo(slot)
+        excludes = [f":(exclude,glob)**/{pattern}" for pattern in JUNK]
+        repo.git.add("--all", "--", ".", *excludes)
+        return repo.git.diff("--cached", *DIFF_FLAGS)
+
     def commit_slot(self, slot: Path, message: str) -> str | None:
         """Commit everything the Builder changed in the slot; None when nothing changed."""
         repo = open_repo(slot)
