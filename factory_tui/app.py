@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -31,6 +33,7 @@ from factory_tui.engine.events import AgentOutput, Event, parse_event
 from factory_tui.engine.models import BacklogItem, Role
 from factory_tui.engine.pipeline import Pipeline
 from factory_tui.engine.playbooks import Playbooks
+from factory_tui.engine.redact import redact
 from factory_tui.engine.spec import SpecDraft
 from factory_tui.engine.store import Store
 from factory_tui.run_view import RunView
@@ -397,6 +400,27 @@ class FactoryApp(App[int]):
         answer.nonce = self.view.nonces.get(experiment_id, "")
         write_decision(self.store.experiments_dir, experiment_id, answer)
         self.notify(f"{decision} sent for {experiment_id}")
+
+    # -- failing well ------------------------------------------------------------------------
+    def _fatal_error(self) -> None:
+        """An unhandled exception: the full traceback goes to a file under .factory/, the
+        terminal gets one line that points to it, and the process exits non-zero."""
+        error = self._exception
+        text = "".join(traceback.format_exception(error)) if error else traceback.format_exc()
+        try:
+            folder = self.store.root / "crashes"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / time.strftime("%Y%m%d-%H%M%S.log")
+            path.write_text(redact(text), encoding="utf-8")
+            where = f"the full traceback is in {path}"
+        except OSError:
+            where = "the traceback could not be written under .factory/"
+        self.bell()
+        summary = f"{type(error).__name__}: {error}" if error else "an unexpected error"
+        line = f"factory: the dashboard stopped on {summary[:200]}; {where}"
+        self.error_console.soft_wrap = True  # one line, however narrow the terminal
+        self._exit_renderables.append(Text(line, style="red"))
+        self._close_messages_no_wait()
 
     # -- actions -----------------------------------------------------------------------------
     def action_pause(self) -> None:

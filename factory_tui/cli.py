@@ -439,7 +439,8 @@ def _run(path: Path, args: argparse.Namespace) -> int:
     if not args.headless:
         from factory_tui.app import FactoryApp
 
-        code = FactoryApp(pipeline.workspace.project, pipeline=pipeline).run() or 0
+        app = FactoryApp(pipeline.workspace.project, pipeline=pipeline)
+        code = app.run() or app.return_code or 0
         return _focus_status(pipeline) if focus else code
     pipeline.bus.subscribe(HeadlessPrinter(quiet=args.quiet))
     finished = asyncio.run(_headless(pipeline))
@@ -657,7 +658,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from factory_tui.engine.workspace import Workspace
 
     project = Workspace.open(args.path).project
-    return FactoryApp(project).run() or 0
+    app = FactoryApp(project)
+    return app.run() or app.return_code or 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

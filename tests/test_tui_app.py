@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -172,6 +174,33 @@ def test_backlog_and_message_prompts_write_the_store(make_repo) -> None:
         store = Store(root)
         assert [item.title for item in store.backlog()] == ["Format flags/core.py with ruff format"]
         assert [m.text for m in store.pending_messages()] == ["look at flags first"]
+
+    asyncio.run(scenario())
+
+
+def test_a_backlog_item_done_from_the_board_leaves_the_app_running(make_repo) -> None:
+    """It was highlighted when it left the board: the redraw raised OptionDoesNotExist."""
+    root = make_repo(TRAP)
+    item = Store(root).add_backlog_item("write better docs")
+
+    async def scenario() -> None:
+        app = live_app(root, autostart=False)
+        async with app.run_test(size=SIZE) as pilot:
+            app.redraw()
+            await pilot.pause()
+            board = app.dashboard.query_one("#board")
+            board.focus()
+            board.highlighted = board.get_option_index(f"backlog:{item.id}")
+            await pilot.press("enter")
+            await pilot.pause()
+            await pilot.press("d")
+            await pilot.pause()
+            app.redraw()
+            await pilot.pause(0.3)
+            prompts = [str(board.get_option_at_index(i).prompt) for i in range(board.option_count)]
+            assert "BACKLOG (0)" in prompts[0]
+            assert app.is_running
+        assert [i.status for i in Store(root).backlog()] == ["done"]
 
     asyncio.run(scenario())
 
@@ -346,3 +375,17 @@ def test_watch_follows_a_headless_run_and_approves_it_from_here(make_repo) -> No
             process.kill()
     experiment = Store(root).load_experiment("exp-0001")
     assert experiment.status == "kept" and experiment.verdict.decided_by == "human"
+
+
+def test_an_unhandled_error_exits_non_zero_with_one_line_and_a_traceback_file(make_repo):
+    root = make_repo(TRAP)
+    script = Path(__file__).parent / "support" / "crash_app.py"
+    result = subprocess.run(
+        [sys.executable, str(script), str(root)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "factory: the dashboard stopped on RuntimeError: boom in a redraw" in line
+    [crash] = (root / ".factory" / "crashes").iterdir()
+    assert str(crash) in line
+    assert "Traceback" in crash.read_text() and "boom in a redraw" in crash.read_text()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import OptionList
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from factory_tui.engine.models import BacklogItem
 from factory_tui.run_view import RunView
@@ -89,7 +89,8 @@ class HypothesisBoard(OptionList):
                 )
         self.set_options(options)
         if highlighted is not None:
-            with contextlib.suppress(LookupError):
+            # The item highlighted may be gone (a backlog item done): keep the place then.
+            with contextlib.suppress(OptionDoesNotExist, LookupError):
                 self.highlighted = self.get_option_index(highlighted)
         else:
             # Nothing picked yet: show the board from its top, whatever the redraw timing.
