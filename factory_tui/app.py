@@ -484,6 +484,7 @@ class FactoryApp(App[int]):
             screen.maximize(pane, container=False)
 
     def action_search_pane(self) -> None:
+        """Search the focused pane; while a search is on, the next match (f ends it)."""
         pane = self._pane()
 
         def search(text: str | None) -> None:
@@ -495,6 +496,9 @@ class FactoryApp(App[int]):
                 + ("; / again for the next, f to follow" if count else "")
             )
 
+        if pane.searching:
+            search(pane.searching)
+            return
         self.push_screen(TextPrompt(f"Search in the {pane.role.title} pane", "text"), search)
 
     def action_follow_pane(self) -> None:

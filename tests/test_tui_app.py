@@ -241,8 +241,19 @@ def test_maximise_search_and_follow_a_pane(make_repo) -> None:
             await pilot.pause()
             assert pane.log.auto_scroll is False
             assert "F401" in pane.log.lines[pane._search_from]
+            await pilot.press("f", "slash", *"lint", "enter")
+            await pilot.pause()
+            first = pane._search_from
+            await pilot.press("slash")  # again: the next match, no new prompt
+            await pilot.pause()
+            assert not isinstance(app.screen, TextPrompt)
+            assert pane._search_from > first and "lint" in pane.log.lines[pane._search_from]
             await pilot.press("f")
             assert pane.log.auto_scroll is True
+            await pilot.press("slash")  # a new search after following
+            await pilot.pause()
+            assert isinstance(app.screen, TextPrompt)
+            await pilot.press("escape")
 
     asyncio.run(scenario())
 
@@ -389,3 +400,10 @@ def test_an_unhandled_error_exits_non_zero_with_one_line_and_a_traceback_file(ma
     [crash] = (root / ".factory" / "crashes").iterdir()
     assert str(crash) in line
     assert "Traceback" in crash.read_text() and "boom in a redraw" in crash.read_text()
+
+
+def test_the_note_shows_dunder_names_as_written() -> None:
+    from factory_tui.screens.experiment_detail import literal_names
+
+    note = "Format inventory/__init__.py and 3 more files; `__main__` kept"
+    assert literal_names(note) == "Format `inventory/__init__.py` and 3 more files; `__main__` kept"

@@ -3,6 +3,7 @@ scores, the verdict and the Archivist's note."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rich.syntax import Syntax
@@ -60,6 +61,15 @@ def load_experiment_files(store: Store, experiment_id: str) -> ExperimentFiles:
         note=store.read_artifact(experiment_id, "note.md") or "",
         transcripts=transcripts,
     )
+
+
+_NAME = re.compile(r"(?<![`\w])([\w./-]*__[\w./-]*__[\w./-]*)(?![`\w])")
+
+
+def literal_names(note: str) -> str:
+    """File and function names with double underscores (`__init__.py`) as code, so the
+    Markdown view shows them as written instead of reading them as bold."""
+    return _NAME.sub(r"`\1`", note)
 
 
 class ExperimentDetail(Screen):
@@ -163,7 +173,9 @@ class ExperimentDetail(Screen):
                 text.append(f"{check.name}: {check.detail}\n")
         self.query_one("#verdict", Static).update(text or Text("No verdict yet.", style="dim"))
         self.query_one("#checks", Static).update(text)
-        self.query_one("#note-view", Markdown).update(files.note or "_No note yet._")
+        self.query_one("#note-view", Markdown).update(
+            literal_names(files.note) if files.note else "_No note yet._"
+        )
 
     @on(Select.Changed, "#transcript-role")
     def show_transcript(self, event: Select.Changed) -> None:

@@ -98,7 +98,13 @@ class AgentPane(Vertical):
         self.log.scroll_to(y=max(target - 1, 0), animate=False)
         return len(matches)
 
+    @property
+    def searching(self) -> str:
+        """The text searched for, while the pane shows a match (until `follow`)."""
+        return self._search
+
     def follow(self) -> None:
         """Back to following new output after a search."""
+        self._search = ""
         self.log.auto_scroll = True
         self.log.scroll_end(animate=False)
