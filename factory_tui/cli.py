@@ -68,14 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="run the factory on the bundled example project",
-        description="Copy the example project into a fresh temporary "
-        "git repository and run the factory on it.",
+        description="Copy the example project into a fresh git repository (one per user, "
+        "in ~/.factory/demo, made afresh each time) and run the factory on it.",
     )
     demo.add_argument(
         "--dir",
         type=_path,
         default=None,
-        help="where to create the example repository (default: a temp folder)",
+        help="where to create the example repository (default: ~/.factory/demo, reset)",
     )
     _run_options(demo, default_cycles=None)
 
@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     projects.add_argument(
         "--markdown", action="store_true", help="print a cross-project report in markdown"
+    )
+    projects.add_argument(
+        "--prune", action="store_true", help="forget the projects whose folder is gone"
     )
 
     backlog = commands.add_parser(
@@ -538,8 +541,12 @@ def cmd_projects(args: argparse.Namespace) -> int:
     from factory_tui.engine.registry import Registry
     from factory_tui.engine.store import Store
 
+    registry = Registry()
+    if args.prune:
+        for entry in registry.prune():
+            print(f"forgot {entry.name} ({entry.path}): its folder is gone", file=sys.stderr)
     rows = []
-    for entry in Registry().projects():
+    for entry in registry.projects():
         experiments = Store(Path(entry.path)).experiments() if Path(entry.path).is_dir() else []
         finished = [e for e in experiments if e.status in ("kept", "reverted")]
         kept = [e for e in finished if e.status == "kept"]
@@ -552,8 +559,9 @@ def cmd_projects(args: argparse.Namespace) -> int:
         print("| project | best score | experiments | keep rate | last run |")
         print("| --- | ---: | ---: | ---: | --- |")
         for entry, best, count, rate in rows:
+            missing = " (missing)" if not Path(entry.path).is_dir() else ""
             print(
-                f"| {entry.name} (`{entry.path}`) | {_fmt(best)} | {count} | "
+                f"| {entry.name}{missing} (`{entry.path}`) | {_fmt(best)} | {count} | "
                 f"{_pct(rate)} | {_clock(entry.last_run)} |"
             )
         total = sum(count for _, _, count, _ in rows)
@@ -569,8 +577,9 @@ def cmd_projects(args: argparse.Namespace) -> int:
             column, justify="right" if column in ("best", "experiments", "keep rate") else "left"
         )
     for entry, best, count, rate in rows:
+        missing = "" if Path(entry.path).is_dir() else " [red](missing: --prune forgets it)[/]"
         table.add_row(
-            f"{escape(entry.name)}\n[dim]{escape(entry.path)}[/]",
+            f"{escape(entry.name)}{missing}\n[dim]{escape(entry.path)}[/]",
             _fmt(best),
             str(count),
             _pct(rate),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from factory_tui.engine.errors import UsageError
+from factory_tui.engine.registry import factory_home
+from factory_tui.engine.store import Store
 from factory_tui.engine.workspace import init_repository
 
 EXAMPLE = "inventory"
@@ -21,11 +22,26 @@ def example_source() -> Path:
     raise UsageError("the bundled example project is missing from this installation")
 
 
+def demo_home() -> Path:
+    """One demo project per user, made afresh by every `factory demo` (so `factory
+    projects` lists it once, however often the demo runs)."""
+    return factory_home() / "demo"
+
+
 def make_demo_repository(where: Path | None = None) -> Path:
-    """Copy the example into `where` (or a new temp folder) and commit it; returns the repo."""
-    parent = where.expanduser() if where else Path(tempfile.mkdtemp(prefix="factory-demo-"))
+    """Copy the example into `where` (or the user's demo folder, reset) and commit it;
+    returns the repository."""
+    parent = where.expanduser() if where else demo_home()
     target = parent / EXAMPLE
-    if target.exists() and any(target.iterdir()):
+    if where is None and target.exists():
+        holder = Store(target).lock.holder()
+        if holder is not None:
+            raise UsageError(
+                f"{target}: a demo is running there (pid {holder.pid}); stop it first, or "
+                "give --dir for another one"
+            )
+        shutil.rmtree(target)
+    elif target.exists() and any(target.iterdir()):
         raise UsageError(f"{target} already exists and is not empty")
     shutil.copytree(
         example_source(),

@@ -107,6 +107,23 @@ def test_the_registry_lists_every_project_with_its_numbers(make_repo, tmp_path) 
     assert json.loads(Registry().path.read_text())[0]["path"] == str(first.resolve())
 
 
+def test_the_demo_is_one_project_however_often_it_runs(make_repo) -> None:
+    for _ in range(2):
+        result = run_factory("demo", "--headless", "--cycles", "1", "-q")
+        assert result.returncode == 0, result.stderr
+    [entry] = Registry().projects()
+    assert entry.name == "inventory" and entry.runs == 2
+    assert len(Store(Path(entry.path)).experiments()) == 1  # made afresh: one run's worth
+    gone = make_repo(FIXABLE, name="gone")
+    run_factory("ceo", str(gone), "--headless", "-q")
+    shutil.rmtree(gone)
+    listing = run_factory("projects").stdout
+    assert "gone (missing" in listing
+    pruned = run_factory("projects", "--prune")
+    assert "forgot gone" in pruned.stderr
+    assert [e.name for e in Registry().projects()] == ["inventory"]
+
+
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_tmux_starts_a_detached_loop_and_says_how_to_attach(make_repo) -> None:
     root = make_repo(TRAP)

@@ -65,3 +65,13 @@ class Registry:
             entry.last_run, entry.runs = time.time(), entry.runs + 1
             write_atomic(self.path, _ENTRIES.dump_json(entries, indent=2).decode())
         return entry
+
+    def prune(self) -> list[ProjectEntry]:
+        """Forget the projects whose folder no longer exists; returns them."""
+        with self._locked():
+            entries = self.projects()
+            gone = [entry for entry in entries if not Path(entry.path).is_dir()]
+            if gone:
+                kept = [entry for entry in entries if entry not in gone]
+                write_atomic(self.path, _ENTRIES.dump_json(kept, indent=2).decode())
+        return gone
