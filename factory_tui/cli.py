@@ -163,11 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the playbooks to $FACTORY_HOME/playbooks for every project",
     )
 
-    commands.add_parser(
+    doctor = commands.add_parser(
         "doctor",
-        help="check git, ruff, pytest and the Claude Code CLI, and say how to fix gaps",
-        description="Check what each runtime needs on this machine.",
+        help="check git, ruff, pytest, the sandbox and Claude Code, and say how to fix gaps",
+        description="Check what each runtime needs on this machine; with PATH, the Claude Code "
+        "CLI that project's config names, found the way the runtime finds it.",
     )
+    doctor.add_argument("path", type=_path, nargs="?", default=None, help="a project (optional)")
 
     message = commands.add_parser(
         "message",
@@ -796,8 +798,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from factory_tui.engine.config import FactoryConfig
 
     console = Console(highlight=False)
-    claude = FactoryConfig().agents.claude
-    findings = diagnose(claude)
+    config = FactoryConfig()
+    if args.path is not None:
+        from factory_tui.engine.store import Store
+        from factory_tui.engine.workspace import Workspace
+
+        config = Store(Workspace.open(args.path).project).config()
+    findings = diagnose(config.agents.claude)
     for finding in findings:
         mark = "[green]✓[/]" if finding.ok else "[red]✗[/]" if finding.required else "[yellow]![/]"
         console.print(f"{mark} {finding.name:<19} {escape(finding.detail)}")

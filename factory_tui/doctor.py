@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -67,14 +68,24 @@ def diagnose(claude: str = "claude") -> list[Finding]:
             required=False,
         )
     )
-    binary = shutil.which(claude) or (claude if Path(claude).exists() else None)
+    # Found exactly as the runtime finds it: the configured name, on PATH or as a path.
+    binary = shutil.which(claude)
     version = claude_version(binary) if binary else None
+    elsewhere = [path for path in _claude_elsewhere() if path != binary]
+    fix = "npm install -g @anthropic-ai/claude-code, or set [agents] claude in .factory/config.toml"
+    if version is None and elsewhere:
+        fix = (
+            f'one is installed at {elsewhere[0]}: set claude = "{elsewhere[0]}" under '
+            "[agents] in .factory/config.toml, or put its folder on PATH"
+        )
     found.append(
         Finding(
             "claude",
             version is not None,
-            f"{version} at {binary}" if version else "not found",
-            "npm install -g @anthropic-ai/claude-code (or set [agents] claude)",
+            f"{version} at {binary} (as [agents] claude = {claude!r})"
+            if version
+            else f"{claude!r} not found on PATH",
+            fix,
             required=False,
         )
     )
@@ -89,3 +100,17 @@ def diagnose(claude: str = "claude") -> list[Finding]:
         )
     )
     return found
+
+
+def _claude_elsewhere() -> list[str]:
+    """Claude Code CLIs installed where the runtime does not look unless told: the one
+    `make tools` installs beside this checkout, npm's user prefix, the native installer."""
+    package = Path(__file__).resolve().parent.parent
+    candidates = [
+        Path.cwd() / ".tools" / "node_modules" / ".bin" / "claude",
+        package / ".tools" / "node_modules" / ".bin" / "claude",
+        Path.home() / ".npm-global" / "bin" / "claude",
+        Path.home() / ".local" / "bin" / "claude",
+        Path.home() / ".claude" / "local" / "claude",
+    ]
+    return list(dict.fromkeys(str(p) for p in candidates if p.is_file() and os.access(p, os.X_OK)))

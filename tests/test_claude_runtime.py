@@ -396,3 +396,16 @@ def test_max_cost_stops_the_run_cleanly(claude_cli, make_repo, monkeypatch) -> N
     assert len(server.main_requests) == 1  # nothing started after the limit was spent
     assert Store(root).experiments() == []
     assert git.Repo(root).git.status("--porcelain") == ""
+
+
+def test_doctor_finds_the_cli_the_way_the_runtime_does(claude_cli, make_repo) -> None:
+    """Not on PATH: doctor says where one is and how to point the runtime at it; named in
+    the project's config: found, as the runtime would find it."""
+    root = make_repo({"README.md": "# hi\n"})
+    bare = run_factory("doctor", str(root), env={"PATH": "/usr/bin:/bin"})
+    assert "'claude' not found on PATH" in bare.stdout
+    assert str(claude_cli) in bare.stdout and "[agents]" in bare.stdout
+    claude_config(root)
+    named = run_factory("doctor", str(root), env={"PATH": "/usr/bin:/bin"})
+    assert any(line.startswith("✓ claude ") for line in named.stdout.splitlines())
+    assert str(claude_cli) in named.stdout.replace("\n", "")
