@@ -178,6 +178,7 @@ class FactoryApp(App[int]):
         self._engine_task: asyncio.Task | None = None
         self._backlog: tuple[float, list[BacklogItem]] = (-1.0, [])
         self._deferred: set[str] = set()
+        self._answered: set[str] = set()  # decisions sent from here, each once
         self._approval_open: str | None = None
         self._pending_shown = True
         self.dashboard = Dashboard(attached=self.attached)
@@ -211,11 +212,8 @@ class FactoryApp(App[int]):
             )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.LIVE_ONLY and self.attached:
-            return False
-        if action == "approve" and self.view.pending is None:
-            return None
-        return True
+        # Pause, next cycle and the approval switch drive a run in this process only.
+        return not (action in self.LIVE_ONLY and self.attached)
 
     # -- the event queue ---------------------------------------------------------------------
     def receive(self, event: Event) -> None:
@@ -254,10 +252,24 @@ class FactoryApp(App[int]):
         self._offer_approval()
 
     def tick(self) -> None:
+        if self.attached and self.caught_up.is_set():
+            self._notice_a_run_gone()
         if self.dashboard.ready:
             # A timer may fire while the app exits and the dashboard's widgets are gone.
             with contextlib.suppress(NoMatches):
                 self.dashboard.tick(self.view, self.clock())
+
+    def _notice_a_run_gone(self) -> None:
+        """Following a run from another process: when no process holds the project's lock,
+        the run is over, even if it could not say so (killed): nothing runs or waits."""
+        view = self.view
+        active = view.waiting or view.state in ("running", "paused", "awaiting_approval")
+        active = active or any(agent.state == "running" for agent in view.agents.values())
+        if active and self.store.lock.holder() is None:
+            view.stop(self.clock())
+            self.notify("The run has ended: no process holds its lock any more.")
+            self._offer_approval()
+            self.redraw()
 
     def redraw(self) -> None:
         if self.dashboard.ready:
@@ -362,35 +374,62 @@ class FactoryApp(App[int]):
 
     # -- approval ----------------------------------------------------------------------------
     def _offer_approval(self) -> None:
-        pending = self.view.pending
-        if pending is None or pending.experiment in self._deferred:
+        """One dialog per waiting experiment: close the one whose experiment no longer
+        waits (answered here, in another `watch`, or in the run), open the next."""
+        open_id = self._approval_open
+        if open_id is not None and open_id not in self.view.waiting:
+            for screen in self.screen_stack:
+                if isinstance(screen, ApprovalModal) and screen.pending.experiment == open_id:
+                    screen.dismiss("gone")
             return
-        if self._approval_open != pending.experiment:
+        if open_id is None and self._next_waiting() is not None:
             self.action_approve()
 
+    def _next_waiting(self) -> str | None:
+        skip = self._deferred | self._answered
+        return next((e for e in self.view.waiting if e not in skip), None)
+
     def action_approve(self) -> None:
-        pending = self.view.pending
-        if pending is None or self._approval_open is not None:
+        """Open the decision waiting for you (the first one, when several wait)."""
+        if self._approval_open is not None:
             return
-        experiment = self.view.experiments.get(pending.experiment)
+        waiting = [e for e in self.view.waiting if e not in self._answered]
+        if not waiting:
+            self.notify("Nothing waits for your decision.")
+            return
+        experiment_id = next((e for e in waiting if e not in self._deferred), waiting[0])
+        self._deferred.discard(experiment_id)
+        pending = self.view.waiting[experiment_id]
+        experiment = self.view.experiments.get(experiment_id)
         if experiment is None:
             return
-        self._approval_open = pending.experiment
+        self._approval_open = experiment_id
 
         def answered(answer: Answer | None) -> None:
             self._approval_open = None
             if answer in ("keep", "revert"):
-                self.decide(pending.experiment, answer)
+                self.decide(experiment_id, answer)
+            elif answer == "gone":
+                self.notify(f"{experiment_id} was decided elsewhere.")
             elif answer == "diff":
-                self._deferred.add(pending.experiment)
+                self._deferred.add(experiment_id)
                 self.push_screen(ExperimentDetail(self.store, experiment))
             else:
-                self._deferred.add(pending.experiment)
+                self._deferred.add(experiment_id)
                 self.notify("The run waits for your decision: press a to decide.")
+            self._offer_approval()
 
         self.push_screen(ApprovalModal(pending, experiment), answered)
 
     def decide(self, experiment_id: str, decision: str) -> None:
+        """Answer for one waiting experiment, once; one that no longer waits is refused."""
+        if experiment_id not in self.view.waiting or experiment_id in self._answered:
+            self.notify(
+                f"{experiment_id} no longer waits for a decision; nothing was sent.",
+                severity="warning",
+            )
+            return
+        self._answered.add(experiment_id)
         answer = Decision(decision=decision)  # type: ignore[arg-type]
         if self.pipeline is not None and self.engine_running:
             self.engine_call(self.pipeline.answer, experiment_id, answer)

@@ -108,7 +108,8 @@ class RunView:
     experiments: dict[str, ExperimentView] = field(default_factory=dict)
     proposed: list[Hypothesis] = field(default_factory=list)
     baseline: Scorecard | None = None
-    pending: ApprovalView | None = None
+    # Experiments waiting for a person, in the order they asked: one decision each.
+    waiting: dict[str, ApprovalView] = field(default_factory=dict)
     nonces: dict[str, str] = field(default_factory=dict)  # experiment -> its decision nonce
     last_notice: ev.Notice | None = None
     min_delta: float = 0.0
@@ -138,6 +139,23 @@ class RunView:
             f"factory: kept {kept}/{finished} recent · {diversity.raw['distinct']} kind(s) "
             f"of change · {grounding.raw['grounded']}/{grounding.raw['experiments']} grounded"
         )
+
+    @property
+    def pending(self) -> ApprovalView | None:
+        """The first experiment waiting for a decision, if one is."""
+        return next(iter(self.waiting.values()), None)
+
+    def stop(self, now: float, status: str = "interrupted") -> None:
+        """The run is over (it said so, or its lock is gone): nothing runs or waits now."""
+        for agent in self.agents.values():
+            if agent.state == "running":
+                agent.state, agent.finished = "stopped", now
+        self.waiting.clear()
+        self.stage, self.stage_started = None, None
+        if self.finished_status is None:
+            self.finished_status = status
+        if self.state != "failed":
+            self.state = "idle"
 
     @property
     def running_experiment(self) -> ExperimentView | None:
@@ -202,7 +220,7 @@ class RunView:
     def _on_run_finished(self, event: ev.RunFinished) -> None:
         self.finished_status = event.status
         self.state = "failed" if event.status == "failed" else "idle"
-        self.stage, self.stage_started, self.pending = None, None, None
+        self.stop(event.ts, event.status)
 
     def _on_cycle_started(self, event: ev.CycleStarted) -> None:
         self.cycle = max(self.cycle + 1, event.cycle)
@@ -256,7 +274,9 @@ class RunView:
 
     def _on_approval_requested(self, event: ev.ApprovalRequested) -> None:
         assert event.experiment is not None
-        self.pending = ApprovalView(event.experiment, event.recommendation, event.diffstat)
+        self.waiting[event.experiment] = ApprovalView(
+            event.experiment, event.recommendation, event.diffstat
+        )
         self.nonces[event.experiment] = event.nonce
         if event.experiment in self.experiments:
             self.experiments[event.experiment].status = "awaiting_approval"
@@ -270,8 +290,7 @@ class RunView:
             experiment.before = event.before
         if event.after is not None:
             experiment.after = event.after
-        if self.pending and self.pending.experiment == experiment.id:
-            self.pending = None
+        self.waiting.pop(experiment.id, None)
 
     def _on_notice(self, event: ev.Notice) -> None:
         self.last_notice = event

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -12,7 +13,9 @@ from pathlib import Path
 import git
 
 from factory_tui.app import FactoryApp
-from factory_tui.engine.models import Role
+from factory_tui.engine import events as ev
+from factory_tui.engine.decide import Decision
+from factory_tui.engine.models import Role, Verdict
 from factory_tui.engine.pipeline import Pipeline, RunOptions
 from factory_tui.engine.store import Store
 from factory_tui.screens.approval import ApprovalModal
@@ -25,7 +28,7 @@ from factory_tui.screens.text_prompt import TextPrompt
 
 from .conftest import FIXABLE, TRAP, scripted_config, start_factory
 from .support.procs import MARK, marked, new_mark, wait_gone
-from .support.scenes import idle_scene
+from .support.scenes import Scene, idle_scene, running_scene
 
 SIZE = (120, 40)
 
@@ -407,3 +410,77 @@ def test_the_note_shows_dunder_names_as_written() -> None:
 
     note = "Format inventory/__init__.py and 3 more files; `__main__` kept"
     assert literal_names(note) == "Format `inventory/__init__.py` and 3 more files; `__main__` kept"
+
+
+def test_approvals_are_a_queue_answered_once_and_closed_everywhere(tmp_path: Path) -> None:
+    root = tmp_path / "inventory"
+    root.mkdir()
+    scene = Scene(root)
+    scene.store.lock.acquire(command="a run with two experiments waiting")
+    scene.start(approval="manual")
+    scene.experiment(1)
+    scene.experiment(2, manual=True)
+    scene.experiment(3, manual=True)
+    app = FactoryApp(root, clock=lambda: scene.now)
+    decisions = scene.store.experiments_dir
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await caught_up(app)
+            await pilot.pause()
+            assert isinstance(app.screen, ApprovalModal)
+            assert app.screen.pending.experiment == "exp-0002"  # the first to ask, by itself
+            await pilot.press("k")
+            await pilot.pause()
+            answer = Decision.model_validate_json(
+                (decisions / "exp-0002" / "decision.json").read_text()
+            )
+            assert (answer.decision, answer.nonce) == ("keep", "nonce-2")
+            # The next one opens by itself; the answered one never again.
+            assert isinstance(app.screen, ApprovalModal)
+            assert app.screen.pending.experiment == "exp-0003"
+            # Another side (the run, another watch) decides exp-0003: the dialog closes.
+            scene.emit(
+                ev.ExperimentFinished,
+                status="reverted",
+                verdict=Verdict(decision="revert", reason="by a person elsewhere"),
+                experiment="exp-0003",
+            )
+            await wait_until(pilot, lambda: not isinstance(app.screen, ApprovalModal))
+            # A decision for an experiment that no longer waits is refused.
+            (decisions / "exp-0002" / "decision.json").unlink()
+            app.decide("exp-0002", "revert")
+            app.decide("exp-0003", "keep")
+            assert not (decisions / "exp-0002" / "decision.json").exists()
+            assert not (decisions / "exp-0003" / "decision.json").exists()
+            await pilot.press("a")  # nothing waits for exp-0003 any more: said so
+            await pilot.pause()
+            assert not isinstance(app.screen, ApprovalModal)
+
+    asyncio.run(scenario())
+
+
+def test_a_watcher_sees_the_run_end_when_its_lock_is_gone(tmp_path: Path) -> None:
+    """The run was killed: no run_finished event, only the lock gone."""
+    root = tmp_path / "inventory"
+    root.mkdir()
+    now = running_scene(root)
+    app = FactoryApp(root, clock=lambda: now)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await caught_up(app)
+            app.tick()
+            assert app.view.agents[Role.BUILDER].state == "running"
+            # The run's process is killed: its pid stays in the lock file, dead.
+            gone = subprocess.Popen(["true"])
+            gone.wait()
+            lock = Store(root).lock.path
+            lock.write_text(lock.read_text().replace(f'"pid":{os.getpid()}', f'"pid":{gone.pid}'))
+            assert Store(root).lock.holder() is None
+            await wait_until(pilot, lambda: app.view.agents[Role.BUILDER].state == "stopped", 5)
+            assert app.view.state == "idle" and app.view.finished_status == "interrupted"
+            header = str(app.dashboard.query_one("#run-header")._shown)
+            assert "stopped (interrupted)" in header
+
+    asyncio.run(scenario())

@@ -14,7 +14,8 @@ from textual.widgets import Button, Footer, Label, Static
 
 from factory_tui.run_view import ApprovalView, ExperimentView
 
-Answer = Literal["keep", "revert", "diff", "later"]
+# "gone": the experiment no longer waits (decided elsewhere); the app closes the dialog.
+Answer = Literal["keep", "revert", "diff", "later", "gone"]
 
 
 def dimension_table(experiment: ExperimentView) -> Table:

@@ -19,7 +19,7 @@ PANE_MAX_LINES = 2_000
 # More lines than this in one flush (20 a second) is a flood no one reads as it scrolls by:
 # the pane shows a marker and the newest lines; the log on disk keeps every line.
 FLUSH_CAP = 400
-STATE_MARK = {"idle": "○", "running": "●", "done": "✓", "failed": "✗"}
+STATE_MARK = {"idle": "○", "running": "●", "done": "✓", "failed": "✗", "stopped": "■"}
 
 
 def format_elapsed(seconds: float) -> str:

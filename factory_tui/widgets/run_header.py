@@ -22,6 +22,10 @@ class RunHeader(ChangingStatic):
 
     def show(self, view: RunView, attached: bool = False) -> None:
         label, style = STATE_STYLE.get(view.state, (view.state, "bold"))
+        if view.state == "idle" and view.finished_status:  # the run is over: how it ended
+            ended = view.finished_status
+            label = f"■ stopped ({ended})"
+            style = "bold red" if ended in ("failed", "interrupted") else "bold"
         best = "–" if view.best is None else f"{view.best:.4f}"
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" factory ", style="bold reverse")

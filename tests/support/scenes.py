@@ -273,6 +273,7 @@ class Scene:
                 recommendation=recommendation,
                 diffstat=record.diffstat,
                 experiment=experiment_id,
+                nonce=f"nonce-{number}",
             )
             self.emit(ev.RunStateChanged, state="awaiting_approval")
             return
@@ -326,6 +327,7 @@ def idle_scene(root: Path) -> float:
 
 def running_scene(root: Path) -> float:
     scene = Scene(root)
+    scene.store.lock.acquire(command="a run, mid-experiment")  # alive: the test's process
     scene.start()
     for number in (1, 2, 3):
         scene.experiment(number)
@@ -336,6 +338,7 @@ def running_scene(root: Path) -> float:
 
 def approval_scene(root: Path) -> float:
     scene = Scene(root)
+    scene.store.lock.acquire(command="a run, waiting for a decision")
     scene.start(approval="manual")
     for number in (1, 2, 3):
         scene.experiment(number)
