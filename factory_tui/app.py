@@ -65,6 +65,15 @@ def last_run_offset(path: Path) -> int:
     return offset
 
 
+def quit_confirmation() -> Confirm:
+    """What quitting while a cycle runs asks first."""
+    return Confirm(
+        "A cycle is running. Quit and abort it?",
+        "The experiment is recorded as aborted and its worktree removed; your "
+        "branch and working tree are not touched.",
+    )
+
+
 class FactoryApp(App[int]):
     """The dashboard and its screens, live (with a pipeline) or attached (following a log)."""
 
@@ -603,14 +612,7 @@ class FactoryApp(App[int]):
                 await self.stop_engine()
                 self.exit(0)
 
-        self.push_screen(
-            Confirm(
-                "A cycle is running. Quit and abort it?",
-                "The experiment is recorded as aborted and its worktree removed; your "
-                "branch and working tree are not touched.",
-            ),
-            answered,
-        )
+        self.push_screen(quit_confirmation(), answered)
 
     async def stop_engine(self) -> None:
         """Cancel the run; its clean-up ends the agents' processes and drops the worktree."""

@@ -484,3 +484,37 @@ def test_a_watcher_sees_the_run_end_when_its_lock_is_gone(tmp_path: Path) -> Non
             assert "stopped (interrupted)" in header
 
     asyncio.run(scenario())
+
+
+def test_below_100_columns_the_agents_are_tabs(tmp_path: Path) -> None:
+    root = tmp_path / "inventory"
+    root.mkdir()
+    now = running_scene(root)
+
+    def shown(app: FactoryApp) -> list[str]:
+        return [pane.role.value for pane in app.dashboard.query(".agent-pane") if pane.display]
+
+    async def scenario(size: tuple[int, int]) -> list[str]:
+        app = FactoryApp(root, clock=lambda: now)
+        async with app.run_test(size=size) as pilot:
+            await caught_up(app)
+            app.tick()
+            await pilot.pause()
+            first = shown(app)
+            tabs = app.dashboard.query_one("#agent-tabs")
+            if size[0] < 100:
+                assert first == ["builder"]  # the running agent, full width
+                assert tabs.display and "●Build" in str(tabs._shown)
+                await pilot.press("right_square_bracket")
+                await pilot.pause()
+                app.tick()  # the running agent no longer takes the pane back
+                await pilot.pause()
+                assert shown(app) == ["reviewer"]
+                chart = app.dashboard.query_one("#chart .chart")
+                assert not chart.display  # sparklines only
+            else:
+                assert not tabs.display and len(first) == 8
+            return first
+
+    asyncio.run(scenario((80, 24)))
+    asyncio.run(scenario((160, 45)))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from factory_tui.app import FactoryApp
+from factory_tui.app import FactoryApp, quit_confirmation
 from factory_tui.screens.experiment_detail import ExperimentDetail
 
 from .support.scenes import approval_scene, idle_scene, running_scene
@@ -89,3 +89,39 @@ def test_history(snap_compare, tmp_path: Path, size) -> None:
     assert snap_compare(
         attached_app(tmp_path, idle_scene), terminal_size=size, run_before=open_history
     )
+
+
+def _pressing(*keys: str):
+    async def run_before(pilot) -> None:
+        await caught_up(pilot)
+        await pilot.press(*keys)
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(
+    "keys",
+    [("e",), ("l",), ("m",)],
+    ids=["event-feed", "playbooks", "message-prompt"],
+)
+def test_every_other_screen(snap_compare, tmp_path: Path, size, keys) -> None:
+    """The event feed, the playbooks and the message prompt."""
+    assert snap_compare(
+        attached_app(tmp_path, running_scene), terminal_size=size, run_before=_pressing(*keys)
+    )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_quit_confirmation(snap_compare, tmp_path: Path, size) -> None:
+    """Asked before quitting a run in progress: its text whole, even in 80 columns."""
+
+    async def ask(pilot) -> None:
+        await caught_up(pilot)
+        await pilot.app.push_screen(quit_confirmation())
+        await pilot.pause()
+
+    assert snap_compare(attached_app(tmp_path, running_scene), terminal_size=size, run_before=ask)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -16,16 +18,56 @@ from factory_tui.widgets.pipeline_bar import PipelineBar
 from factory_tui.widgets.run_header import RunHeader
 from factory_tui.widgets.score_chart import ScoreChart
 
+# Short enough for all eight in 80 columns.
+TAB_NAMES = {
+    Role.RESEARCHER: "Research",
+    Role.STRATEGIST: "Strategy",
+    Role.BUILDER: "Build",
+    Role.REVIEWER: "Review",
+    Role.EVALUATOR: "Eval",
+    Role.FAILURE_ANALYST: "Failures",
+    Role.ARCHIVIST: "Archive",
+    Role.DISTILLER: "Distill",
+}
+
 
 class Dashboard(Screen):
-    """Draws what the app's run view says; it holds no run state of its own."""
+    """Draws what the app's run view says; it holds no run state of its own.
+
+    Below 100 columns or 30 rows it is compact: the agent panes become tabs (the active
+    agent's pane full width, following whichever agent runs unless one was picked with
+    [ and ]), and the score panel keeps its sparklines without the plot.
+    """
 
     CSS_PATH = "dashboard.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    BINDINGS = [
+        # Not in the footer (the tab row says them): a narrow footer keeps the run's keys.
+        Binding(
+            "left_square_bracket",
+            "switch_pane(-1)",
+            "Prev agent",
+            id="dashboard.prev_pane",
+            tooltip="Show the previous agent's pane",
+            show=False,
+        ),
+        Binding(
+            "right_square_bracket",
+            "switch_pane(1)",
+            "Next agent",
+            id="dashboard.next_pane",
+            tooltip="Show the next agent's pane",
+            show=False,
+        ),
+    ]
 
     def __init__(self, attached: bool = False) -> None:
         super().__init__(id="dashboard")
         self.attached = attached
         self.ready = False
+        self.active_role: Role = PANE_ROLES[0]
+        self.picked = False  # a pane chosen by hand stays until another is chosen
 
     def on_mount(self) -> None:
         self.ready = True
@@ -33,6 +75,7 @@ class Dashboard(Screen):
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")
         yield PipelineBar(id="pipeline-bar")
+        yield ChangingStatic("", id="agent-tabs")  # compact layout only
         with Horizontal(id="main"):
             with Grid(id="panes"):
                 for role in PANE_ROLES:
@@ -68,6 +111,29 @@ class Dashboard(Screen):
         self.query_one(PipelineBar).show(view, now)
         for role in PANE_ROLES:
             self.pane(role).show_status(view.agents[role], now)
+        running = [role for role in PANE_ROLES if view.agents[role].state == "running"]
+        if running and not self.picked:
+            self.active_role = running[0]
+        self.show_active(view)
+
+    def show_active(self, view: RunView | None = None) -> None:
+        """The compact layout's tab row, and which pane it shows."""
+        for role in PANE_ROLES:
+            self.pane(role).set_class(role is self.active_role, "-active")
+        tabs = Text(no_wrap=True, overflow="ellipsis")
+        for role in PANE_ROLES:
+            running = view is not None and view.agents[role].state == "running"
+            label = f" {'●' if running else ''}{TAB_NAMES[role]} "
+            tabs.append(label, style="bold reverse" if role is self.active_role else "dim")
+        tabs.append(" [ ] switch", style="dim italic")
+        self.query_one("#agent-tabs", ChangingStatic).show_text(tabs)
+
+    def action_switch_pane(self, step: int) -> None:
+        index = PANE_ROLES.index(self.active_role)
+        self.active_role = PANE_ROLES[(index + step) % len(PANE_ROLES)]
+        self.picked = True
+        self.show_active()
+        self.pane(self.active_role).log.focus()
 
     def focused_pane(self) -> AgentPane | None:
         node = self.focused

@@ -35,18 +35,16 @@ class RunHeader(ChangingStatic):
         if not view.sandboxed:
             text.append(" UNSANDBOXED ", style="bold white on red")
             text.append(" ")
-        for part in (
-            view.mode or "–",
-            view.runtime or "–",
-            f"approval {view.approval}",
-            f"cycle {view.cycle}",
-        ):
-            text.append("· ", style="dim")
-            text.append(f"{part} ")
+        # What a glance needs first (it survives a narrow terminal): cycle, best, cost.
+        text.append("· ", style="dim")
+        text.append(f"cycle {view.cycle} ")
         text.append("· best ", style="dim")
         text.append(best, style="bold cyan")
         text.append(" · cost ", style="dim")
-        text.append(f"${view.cost_usd:.2f}")
+        text.append(f"${view.cost_usd:.2f} ")
+        for part in (view.mode or "–", view.runtime or "–", f"approval {view.approval}"):
+            text.append("· ", style="dim")
+            text.append(f"{part} ")
         if attached:
             text.append("  (attached)", style="dim italic")
         self.show_text(text)
