@@ -127,9 +127,13 @@ def test_pause_holds_the_run_between_stages_and_resume_finishes_it(make_repo) ->
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("p")
             await wait_until(pilot, lambda: app.view.state == "paused")
+            # Held between stages: wherever it was, nothing moves on while paused.
+            held = (app.view.stage, [e.status for e in Store(root).experiments()])
             await pilot.pause(1.0)
+            app.flush()
             assert app.engine_running
-            assert not Store(root).experiments()
+            assert (app.view.stage, [e.status for e in Store(root).experiments()]) == held
+            assert "reverted" not in held[1]
             await pilot.press("p")
             await engine_done(pilot)
             assert app.view.state == "idle"
