@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from factory_tui.engine import events as ev
+from factory_tui.engine.text import money
 
 CATEGORIES = ("agents", "evals", "experiments", "system")
 _AGENTS = {"agent_started", "agent_output", "agent_finished"}
@@ -64,7 +65,8 @@ def _text(event: ev.Event) -> str:
             return f"{event.role.title} │ {event.line}"
         case ev.AgentFinished():
             state = "done" if event.ok else f"failed: {event.error}"
-            return f"{event.role.title} {state} ({event.elapsed:.1f}s, ${event.usage.cost_usd:.4f})"
+            cost = money(event.usage.cost_usd)
+            return f"{event.role.title} {state} ({event.elapsed:.1f}s, {cost})"
         case ev.FindingsReported():
             return f"{len(event.findings)} finding(s): {event.summary}"
         case ev.HypothesesProposed():

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from factory_tui.engine import events as ev
 from factory_tui.engine.models import DimensionScore, Scorecard
-from factory_tui.engine.text import plain
+from factory_tui.engine.text import money, plain
 
 STATUS_STYLE = {"kept": "bold green", "reverted": "bold yellow", "aborted": "bold red"}
 KIND_STYLE = {"tool": "cyan", "error": "red", "result": "bold", "info": "dim italic"}
@@ -61,7 +61,7 @@ class HeadlessPrinter:
             self.print(f"  [red]{event.role.title} failed: {escape(event.error or '')}[/]")
         elif event.usage.cost_usd or event.usage.tokens:
             self.print(
-                f"  [dim]{event.role.title}: ${event.usage.cost_usd:.4f}, "
+                f"  [dim]{event.role.title}: {money(event.usage.cost_usd)}, "
                 f"{event.usage.tokens} tokens, {event.usage.turns} turn(s)[/]"
             )
 
@@ -109,7 +109,7 @@ class HeadlessPrinter:
         if event.before is not None and event.after is not None:
             scores = f" {event.before:.4f} → {event.after:.4f} ({event.after - event.before:+.4f})"
         if event.cost_usd:
-            scores += f" ${event.cost_usd:.4f}"
+            scores += f" {money(event.cost_usd)}"
         self.print(
             f"[{style}]{event.experiment} {event.status.upper()}[/]{scores} "
             f"[dim]by {event.verdict.decided_by}: {escape(event.verdict.reason)}[/]"
@@ -121,7 +121,7 @@ class HeadlessPrinter:
 
     def on_run_finished(self, event: ev.RunFinished) -> None:
         self.console.rule(style="blue")
-        cost = f", ${event.cost_usd:.4f}" if event.cost_usd else ""
+        cost = f", {money(event.cost_usd)}" if event.cost_usd else ""
         self.print(
             f"[bold]run {event.status}[/]: {escape(event.reason)} "
             f"({event.experiments} experiment(s){cost})"

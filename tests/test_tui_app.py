@@ -11,11 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import git
+from textual.widgets import Log
 
 from factory_tui.app import FactoryApp
 from factory_tui.engine import events as ev
 from factory_tui.engine.decide import Decision
-from factory_tui.engine.models import Role, Verdict
+from factory_tui.engine.models import AgentUsage, Role, Verdict
 from factory_tui.engine.pipeline import Pipeline, RunOptions
 from factory_tui.engine.store import Store
 from factory_tui.screens.approval import ApprovalModal
@@ -486,6 +487,34 @@ def test_a_watcher_sees_the_run_end_when_its_lock_is_gone(tmp_path: Path) -> Non
             assert app.view.state == "idle" and app.view.finished_status == "interrupted"
             header = str(app.dashboard.query_one("#run-header")._shown)
             assert "stopped (interrupted)" in header
+
+    asyncio.run(scenario())
+
+
+def test_money_is_shown_with_the_digits_it_needs(tmp_path: Path) -> None:
+    """A run that cost $0.0043 says so, not $0.00; pane, header and feed alike."""
+    root = tmp_path / "inventory"
+    root.mkdir()
+    scene = Scene(root)
+    scene.start()
+    scene.emit(ev.AgentStarted, role=Role.RESEARCHER, runtime="claude")
+    usage = AgentUsage(cost_usd=0.0043, turns=1)
+    scene.emit(ev.AgentFinished, role=Role.RESEARCHER, ok=True, usage=usage, elapsed=2.0)
+    scene.bus.close()
+    app = FactoryApp(root, clock=lambda: scene.now)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await caught_up(app)
+            app.tick()
+            await pilot.pause()
+            assert "cost $0.0043" in str(app.dashboard.query_one("#run-header")._shown)
+            await pilot.press("e")
+            await pilot.pause()
+            assert any(
+                "Researcher done (2.0s, $0.0043)" in line
+                for line in app.screen.query_one(Log).lines
+            )
 
     asyncio.run(scenario())
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from factory_tui.engine.models import AgentUsage
+from factory_tui.engine.text import money
 
 from .base import OutputKind
 
@@ -170,7 +171,7 @@ class StreamReader:
         return [
             (
                 f"✓ done: {usage.turns} turn(s), {usage.tokens:,} tokens, "
-                f"${usage.cost_usd:.4f}, {usage.duration_s:.1f}s",
+                f"{money(usage.cost_usd)}, {usage.duration_s:.1f}s",
                 "result",
             )
         ]

@@ -83,7 +83,7 @@ from .redact import redact
 from .registry import Registry
 from .sandbox import Jail, Sandbox, View
 from .store import Store, write_atomic
-from .text import plain
+from .text import money, plain
 from .workspace import (
     EXPERIMENT_PREFIX,
     KEPT_PREFIX,
@@ -503,7 +503,7 @@ class Pipeline:
         limit = self.options.max_cost
         if limit is not None and self.cost_usd >= limit:
             raise BudgetSpent(
-                f"the run's cost limit of ${limit:.2f} is spent (${self.cost_usd:.4f})"
+                f"the run's cost limit of {money(limit)} is spent ({money(self.cost_usd)})"
             )
 
     # -- one cycle ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ compared by what they change instead (`eval.similarity`).
 
 from __future__ import annotations
 
+import math
 import re
 
 STOP_WORDS = frozenset(
@@ -44,3 +45,14 @@ def plain(text: str) -> str:
     """`text` with no escape sequence and no control character but tab and newline: what
     an agent prints is shown and stored, never obeyed by a terminal."""
     return _CONTROL.sub("", text)
+
+
+def money(usd: float) -> str:
+    """Dollars with the digits the amount needs: $1.50, $0.12, $0.002, $0.0043, never a
+    limit of $0.002 shown as $0.00."""
+    if usd <= 0 or usd >= 0.995:
+        return f"${max(usd, 0):,.2f}"
+    decimals = max(2, 1 - math.floor(math.log10(usd)))  # two significant digits
+    text = f"{usd:.{decimals}f}"
+    whole, fraction = text.split(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Log
 
 from factory_tui.engine.models import Role
+from factory_tui.engine.text import money
 from factory_tui.run_view import AgentView
 
 from .changing_static import ChangingStatic
@@ -38,7 +39,7 @@ def status_line(agent: AgentView, now: float) -> str:
     if agent.usage.tokens:
         parts.append(f"{agent.usage.tokens:,} tok")
     if agent.usage.cost_usd:
-        parts.append(f"${agent.usage.cost_usd:.4f}")
+        parts.append(money(agent.usage.cost_usd))
     if agent.experiment:
         parts.append(agent.experiment)
     return " · ".join(parts)

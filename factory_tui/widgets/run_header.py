@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from factory_tui.engine.text import money
 from factory_tui.run_view import RunView
 
 from .changing_static import ChangingStatic
@@ -41,7 +42,7 @@ class RunHeader(ChangingStatic):
         text.append("· best ", style="dim")
         text.append(best, style="bold cyan")
         text.append(" · cost ", style="dim")
-        text.append(f"${view.cost_usd:.2f} ")
+        text.append(f"{money(view.cost_usd)} ")
         for part in (view.mode or "–", view.runtime or "–", f"approval {view.approval}"):
             text.append("· ", style="dim")
             text.append(f"{part} ")
