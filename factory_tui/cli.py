@@ -319,6 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("factory: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ImportError as error:  # GitPython refuses to load without a git executable
+        if "git executable" not in str(error):
+            raise
+        print(
+            "factory: git was not found on PATH; the factory keeps every change in git: "
+            "install git and try again",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def cmd_ceo(args: argparse.Namespace) -> int:
@@ -333,23 +342,23 @@ def cmd_ceo(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    """Build mode (and interactive mode's spec editor first): to a project, then cycles."""
-    import asyncio
+    """Build mode (and interactive mode's spec editor first): a new project, then cycles.
 
+    The project starts as a repository with an empty first commit; distilling the idea and
+    scaffolding are the run's first step, so their agents stream live like any other."""
     from factory_tui.agents import make_runtime
     from factory_tui.engine import build
     from factory_tui.engine.config import FactoryConfig
     from factory_tui.engine.errors import UsageError
-    from factory_tui.engine.spec import SpecDraft, parse_spec
-    from factory_tui.engine.store import FACTORY_DIR
-    from factory_tui.headless import console_emit
+    from factory_tui.engine.sandbox import Sandbox
+    from factory_tui.engine.spec import parse_spec
 
     if args.focus:
         raise UsageError("--focus works on an existing project (--mode improve)")
     target = build.resolve_target(args.path)
+    # A runtime that cannot start (no claude CLI, no sandbox) says so before a folder is made.
     config = FactoryConfig()
-    runtime = make_runtime(args.runtime or config.runtime, config)
-    emit = console_emit(quiet=args.quiet)
+    make_runtime(args.runtime or config.runtime, config, Sandbox(config.sandbox))
     if target.kind == "git":
         name = Path(target.value.rstrip("/")).name.removesuffix(".git") or "project"
         out = (args.out or Path.cwd() / name).expanduser()
@@ -365,64 +374,51 @@ def _build(args: argparse.Namespace) -> int:
     else:
         spec_text, default_name = "", build.slug(target.value)
     out = (args.out or Path.cwd() / default_name).expanduser().absolute()
-    build.check_output(out)
-    draft = SpecDraft(out / FACTORY_DIR)
+    resuming = build.unfinished(out)
+    if not resuming:
+        build.check_output(out)
     if args.mode == "interactive":
-        if args.headless or not sys.stdout.isatty():
-            raise UsageError(
-                "interactive mode needs a terminal; use --mode build to go "
-                "straight from the idea or spec to a project"
-            )
-        if not draft.exists():
-            out.mkdir(parents=True, exist_ok=True)
-            _start_draft(draft, target, spec_text, runtime, out, emit)
-        from factory_tui.spec_app import SpecApp
-
-        accepted = SpecApp(draft, runtime, out.name).run()
-        if accepted is None:
-            print(f"draft kept in {draft.folder}; run the same command to resume", file=sys.stderr)
+        spec_text = _shape_spec(args, target, spec_text, out)
+        if spec_text is None:
             return 0
-        spec_text = accepted
-    elif target.kind == "idea":
-        out.mkdir(parents=True, exist_ok=True)
-        spec_text = asyncio.run(build.distill(runtime, target.value, out, emit))
-    print(f"scaffolding {parse_spec(spec_text).title!r} in {out}", file=sys.stderr)
-    asyncio.run(build.scaffold(out, spec_text, runtime, emit))
-    items, metrics = build.seed(out, spec_text)
-    print(
-        f"{items} backlog item(s) from the spec's features"
-        + (f"; project metrics: {', '.join(metrics)}" if metrics else ""),
-        file=sys.stderr,
-    )
-    return _run(out, args)
+    idea = target.value if target.kind == "idea" else ""
+    if not resuming:
+        build.start(out)
+    return _run(out, args, build.BuildPlan(spec=spec_text, idea=idea))
 
 
-def _start_draft(draft, target, spec_text: str, runtime, out: Path, emit) -> None:
-    """The first version of a new interactive spec: the file, or the idea distilled."""
-    import asyncio
-
-    from factory_tui.agents.base import AgentContext, AgentRequest
+def _shape_spec(args, target, spec_text: str, out: Path) -> str | None:
+    """Interactive mode: the spec editor on its own, the Distiller's first draft streaming
+    into its pane; the accepted spec, or None when the person left (the draft is kept)."""
+    from factory_tui.agents import make_runtime
+    from factory_tui.engine.config import FactoryConfig
     from factory_tui.engine.errors import UsageError
-    from factory_tui.engine.models import Role
+    from factory_tui.engine.spec import SpecDraft
+    from factory_tui.engine.store import FACTORY_DIR
+    from factory_tui.spec_app import SpecApp
 
-    if target.kind == "spec":
-        draft.add_version(spec_text, "file", Path(target.value).name)
-        state = draft.state()
-    else:
-        request = AgentRequest(
-            role=Role.DISTILLER, cwd=out, context=AgentContext(idea=target.value)
+    if args.headless or not sys.stdout.isatty():
+        raise UsageError(
+            "interactive mode needs a terminal; use --mode build to go "
+            "straight from the idea or spec to a project"
         )
-        result = asyncio.run(runtime.run(request, emit))
-        if not result.ok:
-            raise UsageError(f"the Distiller failed: {result.error}")
-        draft.add_version(result.output.spec, "idea", result.output.summary)
+    config = FactoryConfig()
+    runtime = make_runtime(args.runtime or config.runtime, config)
+    draft = SpecDraft(out / FACTORY_DIR)
+    if not draft.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        if target.kind == "spec":
+            draft.add_version(spec_text, "file", Path(target.value).name)
         state = draft.state()
-        state.summary, state.questions = result.output.summary, result.output.questions
-    state.idea = target.value if target.kind == "idea" else ""
-    draft.save_state(state)
+        state.idea = target.value if target.kind == "idea" else ""
+        draft.save_state(state)
+    accepted = SpecApp(draft, runtime, out.name).run()
+    if accepted is None:
+        print(f"draft kept in {draft.folder}; run the same command to resume", file=sys.stderr)
+    return accepted
 
 
-def _run(path: Path, args: argparse.Namespace) -> int:
+def _run(path: Path, args: argparse.Namespace, plan=None) -> int:
     import asyncio
 
     from factory_tui.engine.pipeline import Pipeline, RunOptions
@@ -436,6 +432,7 @@ def _run(path: Path, args: argparse.Namespace) -> int:
         approval=args.approval,
         max_cost=args.max_cost,
         focus=focus,
+        build=plan,
     )
     pipeline = Pipeline.open(path, options)
     if not args.headless and not sys.stdout.isatty():

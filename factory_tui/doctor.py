@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from factory_tui.agents.claude import claude_credentials, claude_version
+from factory_tui.agents.claude import claude_credentials, claude_version, installed_elsewhere
 from factory_tui.engine.sandbox import INSTALL_HINT, Sandbox
 from factory_tui.eval import tools
 
@@ -71,7 +69,7 @@ def diagnose(claude: str = "claude") -> list[Finding]:
     # Found exactly as the runtime finds it: the configured name, on PATH or as a path.
     binary = shutil.which(claude)
     version = claude_version(binary) if binary else None
-    elsewhere = [path for path in _claude_elsewhere() if path != binary]
+    elsewhere = [path for path in installed_elsewhere() if path != binary]
     fix = "npm install -g @anthropic-ai/claude-code, or set [agents] claude in .factory/config.toml"
     if version is None and elsewhere:
         fix = (
@@ -100,17 +98,3 @@ def diagnose(claude: str = "claude") -> list[Finding]:
         )
     )
     return found
-
-
-def _claude_elsewhere() -> list[str]:
-    """Claude Code CLIs installed where the runtime does not look unless told: the one
-    `make tools` installs beside this checkout, npm's user prefix, the native installer."""
-    package = Path(__file__).resolve().parent.parent
-    candidates = [
-        Path.cwd() / ".tools" / "node_modules" / ".bin" / "claude",
-        package / ".tools" / "node_modules" / ".bin" / "claude",
-        Path.home() / ".npm-global" / "bin" / "claude",
-        Path.home() / ".local" / "bin" / "claude",
-        Path.home() / ".claude" / "local" / "claude",
-    ]
-    return list(dict.fromkeys(str(p) for p in candidates if p.is_file() and os.access(p, os.X_OK)))

@@ -85,4 +85,15 @@ def _text(event: ev.Event) -> str:
             return f"{event.status}: {event.verdict.reason}"
         case ev.Notice():
             return f"{event.level}: {event.message}"
+        case ev.OutOfReach():
+            return out_of_reach_text(event)
     return getattr(event, "type", type(event).__name__)
+
+
+def out_of_reach_text(event: ev.OutOfReach) -> str:
+    """The backlog items the run will not build, and why, in one line."""
+    if not event.items:
+        return "every open backlog item is within the runtime's reach"
+    shown = "; ".join(f"'{item}'" for item in event.items[:3])
+    more = f" and {len(event.items) - 3} more" if len(event.items) > 3 else ""
+    return f"{len(event.items)} backlog item(s) will wait ({shown}{more}): {event.reason}"

@@ -9,6 +9,7 @@ from rich.table import Table
 from factory_tui.engine import events as ev
 from factory_tui.engine.models import DimensionScore, Scorecard
 from factory_tui.engine.text import money, plain
+from factory_tui.event_text import out_of_reach_text
 
 STATUS_STYLE = {"kept": "bold green", "reverted": "bold yellow", "aborted": "bold red"}
 KIND_STYLE = {"tool": "cyan", "error": "red", "result": "bold", "info": "dim italic"}
@@ -119,6 +120,10 @@ class HeadlessPrinter:
         style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")
         self.print(f"[{style}]{event.level}: {escape(event.message)}[/]")
 
+    def on_out_of_reach(self, event: ev.OutOfReach) -> None:
+        if event.items:
+            self.print(f"[yellow]{escape(out_of_reach_text(event))}[/]")
+
     def on_run_finished(self, event: ev.RunFinished) -> None:
         self.console.rule(style="blue")
         cost = f", {money(event.cost_usd)}" if event.cost_usd else ""
@@ -204,16 +209,3 @@ def scorecard_table(card: Scorecard, min_delta: float | None = None) -> Table:
                 end_section=True,
             )
     return table
-
-
-def console_emit(quiet: bool = False, console: Console | None = None):
-    """An agent `emit` that prints to the console: for the steps before a run starts
-    (distilling an idea, scaffolding a project)."""
-    out = console or Console(highlight=False, stderr=True)
-
-    def emit(line: str, kind: str = "text") -> None:
-        if quiet and kind != "error":
-            return
-        out.print(f"  [dim]│[/] [{KIND_STYLE.get(kind, 'dim')}]{escape(line)}[/]", soft_wrap=True)
-
-    return emit

@@ -22,6 +22,7 @@ from factory_tui.engine.models import (
     Verdict,
 )
 from factory_tui.eval.factory_scorecard import Outcome, factory_scorecard
+from factory_tui.event_text import out_of_reach_text
 
 PIPELINE_STAGES = (
     Stage.RESEARCHER,
@@ -113,6 +114,9 @@ class RunView:
     nonces: dict[str, str] = field(default_factory=dict)  # experiment -> its decision nonce
     last_notice: ev.Notice | None = None
     min_delta: float = 0.0
+    # Backlog items the runtime said it will not build (offline: no model), and why.
+    out_of_reach: list[str] = field(default_factory=list)
+    limits: str = ""
 
     # -- derived -----------------------------------------------------------------------------
     @property
@@ -294,3 +298,9 @@ class RunView:
 
     def _on_notice(self, event: ev.Notice) -> None:
         self.last_notice = event
+
+    def _on_out_of_reach(self, event: ev.OutOfReach) -> None:
+        self.out_of_reach, self.limits = event.items, event.reason
+        if event.items:
+            text = out_of_reach_text(event)
+            self.last_notice = ev.Notice(ts=event.ts, level="warning", message=text)

@@ -9,6 +9,7 @@ from pathlib import Path
 import git
 import pytest
 
+from factory_tui.engine import build
 from factory_tui.engine.build import check_output, resolve_target
 from factory_tui.engine.errors import UsageError
 from factory_tui.engine.spec import SpecDraft, backlog_items, eval_metrics, parse_spec
@@ -183,6 +184,10 @@ def test_build_from_an_idea_scaffolds_a_project_whose_tests_pass(tmp_path) -> No
     assert "## Problem" in (out / ".factory" / "spec.md").read_text()
     assert own_tests_pass(out)
     assert "run plateau" in result.stdout or "run completed" in result.stdout
+    # The spec lists no features: the idea itself is the backlog, said to need a model.
+    [item] = Store(out).backlog()
+    assert item.title == "A CLI that renames photos by date"
+    assert "1 backlog item(s) will wait ('A CLI that renames photos by date')" in result.stdout
 
 
 def test_build_from_a_spec_file_seeds_the_backlog_and_the_metrics(tmp_path) -> None:
@@ -201,7 +206,34 @@ def test_build_from_a_spec_file_seeds_the_backlog_and_the_metrics(tmp_path) -> N
     metrics = store.config().eval.metrics
     assert metrics["cli"].command == "python -m word_counter.cli --version"
     assert own_tests_pass(out)
-    assert "2 backlog item(s)" in result.stderr and "cli, speed" in result.stderr
+    assert "2 backlog item(s) from the spec; project metrics: cli, speed" in result.stdout
+    # Said before the cycle works: the offline runtime builds neither feature.
+    assert "2 backlog item(s) will wait ('Count the words" in result.stdout
+    assert "--runtime claude" in result.stdout
+
+
+def test_a_new_project_never_shadows_a_command_and_its_cli_runs(tmp_path) -> None:
+    """`wc` is a command on every machine: the package and its script are named pywc."""
+    spec = tmp_path / "spec.md"
+    spec.write_text(SPEC)
+    out = tmp_path / "wc"
+    result = run_factory("ceo", str(spec), "--mode", "build", "--out", str(out), "--headless")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the package is named pywc and its command pywc: 'wc' is already a command" in (
+        result.stdout
+    )
+    assert (out / "pywc" / "cli.py").exists() and not (out / "wc").exists()
+    assert 'pywc = "pywc.cli:main"' in (out / "pyproject.toml").read_text()
+    help_text = subprocess.run(
+        [sys.executable, "-m", "pywc.cli", "--help"], cwd=out, capture_output=True, text=True
+    )
+    assert help_text.returncode == 0 and "usage: pywc" in help_text.stdout
+    assert "not built yet" in (out / "README.md").read_text()  # a scaffold says it is one
+    log = git.Repo(out).git.log("--format=%s").splitlines()
+    assert log[-2:] == [
+        "Scaffold Word counter from its spec (factory build)",
+        "Start wc (factory build)",
+    ]
 
 
 def test_build_from_a_git_repository_clones_and_improves_it(tmp_path, make_repo) -> None:
@@ -225,6 +257,52 @@ def test_build_from_a_git_repository_clones_and_improves_it(tmp_path, make_repo)
     assert experiment.status == "kept"
     assert own_tests_pass(out)
     assert git.Repo(source).head.commit.message.strip() == "initial"  # the source is untouched
+
+
+def test_a_build_stopped_before_its_scaffold_starts_again(tmp_path) -> None:
+    out = tmp_path / "renamer"
+    build.start(out)  # the run was killed right after the first commit
+    result = run_factory(
+        "ceo",
+        "A CLI that renames photos by date",
+        "--mode",
+        "build",
+        "--out",
+        str(out),
+        "--headless",
+        "-q",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = git.Repo(out).git.log("--format=%s").splitlines()
+    assert log[-1] == "Start renamer (factory build)" and len(log) >= 2
+    assert (out / "renamer" / "cli.py").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "runtime", "message"),
+    [
+        ("/usr/bin:/bin", "claude", "claude"),  # no Claude Code CLI
+        ("/nonexistent", "offline", "git was not found on PATH"),  # no git at all
+    ],
+)
+def test_a_missing_tool_is_refused_before_a_folder_is_made(tmp_path, path, runtime, message):
+    out = tmp_path / "renamer"
+    result = run_factory(
+        "ceo",
+        "a word counter",
+        "--mode",
+        "build",
+        "--out",
+        str(out),
+        "--headless",
+        "--runtime",
+        runtime,
+        env={"PATH": path},
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert message in line
+    assert not out.exists()
 
 
 # -- focus ----------------------------------------------------------------------------------

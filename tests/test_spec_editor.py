@@ -119,6 +119,29 @@ def test_leaving_keeps_the_draft_and_reopening_resumes_it(tmp_path: Path) -> Non
     assert asyncio.run(reopen()) == "# Renamer\n\nhalf-written thoughts\n"
 
 
+def test_a_new_idea_is_distilled_live_in_the_editor(tmp_path: Path) -> None:
+    """Interactive mode opens the editor at once; the Distiller's first draft streams into
+    its pane and becomes version 1 (nothing is printed before the app starts)."""
+    draft = SpecDraft(tmp_path / ".factory")
+    state = draft.state()
+    state.idea = IDEA
+    draft.save_state(state)
+
+    async def scenario() -> None:
+        app = SpecApp(draft, OfflineRuntime(), "renamer")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await distilled(pilot)
+            screen = app.screen
+            pane = "\n".join(screen.query_one("#pane-distiller").log.lines)
+            assert "── Distiller ──" in pane and "Problem: filled" in pane
+            assert "version 1 of 1" in str(screen.query_one("#spec-title").render())
+            assert screen.query_one(TextArea).text.startswith(f"# {IDEA}")
+            assert screen.query("#answer-0")  # the open questions, answerable in place
+
+    asyncio.run(scenario())
+    assert [v.number for v in draft.state().versions] == [1]
+
+
 def test_the_preview_renders_the_markdown(tmp_path: Path) -> None:
     draft = new_draft(tmp_path)
 

@@ -14,6 +14,7 @@ import git
 from textual.widgets import Log
 
 from factory_tui.app import FactoryApp
+from factory_tui.engine import build
 from factory_tui.engine import events as ev
 from factory_tui.engine.decide import Decision
 from factory_tui.engine.models import AgentUsage, Role, Verdict
@@ -489,6 +490,34 @@ def test_a_watcher_sees_the_run_end_when_its_lock_is_gone(tmp_path: Path) -> Non
             assert "stopped (interrupted)" in header
 
     asyncio.run(scenario())
+
+
+def test_a_build_streams_the_distiller_and_the_builder_into_their_panes(tmp_path: Path) -> None:
+    """Build mode from an idea in the app: the spec and the scaffold are the run's first step,
+    their agents live in their panes; the backlog says what the offline runtime will not do."""
+    out = tmp_path / "renamer"
+    build.start(out)
+    plan = build.BuildPlan(idea="A CLI that renames photos by date")
+    pipeline = Pipeline.open(out, RunOptions(mode="build", cycles=1, build=plan))
+    app = FactoryApp(out, pipeline=pipeline)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.view.agents[Role.DISTILLER].state == "done")
+            distiller = "\n".join(app.dashboard.query_one("#pane-distiller").log.lines)
+            assert "Problem: filled" in distiller and "open question(s)" in distiller
+            await wait_until(pilot, lambda: app.view.agents[Role.BUILDER].state == "done")
+            builder = "\n".join(app.dashboard.query_one("#pane-builder").log.lines)
+            assert "changed renamer/cli.py" in builder
+            await engine_done(pilot)
+            board = app.dashboard.query_one("#board")
+            prompts = [str(board.get_option_at_index(i).prompt) for i in range(board.option_count)]
+            assert "  A CLI that renames photos by date  needs a model" in prompts
+            notice = str(app.dashboard.query_one("#notice")._shown)
+            assert "1 backlog item(s) will wait" in notice and "--runtime claude" in notice
+
+    asyncio.run(scenario())
+    assert git.Repo(out).head.commit.message.startswith("Scaffold A CLI that renames photos")
 
 
 def test_money_is_shown_with_the_digits_it_needs(tmp_path: Path) -> None:

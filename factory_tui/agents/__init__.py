@@ -24,8 +24,9 @@ def make_runtime(name: str, config: FactoryConfig, sandbox: Sandbox | None = Non
     sandbox = sandbox or Sandbox(config.sandbox)
     sandbox.require(f"the {name} runtime's agents must")
     if name == "claude":
-        from .claude import ClaudeRuntime
+        from .claude import ClaudeRuntime, require_cli
 
+        require_cli(config.agents.claude)
         return ClaudeRuntime(config.agents, sandbox)
     from .command import CommandRuntime
 

@@ -8,7 +8,7 @@ Claude Code CLI) and `command` (any agent CLI by template).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -109,7 +109,22 @@ class AgentRun:
 
 class Runtime(Protocol):
     name: str
+    # What the runtime will and will not do, in one line; "" when a model can try anything.
+    limits: str
+
+    def out_of_reach(self, requests: Sequence[str]) -> list[str]:
+        """The requests (backlog items, messages) this runtime cannot carry out."""
+        ...
 
     async def run(self, request: AgentRequest, emit: Emit) -> AgentRun:
         """Run the role to its end. Must end every child process when cancelled."""
         ...
+
+
+class ModelRuntime:
+    """A runtime that drives a model: it can try any request, so it has no limits to say."""
+
+    limits = ""
+
+    def out_of_reach(self, requests: Sequence[str]) -> list[str]:
+        return []

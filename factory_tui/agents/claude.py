@@ -24,11 +24,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from factory_tui.engine.config import AgentsConfig
+from factory_tui.engine.errors import UsageError
 from factory_tui.engine.models import AgentUsage, Role
 from factory_tui.engine.process import stream_process
 from factory_tui.engine.sandbox import Sandbox
 
-from .base import AgentRequest, AgentRun, Emit
+from .base import AgentRequest, AgentRun, Emit, ModelRuntime
 from .contracts import CONTRACTS, ContractError, parse_result
 from .prompts import system_prompt, task_message
 from .stream_json import StreamReader
@@ -72,7 +73,7 @@ class Attempt:
     timed_out: str | None
 
 
-class ClaudeRuntime:
+class ClaudeRuntime(ModelRuntime):
     name = "claude"
 
     def __init__(self, config: AgentsConfig, sandbox: Sandbox | None = None) -> None:
@@ -272,3 +273,31 @@ def claude_credentials() -> str | None:
     if (config / ".credentials.json").exists():
         return f"a login in {config}"
     return None
+
+
+def installed_elsewhere() -> list[str]:
+    """Claude Code CLIs installed where the runtime does not look unless told: the one
+    `make tools` installs beside this checkout, npm's user prefix, the native installer."""
+    checkout = Path(__file__).resolve().parents[2]
+    candidates = [
+        Path.cwd() / ".tools" / "node_modules" / ".bin" / "claude",
+        checkout / ".tools" / "node_modules" / ".bin" / "claude",
+        Path.home() / ".npm-global" / "bin" / "claude",
+        Path.home() / ".local" / "bin" / "claude",
+        Path.home() / ".claude" / "local" / "claude",
+    ]
+    return list(dict.fromkeys(str(p) for p in candidates if p.is_file() and os.access(p, os.X_OK)))
+
+
+def require_cli(claude: str) -> None:
+    """UsageError, before anything starts, when the CLI the runtime would run is missing."""
+    if shutil.which(claude) is not None:
+        return
+    elsewhere = installed_elsewhere()
+    hint = (
+        f'one is installed at {elsewhere[0]}: set claude = "{elsewhere[0]}" under [agents] '
+        "in .factory/config.toml"
+        if elsewhere
+        else INSTALL_HINT
+    )
+    raise UsageError(f"the Claude Code CLI ({claude!r}) was not found: {hint}")

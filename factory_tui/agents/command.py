@@ -20,14 +20,14 @@ from factory_tui.engine.models import AgentUsage
 from factory_tui.engine.process import stream_process
 from factory_tui.engine.sandbox import Sandbox
 
-from .base import AgentRequest, AgentRun, Emit
+from .base import AgentRequest, AgentRun, Emit, ModelRuntime
 from .contracts import ContractError, parse_result
 from .prompts import system_prompt, task_message
 
 PLACEHOLDERS = ("{prompt}", "{prompt_file}", "{cwd}", "{role}")
 
 
-class CommandRuntime:
+class CommandRuntime(ModelRuntime):
     name = "command"
 
     def __init__(self, config: AgentsConfig, sandbox: Sandbox | None = None) -> None:

@@ -1,35 +1,41 @@
 """Build mode: from an idea, a spec file or a git repository to a project the factory improves.
 
 An idea becomes a spec through the Distiller; a spec file is read; a git URL or path is
-cloned. A new project is then scaffolded by the Builder in a fresh git repository, the
-spec's features become backlog items (with its acceptance criteria) and its eval metrics
-project dimensions; improvement cycles take it from there.
+cloned. A new project starts as a fresh git repository with an empty first commit; the run's
+first step (the pipeline's, so that every agent streams into its pane) has the Builder
+scaffold it in a worktree, keeps the scaffold, turns the spec's features into backlog items
+(with its acceptance criteria) and its eval metrics into project dimensions; improvement
+cycles take it from there.
 """
 
 from __future__ import annotations
 
+import asyncio
+import keyword
 import re
 import shutil
-from collections.abc import Callable
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import git
 import tomli_w
 from git.exc import GitCommandError
 
-from factory_tui.agents.base import AgentContext, AgentRequest, OutputKind, Runtime
-from factory_tui.agents.contracts import BuilderOutput, DistillerOutput
-from factory_tui.agents.offline.recipes import SCAFFOLD_TITLE
+from factory_tui.agents.base import AgentContext
+from factory_tui.agents.contracts import DistillerOutput
+from factory_tui.eval.secrets import scan_diff
 
-from .errors import UsageError
+from .errors import FactoryError, UsageError
 from .models import Hypothesis, Role
 from .spec import backlog_items, eval_metrics, parse_spec
 from .store import FACTORY_DIR, Store, write_atomic
 from .workspace import FACTORY_ENV, Workspace
 
-Emit = Callable[[str, OutputKind], None]
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
 _GIT_URL = re.compile(r"^(?:https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")
 _SPEC_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
 
@@ -115,51 +121,94 @@ def clone(url: str, out: Path) -> Path:
     return out
 
 
-async def run_role(runtime: Runtime, role: Role, cwd: Path, context: AgentContext, emit: Emit):
-    result = await runtime.run(AgentRequest(role=role, cwd=cwd, context=context), emit)
-    if not result.ok:
-        raise UsageError(f"the {role.title} failed: {result.error}")
-    return result.output
+SCAFFOLD_TITLE = "Scaffold the project from its spec"
 
 
-async def distill(runtime: Runtime, idea: str, cwd: Path, emit: Emit) -> str:
-    output = await run_role(runtime, Role.DISTILLER, cwd, AgentContext(idea=idea), emit)
-    assert isinstance(output, DistillerOutput)
-    return output.spec
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a new project is built from: a spec, or an idea the Distiller makes one of."""
+
+    spec: str = ""
+    idea: str = ""
 
 
-async def scaffold(out: Path, spec_text: str, runtime: Runtime, emit: Emit) -> str:
-    """A new git repository in `out`, scaffolded by the Builder and committed."""
-    out.mkdir(parents=True, exist_ok=True)
-    repo = git.Repo.init(out, initial_branch="main")
-    store = Store(out)
-    store.ensure()
-    Workspace(repo, "main").ensure_excluded()
-    write_atomic(store.spec_path, spec_text)
-    title = parse_spec(spec_text).title
-    hypothesis = Hypothesis(
+class ProjectNames(NamedTuple):
+    package: str  # the Python package
+    command: str  # its console script
+    why: str = ""  # why it is not simply the folder's name
+
+
+def project_names(folder: str) -> ProjectNames:
+    """The package and command a new project in `folder` gets: the folder's name, unless
+    that would shadow a command on this machine (`wc`) or a standard-library module."""
+    base = re.sub(r"[^0-9a-zA-Z]+", "_", folder).strip("_").lower() or "project"
+    if base[0].isdigit() or keyword.iskeyword(base):
+        base = f"p_{base}"
+    taken = _taken(base)
+    if not taken:
+        return ProjectNames(base, base.replace("_", "-"))
+    for package in (f"py{base}", f"{base}_tool", f"{base}_app", f"{base}_project"):
+        if not _taken(package):
+            break
+    return ProjectNames(package, package.replace("_", "-"), f"{base!r} is {taken}")
+
+
+def _taken(package: str) -> str:
+    """What already answers to this name, or "" when nothing does."""
+    if package in sys.stdlib_module_names:
+        return "a module of Python's standard library"
+    for command in dict.fromkeys((package.replace("_", "-"), package)):
+        found = shutil.which(command)
+        if found:
+            return f"already a command here ({found})"
+    return ""
+
+
+def scaffold_hypothesis(title: str, names: ProjectNames) -> Hypothesis:
+    """The Builder's task for a new project: its files, named as the engine chose."""
+    return Hypothesis(
         title=SCAFFOLD_TITLE,
-        rationale=f"Start '{title}' from its spec.",
+        rationale=(
+            f"Start '{title}' from its spec (docs/SPEC.md): the Python package "
+            f"`{names.package}` with the console command `{names.command}`, a passing test, "
+            "a README and CI."
+        ),
         category="scaffold",
         source="focus",
+        files=[
+            "pyproject.toml",
+            f"{names.package}/__init__.py",
+            f"{names.package}/cli.py",
+            "tests/",
+            "README.md",
+        ],
     )
-    output = await run_role(
-        runtime, Role.BUILDER, out, AgentContext(spec=spec_text, hypothesis=hypothesis), emit
-    )
-    assert isinstance(output, BuilderOutput)
-    repo.git.add("--all")
+
+
+def start(out: Path) -> None:
+    """A new repository in `out` with an empty first commit: the base the Builder's scaffold
+    is kept onto, as any experiment is."""
+    out.mkdir(parents=True, exist_ok=True)
+    repo = git.Repo.init(out, initial_branch="main")
+    Store(out).ensure()
+    Workspace(repo, "main").ensure_excluded()
     with repo.git.custom_environment(**FACTORY_ENV):
-        repo.git.commit("--allow-empty", "-m", f"Scaffold {title} from its spec (factory build)")
-    return repo.head.commit.hexsha
+        repo.git.commit("--allow-empty", "--no-verify", "-m", f"Start {out.name} (factory build)")
 
 
-def seed(out: Path, spec_text: str) -> tuple[int, list[str]]:
-    """Backlog items from the spec's features; eval metrics into the config."""
-    store = Store(out)
+def seed(store: Store, spec_text: str, idea: str = "") -> tuple[int, list[str]]:
+    """Backlog items from the spec's features (the idea itself when it lists none); eval
+    metrics into the config."""
     spec = parse_spec(spec_text)
     existing = {item.title.lower() for item in store.backlog()}
+    items = backlog_items(spec)
+    if not items and idea.strip():
+        first = idea.strip().splitlines()[0].rstrip(".")
+        title = first if len(first) <= 100 else first[:99].rstrip() + "…"
+        detail = f"The idea the project was built from (the spec lists no features):\n{idea}"
+        items = [(title, detail.strip())]
     added = 0
-    for title, detail in backlog_items(spec):
+    for title, detail in items:
         if title.lower() not in existing:
             store.add_backlog_item(title, detail)
             added += 1
@@ -170,3 +219,64 @@ def seed(out: Path, spec_text: str) -> tuple[int, list[str]]:
         data = config.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
         write_atomic(store.config_path, tomli_w.dumps(data))
     return added, sorted(metrics)
+
+
+def unfinished(out: Path) -> bool:
+    """`out` holds a build that stopped before its scaffold was kept (killed, or the
+    Builder failed): the first commit only, which a new build may start from."""
+    if not (out / ".git").is_dir() or set(p.name for p in out.iterdir()) - {".git", FACTORY_DIR}:
+        return False
+    try:
+        repo = git.Repo(out)
+        return repo.head.is_valid() and not repo.head.commit.parents and not repo.head.commit.tree
+    except (git.InvalidGitRepositoryError, ValueError, GitCommandError):
+        return False
+
+
+async def make_project(pipeline: Pipeline, plan: BuildPlan) -> None:
+    """Build mode's first step, run by the pipeline so that every agent streams into its
+    pane and its log: the idea distilled into a spec, the spec scaffolded by the Builder in a
+    worktree (sandboxed like any experiment), the scaffold kept onto the empty first commit,
+    and the spec's features and metrics seeded."""
+    workspace, store = pipeline.workspace, pipeline.store
+    base = await asyncio.to_thread(workspace.base_commit)
+    slot = await pipeline._agent_slot(base)
+    spec = plan.spec
+    if not spec.strip():
+        context = AgentContext(idea=plan.idea, runtime=pipeline.runtime.name)
+        distilled = await pipeline._agent(Role.DISTILLER, slot, context, None)
+        if not distilled.ok:
+            raise FactoryError(f"the Distiller failed: {distilled.error}")
+        assert isinstance(distilled.output, DistillerOutput)
+        spec = distilled.output.spec
+    write_atomic(store.spec_path, spec)
+    title = parse_spec(spec).title
+    names = project_names(workspace.project.name)
+    if names.why:
+        pipeline.notice(
+            f"the package is named {names.package} and its command {names.command}: {names.why}"
+        )
+    write_atomic(slot / "docs" / "SPEC.md", spec)
+    context = AgentContext(
+        spec=spec, hypothesis=scaffold_hypothesis(title, names), runtime=pipeline.runtime.name
+    )
+    built = await pipeline._agent(Role.BUILDER, slot, context, None)
+    if not built.ok:
+        raise FactoryError(f"the Builder could not scaffold the project: {built.error}")
+    staged = await asyncio.to_thread(workspace.stage_slot, slot)
+    secrets = await asyncio.to_thread(scan_diff, staged)
+    if secrets:
+        await asyncio.to_thread(workspace.clean_slot, slot)
+        where = ", ".join(str(found) for found in secrets[:5])
+        raise FactoryError(f"the Builder's scaffold holds a secret at {where}: nothing was kept")
+    message = f"Scaffold {title} from its spec (factory build)"
+    commit = await asyncio.to_thread(workspace.commit_slot, slot, message)
+    if commit is None:
+        raise FactoryError("the Builder wrote no files: there is no project to improve")
+    await asyncio.to_thread(workspace.keep, commit, base)
+    added, metrics = seed(store, spec, plan.idea)
+    pipeline.reload_config()
+    pipeline.notice(
+        f"scaffolded {title!r}; {added} backlog item(s) from the spec"
+        + (f"; project metrics: {', '.join(metrics)}" if metrics else "")
+    )

@@ -168,6 +168,15 @@ class Notice(Event):
     message: str
 
 
+class OutOfReach(Event):
+    """The open backlog items the run's runtime will not carry out (the offline runtime has
+    no model), and what it does instead; sent at the start of a cycle when they change."""
+
+    type: Literal["out_of_reach"] = "out_of_reach"
+    items: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+
 AnyEvent = Annotated[
     RunStarted
     | RunStateChanged
@@ -187,7 +196,8 @@ AnyEvent = Annotated[
     | Reviewed
     | ApprovalRequested
     | ExperimentFinished
-    | Notice,
+    | Notice
+    | OutOfReach,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

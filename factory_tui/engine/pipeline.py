@@ -39,7 +39,8 @@ from factory_tui.eval.secrets import SecretFinding, scan_diff
 from factory_tui.eval.similarity import Target, reverted_targets, similarity_check, standing
 from factory_tui.eval.special_cases import special_cases, test_literals
 
-from . import decide
+from . import build, decide
+from .build import BuildPlan
 from .config import FactoryConfig, MetricConfig
 from .errors import FactoryError, UsageError
 from .events import (
@@ -57,6 +58,7 @@ from .events import (
     FindingsReported,
     HypothesesProposed,
     Notice,
+    OutOfReach,
     Reviewed,
     RunFinished,
     RunStarted,
@@ -117,6 +119,8 @@ class RunOptions:
     # cycle is recorded and the loop goes on.
     loop: bool = False
     interval: float = 0.0
+    # Build mode on a new project (its first commit empty): make the project first.
+    build: BuildPlan | None = None
 
 
 class BudgetSpent(FactoryError):
@@ -173,6 +177,7 @@ class Pipeline:
         self.failure: str | None = None  # why the run cannot go on (a metric failing on the base)
         # Per experiment, the roles whose output held a secret (masked wherever it went).
         self.secrets_said: dict[str, set[str]] = {}
+        self.out_of_reach: list[str] = []  # backlog items the runtime said it cannot do
 
     @classmethod
     def open(cls, project: Path, options: RunOptions, bus: EventBus | None = None) -> Pipeline:
@@ -258,6 +263,8 @@ class Pipeline:
                     "warning",
                 )
             self.emit(RunStateChanged(state="running"))
+            if self.options.build is not None:
+                await build.make_project(self, self.options.build)
             finished = await self._cycles()
         except asyncio.CancelledError:
             finished = self._outcome("interrupted", "cancelled")
@@ -290,6 +297,21 @@ class Pipeline:
             self.emit(RunStateChanged(state="failed" if finished.status == "failed" else "idle"))
             self.emit(finished)
         self.bus.close()
+
+    def reload_config(self) -> None:
+        """Take up a config the engine itself changed (build mode's spec metrics)."""
+        self.config = self.store.config()
+        if self.research is None:
+            self.evaluator.config = self.config.eval
+
+    def _say_out_of_reach(self) -> None:
+        """Which open backlog items the runtime will not do (offline: no model), said when
+        that changes, so no one waits for a feature the run cannot build."""
+        requests = [item.title for item in self.store.backlog() if item.status == "open"]
+        beyond = self.runtime.out_of_reach(requests)
+        if beyond != self.out_of_reach:
+            self.out_of_reach = beyond
+            self.emit(OutOfReach(items=beyond, reason=self.runtime.limits))
 
     def request_stop(self) -> None:
         """Finish the current stage, then end the run cleanly (SIGTERM in a loop)."""
@@ -510,6 +532,7 @@ class Pipeline:
     async def cycle(self, number: int) -> Experiment | None:
         """Run one cycle. Returns the experiment, or None when nothing is left to try."""
         self.emit(CycleStarted(cycle=number))
+        self._say_out_of_reach()
         experiment_id = self.store.allocate_experiment_id()
         base = await asyncio.to_thread(self.workspace.base_commit)
         slot = await self._agent_slot(base)

@@ -149,6 +149,8 @@ class SpecEditor(Screen):
         self.show_versions()
         self.show_title()
         state = self.draft.state()
+        if not state.versions and state.idea:
+            self.revise()  # the first draft, streaming into the Distiller's pane
         if self.runtime.name == "offline":
             self.query_one("#research", Static).update(Text(OFFLINE_RESEARCH, style="dim"))
         elif state.idea:

@@ -53,8 +53,10 @@ class HypothesisBoard(OptionList):
         by_status: dict[str, list] = {key: [] for key, _, _ in COLUMNS}
         for experiment in reversed(view.experiments.values()):
             by_status.setdefault(experiment.status, []).append(experiment)
+        waiting = set(view.out_of_reach)
         signature = (
             tuple(item.id for item in open_items),
+            tuple(view.out_of_reach),
             tuple(h.title for h in view.proposed),
             tuple((e.id, e.status, e.after) for e in view.experiments.values()),
         )
@@ -68,7 +70,11 @@ class HypothesisBoard(OptionList):
             options.append(Option(Text(f"{title} ({count})", style=style), disabled=True))
 
         header("BACKLOG", len(open_items), "bold")
-        options += [Option(f"  {item.title}", id=f"backlog:{item.id}") for item in open_items]
+        for item in open_items:
+            label = Text(f"  {item.title}")
+            if item.title in waiting:  # the runtime cannot build it: say so where it is
+                label.append("  needs a model", style="dim italic")
+            options.append(Option(label, id=f"backlog:{item.id}"))
         header("PROPOSED", len(view.proposed), "bold cyan")
         options += [
             Option(f"  {h.title}  +{h.expected_gain:.3f}", id=f"proposed:{index}")

@@ -4,19 +4,20 @@ model and no network, so the whole loop runs on a fresh machine."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from factory_tui.engine.models import AgentUsage, Role
 
 from ..base import AgentRequest, AgentRun, Emit
 from ..contracts import Contract, ContractError, validate
+from . import recipes
 from .archivist import archive
 from .builder import build
 from .distiller import distill
 from .failure_analyst import analyse
 from .researcher import research
 from .reviewer import review
-from .strategist import strategize
+from .strategist import LIMITS, strategize
 
 ROLES: dict[Role, Callable[[AgentRequest, Emit], Awaitable[Contract]]] = {
     Role.RESEARCHER: research,
@@ -31,6 +32,10 @@ ROLES: dict[Role, Callable[[AgentRequest, Emit], Awaitable[Contract]]] = {
 
 class OfflineRuntime:
     name = "offline"
+    limits = LIMITS
+
+    def out_of_reach(self, requests: Sequence[str]) -> list[str]:
+        return [text for text in requests if recipes.match_recipe(text) is None]
 
     async def run(self, request: AgentRequest, emit: Emit) -> AgentRun:
         started = time.monotonic()

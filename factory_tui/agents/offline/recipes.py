@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory_tui.engine.build import ProjectNames, project_names
 from factory_tui.engine.config import LintConfig
 from factory_tui.engine.process import stream_process
 from factory_tui.eval import tools
@@ -153,9 +154,6 @@ async def _smoke_test(
     return [target.relative_to(cwd).as_posix()]
 
 
-SCAFFOLD_TITLE = "Scaffold the project from its spec"
-
-
 def parameter_title(name: str, path: str, value: str) -> str:
     return f"Set {name} in {path} to {value}"
 
@@ -182,12 +180,12 @@ async def _set_parameter(
 async def _scaffold(
     match: re.Match[str], files: list[str], cwd: Path, emit: Emit, lint: LintConfig | None
 ) -> list[str]:
-    spec_path = cwd / ".factory" / "spec.md"
+    # The engine names the package in the hypothesis's files and puts the spec in the tree.
+    package = next((f.split("/")[0] for f in files if f.endswith("/__init__.py")), None)
+    names = ProjectNames(package, package.replace("_", "-")) if package else project_names(cwd.name)
+    spec_path = cwd / "docs" / "SPEC.md"
     spec = spec_path.read_text(encoding="utf-8") if spec_path.exists() else f"# {cwd.name}\n"
-    written = write_template(cwd, spec)
-    for path in written:
-        emit(f"wrote {path}", "tool")
-    return written
+    return write_template(cwd, names, spec)  # the Builder lists what changed
 
 
 def public_names(path: Path) -> list[str]:

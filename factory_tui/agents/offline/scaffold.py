@@ -7,11 +7,10 @@ improve from its first cycle.
 
 from __future__ import annotations
 
-import keyword
-import re
 import textwrap
 from pathlib import Path
 
+from factory_tui.engine.build import ProjectNames
 from factory_tui.engine.spec import parse_spec
 
 GITIGNORE = """\
@@ -43,18 +42,10 @@ jobs:
 """
 
 
-def package_name(folder: Path) -> str:
-    name = re.sub(r"[^0-9a-zA-Z]+", "_", folder.name).strip("_").lower() or "project"
-    if name[0].isdigit() or keyword.iskeyword(name):
-        name = f"p_{name}"
-    return name
-
-
-def template(folder: Path, spec_text: str) -> dict[str, str]:
+def template(names: ProjectNames, spec_text: str) -> dict[str, str]:
     """Every file of the new project, by path."""
     spec = parse_spec(spec_text)
-    package = package_name(folder)
-    command = package.replace("_", "-")
+    package, command = names.package, names.command
     summary = (spec.section("Problem").splitlines() or [spec.title])[0].strip()
     features = spec.bullets("Features")
     feature_list = "\n".join(f"- {f}" for f in features) or "- (to be specified)"
@@ -118,7 +109,9 @@ def template(folder: Path, spec_text: str) -> dict[str, str]:
                 assert main([]) == 0
                 assert DESCRIPTION in capsys.readouterr().out
             """),
-        "README.md": f"# {spec.title}\n\n{summary}\n\n## Features\n\n{feature_list}\n\n"
+        "README.md": f"# {spec.title}\n\n{summary}\n\n"
+        "Status: a scaffold. The features below are the backlog, not built yet.\n\n"
+        f"## Features\n\n{feature_list}\n\n"
         f"## Usage\n\n```sh\npip install -e .\n{command} --help\n```\n",
         "docs/SPEC.md": spec_text,
         ".github/workflows/ci.yml": CI,
@@ -126,9 +119,9 @@ def template(folder: Path, spec_text: str) -> dict[str, str]:
     }
 
 
-def write_template(folder: Path, spec_text: str) -> list[str]:
+def write_template(folder: Path, names: ProjectNames, spec_text: str) -> list[str]:
     written = []
-    for relative, text in template(folder, spec_text).items():
+    for relative, text in template(names, spec_text).items():
         path = folder / relative
         if path.exists():
             continue  # never overwrite what is already there

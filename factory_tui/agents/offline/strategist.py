@@ -37,12 +37,20 @@ PLAYBOOK_MATCH = 0.5  # word overlap at which a Don't rule covers a hypothesis
 FOCUS_MATCH = 0.5  # share of a focus item's words a proposal must carry to stand for it
 
 
+OFFLINE_DOES = "offline, the factory applies ruff's fixes, ruff format and smoke tests"
+A_MODEL = "run with --runtime claude (or --runtime command with an agent CLI)"
+LIMITS = (
+    "the offline runtime has no model: it applies ruff's fixes, ruff format and smoke "
+    f"tests and measures every change, but builds no feature; {A_MODEL} to have a model "
+    "build them"
+)
+
+
 def cannot_do(text: str) -> str:
     """The one line that says what the offline runtime cannot do, and what can."""
     return (
-        f"the offline runtime has no recipe for '{text}': offline, the factory applies "
-        "ruff's fixes, ruff format and smoke tests; run with --runtime claude (or "
-        "--runtime command with an agent CLI) to have a model do it"
+        f"the offline runtime has no recipe for '{text}': {OFFLINE_DOES}; "
+        f"{A_MODEL} to have a model do it"
     )
 
 
