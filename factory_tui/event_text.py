@@ -96,4 +96,7 @@ def out_of_reach_text(event: ev.OutOfReach) -> str:
         return "every open backlog item is within the runtime's reach"
     shown = "; ".join(f"'{item}'" for item in event.items[:3])
     more = f" and {len(event.items) - 3} more" if len(event.items) > 3 else ""
-    return f"{len(event.items)} backlog item(s) will wait ({shown}{more}): {event.reason}"
+    # What to do first: a notice line may be cut at the terminal's edge.
+    return (
+        f"{len(event.items)} backlog item(s) need a model: {event.reason}. Waiting: {shown}{more}"
+    )

@@ -187,7 +187,8 @@ def test_build_from_an_idea_scaffolds_a_project_whose_tests_pass(tmp_path) -> No
     # The spec lists no features: the idea itself is the backlog, said to need a model.
     [item] = Store(out).backlog()
     assert item.title == "A CLI that renames photos by date"
-    assert "1 backlog item(s) will wait ('A CLI that renames photos by date')" in result.stdout
+    assert "1 backlog item(s) need a model" in result.stdout
+    assert "Waiting: 'A CLI that renames photos by date'" in result.stdout
 
 
 def test_build_from_a_spec_file_seeds_the_backlog_and_the_metrics(tmp_path) -> None:
@@ -208,8 +209,11 @@ def test_build_from_a_spec_file_seeds_the_backlog_and_the_metrics(tmp_path) -> N
     assert own_tests_pass(out)
     assert "2 backlog item(s) from the spec; project metrics: cli, speed" in result.stdout
     # Said before the cycle works: the offline runtime builds neither feature.
-    assert "2 backlog item(s) will wait ('Count the words" in result.stdout
+    assert "2 backlog item(s) need a model: the offline runtime only applies" in result.stdout
     assert "--runtime claude" in result.stdout
+    assert "Waiting: 'Count the words in each file given on the command line'; 'Print" in (
+        result.stdout
+    )
 
 
 def test_a_new_project_never_shadows_a_command_and_its_cli_runs(tmp_path) -> None:

@@ -514,7 +514,7 @@ def test_a_build_streams_the_distiller_and_the_builder_into_their_panes(tmp_path
             prompts = [str(board.get_option_at_index(i).prompt) for i in range(board.option_count)]
             assert "  A CLI that renames photos by date  needs a model" in prompts
             notice = str(app.dashboard.query_one("#notice")._shown)
-            assert "1 backlog item(s) will wait" in notice and "--runtime claude" in notice
+            assert "1 backlog item(s) need a model" in notice and "--runtime claude" in notice
 
     asyncio.run(scenario())
     assert git.Repo(out).head.commit.message.startswith("Scaffold A CLI that renames photos")

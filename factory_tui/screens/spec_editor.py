@@ -308,8 +308,14 @@ class SpecEditor(Screen):
         await self.show_questions()
         self.show_versions()
         self.show_title()
-        what = f"version {number}" if number else "no change"
-        self.notify(f"The Distiller wrote {what}; ctrl+l shows what changed.")
+        if number == 1:
+            self.notify(
+                "The Distiller drafted a spec from your idea: answer its questions and "
+                "revise (ctrl+r), or accept it (ctrl+g)."
+            )
+        else:
+            what = f"version {number}" if number else "no change"
+            self.notify(f"The Distiller wrote {what}; ctrl+l shows what changed.")
 
     @work(exclusive=True, group="spec-research", exit_on_error=False)
     async def research(self, idea: str) -> None:

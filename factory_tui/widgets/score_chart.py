@@ -119,16 +119,20 @@ class ScoreChart(Vertical):
         plot.refresh()
 
     def _sparklines(self, scored: list[ExperimentView], view: RunView) -> None:
+        # From the first measurement of the base, so a run with no experiment yet shows it.
+        first = next(iter(view.experiments.values()), None)
+        start = first.before_card if first is not None else view.baseline
+        measured = [(start, True), *((e.after_card, e.status == "kept") for e in scored)]
         for name in SPARK_DIMENSIONS:
-            values = []
-            for experiment in scored:
-                card = experiment.after_card
+            values, now = [], None  # every measurement; the base's score as it stands
+            for card, on_base in measured:
                 dimension = card.dimension(name) if card else None
                 if dimension is not None and dimension.score is not None:
                     values.append(dimension.score)
+                    now = dimension.score if on_base else now
             row = self.query_one(f"#spark-row-{name}")
             row.display = bool(values)
             self.query_one(f"#spark-{name}", Sparkline).data = values
             self.query_one(f"#spark-value-{name}", Label).update(
-                f"{values[-1]:.3f}" if values else ""
+                "" if now is None else f"{now:.3f}"
             )

@@ -48,6 +48,7 @@ async def distill(request: AgentRequest, emit: Emit) -> DistillerOutput:
         if draft and draft.title != "Untitled project"
         else (idea.splitlines()[0].strip("# ").strip() if idea else "Untitled project")
     )
+    title = title[:1].upper() + title[1:]
     body: dict[str, str] = {}
     filled_now = []
     for section in SECTIONS:

@@ -40,9 +40,8 @@ FOCUS_MATCH = 0.5  # share of a focus item's words a proposal must carry to stan
 OFFLINE_DOES = "offline, the factory applies ruff's fixes, ruff format and smoke tests"
 A_MODEL = "run with --runtime claude (or --runtime command with an agent CLI)"
 LIMITS = (
-    "the offline runtime has no model: it applies ruff's fixes, ruff format and smoke "
-    f"tests and measures every change, but builds no feature; {A_MODEL} to have a model "
-    "build them"
+    "the offline runtime only applies ruff's fixes, ruff format and smoke tests; "
+    "run with --runtime claude (or an agent CLI) to build them"
 )
 
 
