@@ -538,6 +538,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from factory_tui.engine.registry import Registry
+    from factory_tui.engine.stats import composite_best, keep_rate
     from factory_tui.engine.store import Store
 
     registry = Registry()
@@ -547,12 +548,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
     rows = []
     for entry in registry.projects():
         experiments = Store(Path(entry.path)).experiments() if Path(entry.path).is_dir() else []
-        finished = [e for e in experiments if e.status in ("kept", "reverted")]
-        kept = [e for e in finished if e.status == "kept"]
-        best = best_score(experiments)
-        rows.append(
-            (entry, best, len(experiments), len(kept) / len(finished) if finished else None)
-        )
+        rows.append((entry, composite_best(experiments), len(experiments), keep_rate(experiments)))
     if args.markdown:
         print("# Factory projects\n")
         print("| project | best score | experiments | keep rate | last run |")
@@ -614,6 +610,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from factory_tui.engine.stats import composite_best
     from factory_tui.engine.store import Store
     from factory_tui.engine.workspace import Workspace
     from factory_tui.eval import tools
@@ -625,7 +622,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = Store(workspace.project)
     console = Console(highlight=False)
     experiments = store.experiments()
-    best = best_score(experiments)
+    best = composite_best(experiments)
     console.print(f"[bold]{workspace.project}[/] on {workspace.base_branch}")
     console.print(f"best score: {best:.4f}" if best is not None else "best score: not scored yet")
     # The base's score as last measured: read from the eval's cache, no tool runs.
@@ -646,13 +643,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         console.print("no experiments yet")
     return 0
-
-
-def best_score(experiments) -> float | None:
-    """The best composite the project has reached: its first baseline or any kept result."""
-    scores = [e.before.composite for e in experiments[:1] if e.before]
-    scores += [e.after.composite for e in experiments if e.status == "kept" and e.after]
-    return max(scores, default=None)
 
 
 def _clock(timestamp: float) -> str:

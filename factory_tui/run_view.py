@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from factory_tui.engine import events as ev
+from factory_tui.engine import stats
 from factory_tui.engine.models import (
     AgentUsage,
     Experiment,
@@ -93,6 +94,7 @@ class ApprovalView:
 class RunView:
     project: str = ""
     mode: str = ""
+    direction: stats.Direction = "higher"  # research mode's metric: which way is better
     runtime: str = ""
     approval: str = "auto"
     sandboxed: bool = True
@@ -121,13 +123,13 @@ class RunView:
     # -- derived -----------------------------------------------------------------------------
     @property
     def best(self) -> float | None:
-        scores = [e.after for e in self.experiments.values() if e.status == "kept" and e.after]
-        first = next(iter(self.experiments.values()), None)
-        if first is not None and first.before is not None:
-            scores.append(first.before)
-        if self.baseline is not None:
-            scores.append(self.baseline.composite)
-        return max(scores, default=None)
+        """The best composite: the first baseline, every kept result and the base now."""
+        return stats.best_score(
+            list(self.experiments.values()),
+            before=lambda e: e.before,
+            after=lambda e: e.after,
+            also=[self.baseline.composite if self.baseline else None],
+        )
 
     @property
     def factory_line(self) -> str:
@@ -206,6 +208,7 @@ class RunView:
     def _on_run_started(self, event: ev.RunStarted) -> None:
         self.project = event.project.rstrip("/").rsplit("/", 1)[-1]
         self.mode, self.runtime, self.approval = event.mode, event.runtime, event.approval
+        self.direction = event.direction
         self.sandboxed = event.sandboxed
         self.base_branch = event.base_branch
         self.state, self.finished_status = "running", None

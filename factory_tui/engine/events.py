@@ -43,6 +43,8 @@ class RunStarted(Event):
     base_branch: str
     pid: int
     cycles: int | None = None
+    # Research mode's metric: lower-is-better turns "best" around in every view.
+    direction: Literal["higher", "lower"] = "higher"
     # False when the agents run without a sandbox (sandbox = "off"): every front end says so.
     sandboxed: bool = True
 

@@ -39,7 +39,7 @@ from factory_tui.eval.secrets import SecretFinding, scan_diff
 from factory_tui.eval.similarity import Target, reverted_targets, similarity_check, standing
 from factory_tui.eval.special_cases import special_cases, test_literals
 
-from . import build, decide
+from . import build, decide, stats
 from .build import BuildPlan
 from .config import FactoryConfig, MetricConfig
 from .errors import FactoryError, UsageError
@@ -251,6 +251,7 @@ class Pipeline:
                     base_branch=self.workspace.base_branch,
                     pid=os.getpid(),
                     cycles=self.options.cycles,
+                    direction=self.research.direction if self.research else "higher",
                     # The offline runtime runs only the user's own tools: no sandbox needed.
                     sandboxed=self.sandbox.enabled or self.runtime.name == "offline",
                 )
@@ -617,14 +618,13 @@ class Pipeline:
     def _best_metric(self, before: Scorecard) -> float | None:
         """The best metric so far: the first baseline, every kept result, and the base now."""
         assert self.research is not None
-        values = [metric_value(before)]
-        experiments = self.store.experiments()
-        values += [metric_value(e.before) for e in experiments[:1]]
-        values += [metric_value(e.after) for e in experiments if e.status == "kept"]
-        present = [v for v in values if v is not None]
-        if not present:
-            return None
-        return max(present) if self.research.direction == "higher" else min(present)
+        return stats.best_score(
+            self.store.experiments(),
+            before=lambda e: metric_value(e.before),
+            after=lambda e: metric_value(e.after),
+            direction=self.research.direction,
+            also=[metric_value(before)],
+        )
 
     def _curate_playbooks(self, experiment_id: str) -> None:
         """Meta mode: the playbooks learn from the experiment before the next cycle."""

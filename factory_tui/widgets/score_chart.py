@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 from textual_plotext import PlotextPlot
 
+from factory_tui.engine.stats import Direction, best_so_far
 from factory_tui.run_view import ExperimentView, RunView
 
 SPARK_DIMENSIONS = ("tests", "lint", "coverage", "types")
@@ -19,16 +20,6 @@ def metric_of(card, _experiment=None) -> float | None:
     return card.value("metric") if card else None
 
 
-def best_so_far(scored: list[tuple[ExperimentView, float]], start: float | None) -> list[float]:
-    """The best kept metric at each experiment (higher is better), from the baseline on."""
-    best, line = start, []
-    for experiment, value in scored:
-        if experiment.status == "kept" and (best is None or value > best):
-            best = value
-        line.append(best if best is not None else value)
-    return line
-
-
 class ScoreChart(Vertical):
     """Redrawn only when a score changes: plotext draws the whole chart each time."""
 
@@ -37,6 +28,7 @@ class ScoreChart(Vertical):
         self.border_title = "Score"
         self._signature: tuple = ()
         self._factory_line = ""
+        self.best_line: list[float] = []  # research mode's best-so-far, as last drawn
 
     def compose(self) -> ComposeResult:
         yield PlotextPlot(classes="chart")
@@ -63,11 +55,17 @@ class ScoreChart(Vertical):
             else None
         )
         statuses = tuple((e.id, e.status) for e in view.experiments.values())
-        signature = (research, tuple((e.id, v, e.status) for e, v in scored), baseline, statuses)
+        signature = (
+            research,
+            view.direction,
+            tuple((e.id, v, e.status) for e, v in scored),
+            baseline,
+            statuses,
+        )
         if signature == self._signature:
             return
         self._signature = signature
-        self._draw(scored, baseline, view.min_delta, research)
+        self._draw(scored, baseline, view.min_delta, research, view.direction)
         self._sparklines([e for e, _ in scored], view)
         self._factory_line = view.factory_line
         self._place_factory_line()
@@ -87,6 +85,7 @@ class ScoreChart(Vertical):
         baseline: float | None,
         delta: float,
         research: bool,
+        direction: Direction,
     ) -> None:
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
@@ -105,10 +104,10 @@ class ScoreChart(Vertical):
                     xs, ys = zip(*points, strict=True)
                     plt.scatter(list(xs), list(ys), color=colour, marker=marker, label=status)
         if research:
-            best = best_so_far(scored, baseline)
-            if best:
-                plt.plot(numbers, best, color="yellow", marker="braille")
-            plt.title("metric  (yellow best so far)")
+            self.best_line = best_so_far(scored, baseline, direction)
+            if self.best_line:
+                plt.plot(numbers, self.best_line, color="yellow", marker="braille")
+            plt.title(f"metric, {direction} is better  (yellow best so far)")
         else:
             if baseline is not None:
                 plt.hline(baseline, "cyan")
