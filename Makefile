@@ -40,7 +40,7 @@ endif
 test: setup tools
 	FACTORY_REQUIRE_CLAUDE=$(HAVE_NPM) \
 	FACTORY_REQUIRE_SANDBOX=$$(command -v bwrap >/dev/null 2>&1 && echo 1) \
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 bench: setup
 	$(BIN)/python benchmarks/cycle_overhead.py
@@ -49,9 +49,12 @@ bench: setup
 	$(BIN)/python benchmarks/plateau_loop.py
 	$(BIN)/python benchmarks/sandbox_cost.py
 
+# Style, the layer contracts (pyproject's [tool.importlinter]) and strict types.
 lint: setup
 	$(BIN)/ruff check factory_tui tests benchmarks
 	$(BIN)/ruff format --check factory_tui tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy factory_tui
 
 clean:
 	rm -rf $(VENV) .pytest_cache .tools

@@ -27,12 +27,12 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerState
 
-from factory_tui.engine.decide import Decision, write_decision
+from factory_tui.ceo.decide import Decision, write_decision
+from factory_tui.ceo.playbooks import Playbooks
+from factory_tui.ceo.run import Pipeline
 from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import AgentOutput, Event, parse_event
 from factory_tui.engine.models import BacklogItem, Role
-from factory_tui.engine.pipeline import Pipeline
-from factory_tui.engine.playbooks import Playbooks
 from factory_tui.engine.redact import redact
 from factory_tui.engine.spec import SpecDraft
 from factory_tui.engine.store import Store

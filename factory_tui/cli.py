@@ -421,7 +421,7 @@ def _shape_spec(args, target, spec_text: str, out: Path) -> str | None:
 def _run(path: Path, args: argparse.Namespace, plan=None) -> int:
     import asyncio
 
-    from factory_tui.engine.pipeline import Pipeline, RunOptions
+    from factory_tui.ceo.run import Pipeline, RunOptions
     from factory_tui.headless import HeadlessPrinter
 
     focus = getattr(args, "focus", None)
@@ -467,7 +467,7 @@ async def _headless(pipeline):
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from factory_tui.engine.pipeline import Pipeline, RunOptions
+    from factory_tui.ceo.run import Pipeline, RunOptions
     from factory_tui.headless import HeadlessPrinter
 
     options = RunOptions(
@@ -715,7 +715,7 @@ def cmd_ace(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from factory_tui.engine.playbooks import Playbooks, ace
+    from factory_tui.ceo.playbooks import Playbooks, ace
     from factory_tui.engine.store import Store
     from factory_tui.engine.workspace import Workspace
 

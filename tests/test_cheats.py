@@ -12,7 +12,7 @@ from pathlib import Path
 import git
 import pytest
 
-from factory_tui.engine.decide import Decision, write_decision
+from factory_tui.ceo.decide import Decision, write_decision
 from factory_tui.engine.events import read_events
 from factory_tui.engine.store import Store
 

@@ -223,7 +223,7 @@ def test_a_broken_builder_fails_its_experiment_not_the_run(make_repo, behaviour)
 
 def test_the_engine_never_imports_textual() -> None:
     code = (
-        "import sys, factory_tui.engine.pipeline, factory_tui.cli, factory_tui.headless; "
+        "import sys, factory_tui.ceo.run, factory_tui.cli, factory_tui.headless; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
     )
     result = subprocess.run(

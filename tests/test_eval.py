@@ -14,8 +14,8 @@ from pathlib import Path
 import git
 import pytest
 
+from factory_tui.ceo.decide import precheck, recommend
 from factory_tui.engine.config import DEFAULT_DIMENSION_WEIGHTS, EvalConfig, MetricConfig
-from factory_tui.engine.decide import precheck, recommend
 from factory_tui.engine.models import (
     Check,
     DimensionScore,
@@ -692,7 +692,7 @@ def test_a_reverted_idea_may_be_tried_again_once_a_kept_change_touched_its_files
 
 
 def test_a_failing_smoke_command_reverts_an_otherwise_good_experiment(make_repo) -> None:
-    from factory_tui.engine.pipeline import Pipeline, RunOptions
+    from factory_tui.ceo.run import Pipeline, RunOptions
     from factory_tui.engine.store import Store
 
     from .conftest import FIXABLE

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import git
 
+from factory_tui.ceo.run import Pipeline, RunOptions
 from factory_tui.engine.events import read_events
-from factory_tui.engine.pipeline import Pipeline, RunOptions
 from factory_tui.engine.store import Store
 
 from .conftest import FIXABLE, TRAP, tree_snapshot

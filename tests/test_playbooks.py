@@ -7,6 +7,16 @@ from pathlib import Path
 
 from factory_tui.agents.base import AgentContext, AgentRequest
 from factory_tui.agents.offline import OfflineRuntime
+from factory_tui.ceo.playbooks import (
+    Bullet,
+    Candidate,
+    Playbook,
+    Playbooks,
+    ace,
+    curate,
+    parse_playbook,
+    reflect,
+)
 from factory_tui.engine.models import (
     Check,
     Experiment,
@@ -16,16 +26,6 @@ from factory_tui.engine.models import (
     Role,
     Scorecard,
     Verdict,
-)
-from factory_tui.engine.playbooks import (
-    Bullet,
-    Candidate,
-    Playbook,
-    Playbooks,
-    ace,
-    curate,
-    parse_playbook,
-    reflect,
 )
 from factory_tui.engine.store import Store
 

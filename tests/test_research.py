@@ -9,10 +9,10 @@ from pathlib import Path
 import git
 import pytest
 
+from factory_tui.ceo.decide import research_precheck
+from factory_tui.ceo.policy import metric_value
 from factory_tui.engine.config import EvalConfig, MetricConfig
-from factory_tui.engine.decide import research_precheck
 from factory_tui.engine.models import DimensionScore, Scorecard
-from factory_tui.engine.pipeline import metric_value
 from factory_tui.engine.store import Store
 from factory_tui.eval.leakage import GroundTruth, added_lines, assess
 

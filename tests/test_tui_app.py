@@ -14,11 +14,11 @@ import git
 from textual.widgets import Log
 
 from factory_tui.app import FactoryApp
+from factory_tui.ceo.decide import Decision
+from factory_tui.ceo.run import Pipeline, RunOptions
 from factory_tui.engine import build
 from factory_tui.engine import events as ev
-from factory_tui.engine.decide import Decision
 from factory_tui.engine.models import AgentUsage, Role, Verdict
-from factory_tui.engine.pipeline import Pipeline, RunOptions
 from factory_tui.engine.store import Store
 from factory_tui.screens.approval import ApprovalModal
 from factory_tui.screens.confirm import Confirm

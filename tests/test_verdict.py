@@ -13,9 +13,9 @@ from pathlib import Path
 import git
 import pytest
 
+from factory_tui.ceo.run import Pipeline, RunOptions
 from factory_tui.cli import build_parser
 from factory_tui.engine.events import read_events
-from factory_tui.engine.pipeline import Pipeline, RunOptions
 from factory_tui.engine.store import Store
 from factory_tui.eval import tools
 

@@ -1,40 +1,30 @@
 """Build mode: from an idea, a spec file or a git repository to a project the factory improves.
 
 An idea becomes a spec through the Distiller; a spec file is read; a git URL or path is
-cloned. A new project starts as a fresh git repository with an empty first commit; the run's
-first step (the pipeline's, so that every agent streams into its pane) has the Builder
-scaffold it in a worktree, keeps the scaffold, turns the spec's features into backlog items
-(with its acceptance criteria) and its eval metrics into project dimensions; improvement
-cycles take it from there.
+cloned. A new project starts as a fresh git repository with an empty first commit, named so
+it shadows no command; the CEO's first step (`ceo/build.py`) scaffolds it. This module is
+what needs no agent: targets, names, the first commit, the backlog seeded from the spec.
 """
 
 from __future__ import annotations
 
-import asyncio
 import keyword
 import re
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import git
 import tomli_w
 from git.exc import GitCommandError
 
-from factory_tui.agents.base import AgentContext
-from factory_tui.agents.contracts import DistillerOutput
-from factory_tui.eval.secrets import scan_diff
-
-from .errors import FactoryError, UsageError
-from .models import Hypothesis, Role
+from .errors import UsageError
+from .models import Hypothesis
 from .spec import backlog_items, eval_metrics, parse_spec
 from .store import FACTORY_DIR, Store, write_atomic
 from .workspace import FACTORY_ENV, Workspace
-
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
 
 _GIT_URL = re.compile(r"^(?:https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")
 _SPEC_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
@@ -231,52 +221,3 @@ def unfinished(out: Path) -> bool:
         return repo.head.is_valid() and not repo.head.commit.parents and not repo.head.commit.tree
     except (git.InvalidGitRepositoryError, ValueError, GitCommandError):
         return False
-
-
-async def make_project(pipeline: Pipeline, plan: BuildPlan) -> None:
-    """Build mode's first step, run by the pipeline so that every agent streams into its
-    pane and its log: the idea distilled into a spec, the spec scaffolded by the Builder in a
-    worktree (sandboxed like any experiment), the scaffold kept onto the empty first commit,
-    and the spec's features and metrics seeded."""
-    workspace, store = pipeline.workspace, pipeline.store
-    base = await asyncio.to_thread(workspace.base_commit)
-    slot = await pipeline._agent_slot(base)
-    spec = plan.spec
-    if not spec.strip():
-        context = AgentContext(idea=plan.idea, runtime=pipeline.runtime.name)
-        distilled = await pipeline._agent(Role.DISTILLER, slot, context, None)
-        if not distilled.ok:
-            raise FactoryError(f"the Distiller failed: {distilled.error}")
-        assert isinstance(distilled.output, DistillerOutput)
-        spec = distilled.output.spec
-    write_atomic(store.spec_path, spec)
-    title = parse_spec(spec).title
-    names = project_names(workspace.project.name)
-    if names.why:
-        pipeline.notice(
-            f"the package is named {names.package} and its command {names.command}: {names.why}"
-        )
-    write_atomic(slot / "docs" / "SPEC.md", spec)
-    context = AgentContext(
-        spec=spec, hypothesis=scaffold_hypothesis(title, names), runtime=pipeline.runtime.name
-    )
-    built = await pipeline._agent(Role.BUILDER, slot, context, None)
-    if not built.ok:
-        raise FactoryError(f"the Builder could not scaffold the project: {built.error}")
-    staged = await asyncio.to_thread(workspace.stage_slot, slot)
-    secrets = await asyncio.to_thread(scan_diff, staged)
-    if secrets:
-        await asyncio.to_thread(workspace.clean_slot, slot)
-        where = ", ".join(str(found) for found in secrets[:5])
-        raise FactoryError(f"the Builder's scaffold holds a secret at {where}: nothing was kept")
-    message = f"Scaffold {title} from its spec (factory build)"
-    commit = await asyncio.to_thread(workspace.commit_slot, slot, message)
-    if commit is None:
-        raise FactoryError("the Builder wrote no files: there is no project to improve")
-    await asyncio.to_thread(workspace.keep, commit, base)
-    added, metrics = seed(store, spec, plan.idea)
-    pipeline.reload_config()
-    pipeline.notice(
-        f"scaffolded {title!r}; {added} backlog item(s) from the spec"
-        + (f"; project metrics: {', '.join(metrics)}" if metrics else "")
-    )

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static, TabbedContent, TabPane
 
-from factory_tui.engine.playbooks import PLAYBOOK_ROLES, Playbooks
+from factory_tui.ceo.playbooks import PLAYBOOK_ROLES, Playbooks
 
 
 class PlaybooksScreen(Screen):

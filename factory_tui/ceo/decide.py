@@ -19,11 +19,10 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from factory_tui.engine.config import EvalConfig
+from factory_tui.engine.models import Check, Experiment, Review, Scorecard, Verdict
+from factory_tui.engine.store import write_atomic
 from factory_tui.eval.dominance import Comparison, compare, noise_floor
-
-from .config import EvalConfig
-from .models import Check, Experiment, Review, Scorecard, Verdict
-from .store import write_atomic
 
 IMPROVES = "improves the project"
 BEST_SO_FAR = "metric at least the best so far"

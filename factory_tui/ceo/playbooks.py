@@ -23,10 +23,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .models import Experiment, ExperimentStatus, Role
-from .registry import factory_home
-from .store import Store, write_atomic
-from .text import word_overlap
+from factory_tui.engine.models import Experiment, ExperimentStatus, Role
+from factory_tui.engine.registry import factory_home
+from factory_tui.engine.store import Store, write_atomic
+from factory_tui.engine.text import word_overlap
 
 Kind = Literal["do", "dont"]
 PLAYBOOK_ROLES = (

@@ -1,0 +1,210 @@
+"""How the CEO calls an agent: what it is told, what it may see, where its words go.
+
+Every call passes the run's checkpoint (pause, stop, budget) first, runs in the agent's
+sandbox view, streams each line (redacted) to the bus and the agent's log, and counts its
+cost. An unsandboxed agent that changed `.git` or the config is undone and reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from factory_tui.agents.base import AgentContext, AgentRequest, AgentRun, OutputKind
+from factory_tui.engine.events import (
+    AgentFinished,
+    AgentOutput,
+    AgentStarted,
+    StageFinished,
+    StageStarted,
+)
+from factory_tui.engine.models import AgentUsage, Experiment, ExperimentStatus, Role, Stage
+from factory_tui.engine.redact import redact
+from factory_tui.engine.sandbox import View
+from factory_tui.engine.store import write_atomic
+from factory_tui.engine.text import plain
+from factory_tui.eval.similarity import standing
+
+from .playbooks import PLAYBOOK_ROLES
+
+if TYPE_CHECKING:
+    from .run import Pipeline
+
+RECENT_NOTES = 5  # archive notes the Researcher and Strategist read
+STAGE_NAMES = {stage.value for stage in Stage}
+
+
+class AgentCalls:
+    """The agent-call plumbing of one run; `secrets_said` records, per experiment, the
+    roles whose output held a secret (masked wherever it went)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.secrets_said: dict[str, set[str]] = {}
+
+    def context(self, history: Sequence[Experiment], **extra: object) -> AgentContext:
+        """What every role is told: the spec, the backlog, what was tried and still stands,
+        the recent archive notes, and `extra` for the step at hand."""
+        run = self.pipeline
+        store = run.store
+        for note in store.take_set_aside():
+            run.notice(note, "warning")
+        spec = store.spec_path.read_text(encoding="utf-8") if store.spec_path.exists() else ""
+        # Outcomes that still stand: a kept change touching an idea's files lets it be
+        # tried again.
+        still = standing(list(history))
+        finished = [e for e in history if e.status.final][-RECENT_NOTES:]
+        archive = [note for e in finished if (note := store.read_artifact(e.id, "note.md"))]
+        reverted = [
+            e.hypothesis.model_copy(
+                update={"files": sorted({*e.hypothesis.files, *e.files_changed})}
+            )
+            for e in still
+            if e.status == ExperimentStatus.REVERTED
+        ]
+        return AgentContext(
+            project=str(run.workspace.project.name),
+            spec=spec,
+            backlog=store.backlog(),
+            tried={e.hypothesis.title: e.status.value for e in still},
+            reverted=reverted,
+            archive=archive,
+            python=run.python,
+            lint=run.config.eval.lint,
+            similarity_limit=run.config.eval.max_similarity,
+            runtime=run.runtime.name,
+            **extra,
+        )
+
+    def view(self, role: Role, cwd: Path) -> View:
+        """An agent's sandbox: its worktree (writable for the Builder alone) and that
+        worktree's git metadata read-only; the rest of the user's project hidden."""
+        project = self.pipeline.workspace.project
+        return View(
+            writable=(cwd,) if role is Role.BUILDER else (),
+            readable=(cwd, project / ".git"),
+            hidden=(project,),
+        )
+
+    @contextlib.contextmanager
+    def stage(self, stage: Stage, experiment_id: str | None) -> Iterator[None]:
+        emit = self.pipeline.emit
+        started = time.monotonic()
+        emit(StageStarted(stage=stage, experiment=experiment_id))
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            emit(
+                StageFinished(
+                    stage=stage, ok=ok, elapsed=time.monotonic() - started, experiment=experiment_id
+                )
+            )
+
+    @contextlib.contextmanager
+    def log(
+        self, role: Role, experiment_id: str | None
+    ) -> Iterator[Callable[[str, OutputKind], None]]:
+        """An `emit` for one agent: each line to the bus and to the agent's log on disk."""
+        path = self.pipeline.store.agent_log_path(experiment_id, role.value)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle: IO[str] = path.open("a", encoding="utf-8")
+
+        def emit_line(line: str, kind: OutputKind = "text") -> None:
+            text = plain(line)
+            clean = redact(text)
+            if clean != text and experiment_id is not None:
+                self.secrets_said.setdefault(experiment_id, set()).add(role.title)
+            handle.write(clean + "\n")
+            self.pipeline.emit(
+                AgentOutput(role=role, line=clean, kind=kind, experiment=experiment_id)
+            )
+
+        try:
+            yield emit_line
+        finally:
+            handle.close()
+
+    async def call(
+        self,
+        role: Role,
+        cwd: Path,
+        context: AgentContext,
+        experiment_id: str | None,
+        experiment: Experiment | None = None,
+    ) -> AgentRun:
+        """Run one agent in `cwd` and return what it did; its usage is added to the run's
+        cost and to the experiment's."""
+        run = self.pipeline
+        await run.checkpoint()
+        stage = Stage(role.value) if role.value in STAGE_NAMES else None
+        if role in PLAYBOOK_ROLES:
+            context.playbook = run.playbooks.prompt_text(role)
+        limits = run.config.agents.for_role(role.value)
+        request = AgentRequest(
+            role=role,
+            cwd=cwd,
+            context=context,
+            experiment=experiment_id,
+            inactivity_timeout=limits.inactivity_timeout,
+            wall_timeout=limits.wall_timeout,
+            view=self.view(role, cwd),
+        )
+        with contextlib.ExitStack() as stack:
+            if stage is not None:
+                stack.enter_context(self.stage(stage, experiment_id))
+            emit_line = stack.enter_context(self.log(role, experiment_id))
+            run.emit(AgentStarted(role=role, runtime=run.runtime.name, experiment=experiment_id))
+            started = time.monotonic()
+            guarded = run.runtime.name != "offline" and not run.sandbox.enabled
+            before = await asyncio.to_thread(run.workspace.git_state) if guarded else None
+            config = self._config_bytes() if guarded else None
+            result = await run.runtime.run(request, emit_line)
+            if before is not None:
+                # Unsandboxed, an agent can reach .git and .factory: undo what it did to
+                # either, and say so.
+                for line in await asyncio.to_thread(run.workspace.restore_git_state, before):
+                    run.notice(f"the {role.title} changed the repository: {line}", "warning")
+                if self._config_bytes() != config:
+                    self._restore_config(config)
+                    run.notice(
+                        f"the {role.title} changed {run.store.config_path}: put back; the "
+                        "run goes on with the config it started with",
+                        "warning",
+                    )
+            if result.error:
+                result.error = redact(plain(result.error))
+                emit_line(f"error: {result.error}", "error")
+            run.emit(
+                AgentFinished(
+                    role=role,
+                    ok=result.ok,
+                    error=result.error,
+                    usage=result.usage,
+                    elapsed=time.monotonic() - started,
+                    experiment=experiment_id,
+                )
+            )
+        run.cost_usd += result.usage.cost_usd
+        if experiment is not None:
+            spent = experiment.usage.get(role.value, AgentUsage())
+            experiment.usage[role.value] = spent + result.usage
+        return result
+
+    def _config_bytes(self) -> bytes | None:
+        try:
+            return self.pipeline.store.config_path.read_bytes()
+        except OSError:
+            return None
+
+    def _restore_config(self, data: bytes | None) -> None:
+        path = self.pipeline.store.config_path
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, data.decode("utf-8", "replace"))

@@ -1,0 +1,624 @@
+"""One cycle as plain steps: baseline, plan, build, review, score, decide, conclude.
+
+Researcher -> Strategist -> Builder -> Reviewer -> Evaluator -> CEO -> Archivist. The
+history is read once, when the cycle starts: during a cycle only its own experiment changes.
+What a mode changes is the run's policy (`policy.py`), never a branch here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from factory_tui.agents.base import AgentContext
+from factory_tui.agents.contracts import (
+    ArchivistOutput,
+    BuilderOutput,
+    FailureAnalystOutput,
+    ResearcherOutput,
+    ReviewerOutput,
+    StrategistOutput,
+)
+from factory_tui.engine.events import (
+    AgentFinished,
+    AgentStarted,
+    ApprovalRequested,
+    CycleFinished,
+    CycleStarted,
+    ExperimentFinished,
+    ExperimentStarted,
+    FindingsReported,
+    HypothesesProposed,
+    Reviewed,
+    RunStateChanged,
+    Scored,
+)
+from factory_tui.engine.models import (
+    Check,
+    Experiment,
+    ExperimentStatus,
+    Hypothesis,
+    Review,
+    Role,
+    Scorecard,
+    Stage,
+    Verdict,
+)
+from factory_tui.engine.redact import redact
+from factory_tui.engine.sandbox import Jail
+from factory_tui.engine.workspace import (
+    EXPERIMENT_PREFIX,
+    KEPT_PREFIX,
+    REVERTED_PREFIX,
+    BaseMoved,
+    KeepRefused,
+)
+from factory_tui.eval import tools
+from factory_tui.eval.evaluator import EvalRequest
+from factory_tui.eval.factory_scorecard import factory_scorecard
+from factory_tui.eval.guards import GuardInput, guard_test_counts, needs_a_person, run_guards
+from factory_tui.eval.project_metrics import metric_paths
+from factory_tui.eval.secrets import SecretFinding, scan_diff
+from factory_tui.eval.similarity import Target, reverted_targets, similarity_check
+from factory_tui.eval.special_cases import special_cases, test_literals
+
+from . import decide
+from .errors import BudgetSpent, CycleFailed, StopRequested
+
+if TYPE_CHECKING:
+    from .run import Pipeline
+
+SLOT = "slot-1"  # the agents' checkout
+EVAL_SLOT = "eval-1"  # the checkout the eval measures; agents never see it
+TESTS_SLOT = "tests-1"  # an experiment's code with the base's tests, where its tests run
+
+
+class Cycle:
+    """One cycle of a run; `await Cycle(pipeline, number).run()` returns its experiment, or
+    None when nothing was left to try."""
+
+    def __init__(self, pipeline: Pipeline, number: int) -> None:
+        self.pipeline = pipeline
+        self.number = number
+        self.workspace, self.store = pipeline.workspace, pipeline.store
+        self.evaluator, self.policy = pipeline.evaluator, pipeline.policy
+        self.agents = pipeline.agents
+        self.emit, self.notice = pipeline.emit, pipeline.notice
+        self.history = self.store.experiments()
+
+    async def run(self) -> Experiment | None:
+        pipeline, store = self.pipeline, self.store
+        self.emit(CycleStarted(cycle=self.number))
+        pipeline.say_out_of_reach()
+        experiment_id = store.allocate_experiment_id()
+        base = await asyncio.to_thread(self.workspace.base_commit)
+        slot = await pipeline.agent_slot(base)
+        try:
+            before = await self.score(
+                Stage.BASELINE, experiment_id, base, "baseline", EvalRequest()
+            )
+            pipeline.failure = self.metric_problems()
+            hypothesis = None
+            if pipeline.failure is None:
+                hypothesis, findings_summary = await self.plan(experiment_id, slot, before)
+        except BaseException:
+            store.release_experiment_id(experiment_id)
+            raise
+        if hypothesis is None:
+            store.release_experiment_id(experiment_id)
+            self.emit(CycleFinished(cycle=self.number, outcome="nothing to try"))
+            return None
+        experiment = Experiment(
+            id=experiment_id,
+            hypothesis=hypothesis,
+            branch=f"{EXPERIMENT_PREFIX}{experiment_id}",
+            base_commit=base,
+            before=before,
+        )
+        store.save_experiment(experiment)
+        pipeline.experiments_run += 1
+        try:
+            await self.experiment(experiment, slot, findings_summary)
+        except BaseException as error:
+            await asyncio.shield(self.abort(experiment, error))
+            raise
+        self.emit(
+            CycleFinished(
+                cycle=self.number, outcome=experiment.status.value, experiment=experiment.id
+            )
+        )
+        return experiment
+
+    def metric_problems(self) -> str | None:
+        """Tell the user why a metric failed on the base; the policy says whether the run
+        can go on. What the command said goes to the user only, never to an agent."""
+        problems = self.evaluator.metric_problems
+        failure = self.policy.failure_on_base(problems)
+        for name, problem in problems.items():
+            if name != self.policy.metric:  # the policy's own metric is said in the failure
+                self.notice(f"metric {name} failed on the base: {problem}", "warning")
+        return failure
+
+    # -- plan ----------------------------------------------------------------------------------
+    async def plan(
+        self, experiment_id: str, slot: Path, before: Scorecard
+    ) -> tuple[Hypothesis | None, str]:
+        """Research and strategy: the hypothesis to try, and the research summary."""
+        pipeline, store = self.pipeline, self.store
+        messages = store.pending_messages()
+        context = self.agents.context(
+            self.history,
+            notes=[message.text for message in messages],
+            before=before,
+            focus=pipeline.focus_item.title if pipeline.focus_item else "",
+            mode=pipeline.options.mode,
+            evidence=self.evaluator.evidence.get(before.tree),
+        )
+        await self.policy.before_research(self.agents, experiment_id, slot, context)
+        research = await self.agents.call(Role.RESEARCHER, slot, context, experiment_id)
+        if not research.ok:
+            raise CycleFailed(f"the Researcher failed: {research.error}")
+        assert isinstance(research.output, ResearcherOutput)
+        self.emit(
+            FindingsReported(
+                experiment=experiment_id,
+                summary=research.output.summary,
+                findings=research.output.findings,
+            )
+        )
+        context.findings = research.output.findings
+        context.research_summary = research.output.summary
+        strategy = await self.agents.call(Role.STRATEGIST, slot, context, experiment_id)
+        if not strategy.ok:
+            raise CycleFailed(f"the Strategist failed: {strategy.error}")
+        if messages:
+            store.mark_read([message.id for message in messages])
+            self.notice(
+                f"{len(messages)} message(s) to the CEO delivered to the Researcher and Strategist",
+                experiment=experiment_id,
+            )
+        assert isinstance(strategy.output, StrategistOutput)
+        pipeline.nothing = strategy.output.note
+        # The titles the Strategist was told were tried: never run one of those again.
+        tried = {title.strip().lower(): status for title, status in context.tried.items()}
+        fresh = [
+            h
+            for h in strategy.output.hypotheses
+            if tried.get(h.title.strip().lower())
+            not in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)
+        ]
+        if pipeline.focus_item is not None:
+            # Focus: exactly one hypothesis, for the item; asked for by name, so a title
+            # tried before may be tried again.
+            chosen = (fresh or strategy.output.hypotheses)[:1]
+            fresh = [h.model_copy(update={"source": "focus"}) for h in chosen]
+        fresh = self.policy.screen(fresh, self.notice, experiment_id)
+        self.emit(HypothesesProposed(experiment=experiment_id, hypotheses=fresh))
+        return (fresh[0] if fresh else None), research.output.summary
+
+    # -- build, review, score, decide ----------------------------------------------------------
+    async def experiment(self, experiment: Experiment, slot: Path, findings: str) -> None:
+        workspace, store, pipeline = self.workspace, self.store, self.pipeline
+        self.emit(
+            ExperimentStarted(
+                experiment=experiment.id,
+                hypothesis=experiment.hypothesis,
+                branch=experiment.branch,
+                base_commit=experiment.base_commit,
+            )
+        )
+        # Research ran in the slot: reset it so only the Builder's edits get committed.
+        await pipeline.agent_slot(experiment.base_commit)
+        await asyncio.to_thread(workspace.start_branch, slot, experiment.branch)
+        context = self.agents.context(
+            self.history, hypothesis=experiment.hypothesis, research_summary=findings
+        )
+
+        main_before = await asyncio.to_thread(workspace.main_tree_state)
+        built = await self.agents.call(Role.BUILDER, slot, context, experiment.id, experiment)
+        main_after = await asyncio.to_thread(workspace.main_tree_state)
+        outside = sorted(
+            path
+            for path in main_before.keys() | main_after.keys()
+            if main_before.get(path) != main_after.get(path)
+        )
+        secrets_found: list[SecretFinding] = []
+        if built.ok:
+            assert isinstance(built.output, BuilderOutput)
+            experiment.builder_summary = built.output.summary
+            message = redact(built.output.commit_message or experiment.hypothesis.title)
+            # A secret never reaches a commit, not even one archived as reverted.
+            staged = await asyncio.to_thread(workspace.stage_slot, slot)
+            secrets_found = await asyncio.to_thread(scan_diff, staged)
+            if secrets_found:
+                await asyncio.to_thread(workspace.clean_slot, slot)
+            else:
+                experiment.commit = await asyncio.to_thread(
+                    workspace.commit_slot,
+                    slot,
+                    f"{message}\n\nFactory-Experiment: {experiment.id}",
+                )
+        else:
+            experiment.builder_summary = f"Builder failed: {built.error}"
+        store.save_experiment(experiment)
+        if secrets_found:
+            where = ", ".join(str(found) for found in secrets_found[:5])
+            check = Check(name="guard: no secrets added", ok=False, detail=f"at {where}")
+            reason = f"a secret was added at {where}: nothing was committed"
+            await self.conclude(experiment, slot, engine_revert(reason, check), context)
+            return
+        if experiment.commit is None:
+            reason = experiment.builder_summary if not built.ok else "the Builder changed nothing"
+            await self.conclude(experiment, slot, engine_revert(reason), context)
+            return
+
+        diff = await asyncio.to_thread(workspace.diff, experiment.base_commit, experiment.commit)
+        experiment.diffstat = await asyncio.to_thread(
+            workspace.diffstat, experiment.base_commit, experiment.commit
+        )
+        experiment.files_changed = await asyncio.to_thread(
+            workspace.changed_files, experiment.base_commit, experiment.commit
+        )
+        store.write_artifact(experiment.id, "diff.patch", diff)
+        context.diff = diff
+        context.builder_summary = experiment.builder_summary
+        leak = self.policy.leak(diff)
+        if leak is not None and leak.blocks:  # leakage gate 2: no measuring a leaked answer
+            check = Check(name="no leakage", ok=False, detail=leak.describe())
+            reason = f"no leakage failed ({leak.describe()})"
+            await self.conclude(experiment, slot, engine_revert(reason, check), context)
+            return
+
+        await pipeline.checkpoint()
+        # The Reviewer reads the commit that is measured, read-only, nothing the Builder left.
+        await asyncio.to_thread(workspace.clean_slot, slot)
+        reviewed = await self.agents.call(Role.REVIEWER, slot, context, experiment.id, experiment)
+        if reviewed.ok:
+            assert isinstance(reviewed.output, ReviewerOutput)
+            experiment.review = Review.model_validate(reviewed.output.model_dump())
+        else:
+            experiment.review = Review(
+                verdict="reject",
+                concerns=[str(reviewed.error)],
+                summary=f"Reviewer failed: {reviewed.error}",
+            )
+        self.emit(Reviewed(experiment=experiment.id, review=experiment.review))
+
+        config = pipeline.config
+        guard_input = GuardInput(
+            diff=diff,
+            worktree=slot,
+            config=config.eval,
+            read_base=lambda path: workspace.file_at(experiment.base_commit, path),
+            protected=metric_paths(config.eval.metrics, slot) | self.policy.protected,
+            outside_changes=outside,
+            category=experiment.hypothesis.category,
+        )
+        guards = await asyncio.to_thread(run_guards, guard_input)
+        person = await asyncio.to_thread(self.needs_a_person, guard_input, experiment)
+
+        await pipeline.checkpoint()
+        experiment.after = await self.score(
+            Stage.EVALUATOR,
+            experiment.id,
+            experiment.commit,
+            "experiment",
+            EvalRequest(guards=guards, baseline=experiment.before),
+            tests_from=experiment.base_commit,
+        )
+        store.save_experiment(experiment)
+        context.after, context.review = experiment.after, experiment.review
+        if tests_regressed(experiment.before, experiment.after):
+            analysed = await self.agents.call(
+                Role.FAILURE_ANALYST, slot, context, experiment.id, experiment
+            )
+            if analysed.ok:
+                assert isinstance(analysed.output, FailureAnalystOutput)
+                context.failures = analysed.output.summary
+
+        await pipeline.checkpoint()
+        verdict = await self.decide(experiment, guards, slot, diff, person)
+        await self.conclude(experiment, slot, verdict, context)
+
+    def needs_a_person(self, guard: GuardInput, experiment: Experiment) -> str | None:
+        """Why the experiment may not be kept automatically: it changes what the base's
+        tests assert (a tests hypothesis may), or its code special-cases their values."""
+        reason = needs_a_person(guard)
+        if reason is not None:
+            return reason
+        base = experiment.base_commit
+        tests = [
+            path
+            for path in self.workspace.repo.git.ls_tree("-r", "--name-only", base).splitlines()
+            if path.endswith(".py") and tools.is_test_file(path)
+        ]
+        literals = test_literals(tests, lambda path: self.workspace.file_at(base, path))
+        flagged = special_cases(
+            guard.diff,
+            lambda path: self.workspace.file_at(experiment.commit or base, path),
+            literals,
+        )
+        if flagged:
+            return "new code compares with values the tests use: " + "; ".join(flagged[:3])
+        return None
+
+    async def decide(
+        self,
+        experiment: Experiment,
+        guards: list[Check],
+        slot: Path,
+        diff: str,
+        person: str | None = None,
+    ) -> Verdict:
+        """The checks, the recommendation, and (when it is a keep) the approval gate's word."""
+        assert experiment.before is not None and experiment.after is not None
+        pipeline = self.pipeline
+        with self.agents.stage(Stage.CEO, experiment.id):
+            # The evaluator's settings: in research mode they hold the research metric too.
+            settings = self.evaluator.config
+            guards = [
+                *guards,
+                guard_test_counts(
+                    experiment.before.dimension("tests"), experiment.after.dimension("tests")
+                ),
+            ]
+            extra = [
+                similarity_check(
+                    Target.of_experiment(experiment),
+                    reverted_targets(self.history, exclude=experiment.id),
+                    settings.max_similarity,
+                )
+            ]
+            said = self.agents.secrets_said.get(experiment.id, set())
+            said = sorted(said - {Role.EVALUATOR.title})
+            extra.append(
+                Check(
+                    name="no secret in what the agents said",
+                    ok=not said,
+                    detail=f"a secret in the output of the {', '.join(said)} (masked in every "
+                    "record)"
+                    if said
+                    else "no secret in any agent's output",
+                )
+            )
+            if settings.smoke_command:
+                extra.append(await self.smoke(settings.smoke_command, slot, experiment.id))
+            checks = self.policy.precheck(experiment, settings, guards, extra, self.history, diff)
+            recommendation = decide.recommend(checks)
+            if recommendation.decision == "revert":
+                return recommendation
+            experiment.status = ExperimentStatus.AWAITING_APPROVAL
+            self.store.save_experiment(experiment)
+            gate = pipeline.gate
+            if person is not None and gate.mode != "manual":
+                # Every check passed, yet this is for a person to keep, not the engine.
+                gate = pipeline.manual_gate()
+                self.notice(
+                    f"{experiment.id} waits for a person: {person}", "warning", experiment.id
+                )
+            if isinstance(gate, decide.ManualApproval):
+                self.emit(
+                    ApprovalRequested(
+                        experiment=experiment.id,
+                        recommendation=recommendation,
+                        diffstat=experiment.diffstat,
+                        nonce=gate.nonce(experiment.id),
+                    )
+                )
+                self.emit(RunStateChanged(state="awaiting_approval"))
+            verdict = await gate.decide(experiment, recommendation)
+            if gate.mode == "manual":
+                self.emit(RunStateChanged(state="running"))
+            return verdict
+
+    # -- conclude ------------------------------------------------------------------------------
+    async def conclude(
+        self, experiment: Experiment, slot: Path, verdict: Verdict, context: AgentContext
+    ) -> None:
+        """Apply the verdict to git, record it, and have the Archivist write the note."""
+        workspace, store = self.workspace, self.store
+        if verdict.decision == "keep":
+            # The record says "keeping" before the branch moves: a run killed in between is
+            # reconciled from git by the next one, never recorded as something it is not.
+            experiment.status = ExperimentStatus.KEEPING
+            store.save_experiment(experiment)
+            try:
+                await asyncio.to_thread(workspace.keep, experiment.branch, experiment.base_commit)
+            except BaseMoved as moved:
+                verdict = Verdict(
+                    decision="revert", reason=str(moved), decided_by="engine", checks=verdict.checks
+                )
+        if verdict.decision == "keep":
+            assert experiment.commit is not None
+            await asyncio.to_thread(workspace.release_slot, slot, experiment.commit)
+            experiment.branch = (
+                await asyncio.to_thread(workspace.archive_branch, experiment.branch, KEPT_PREFIX)
+                or experiment.branch
+            )
+            experiment.status = ExperimentStatus.KEPT
+        else:
+            await asyncio.to_thread(workspace.release_slot, slot, experiment.base_commit)
+            experiment.branch = (
+                await asyncio.to_thread(
+                    workspace.archive_branch, experiment.branch, REVERTED_PREFIX
+                )
+                or experiment.branch
+            )
+            experiment.status = ExperimentStatus.REVERTED
+        experiment.verdict = verdict
+        experiment.finished_at = time.time()
+        store.save_experiment(experiment)
+        self.emit(
+            ExperimentFinished(
+                experiment=experiment.id,
+                status=experiment.status.value,
+                verdict=verdict,
+                before=experiment.before.composite if experiment.before else None,
+                after=experiment.after.composite if experiment.after else None,
+                commit=experiment.commit,
+                cost_usd=experiment.cost_usd,
+            )
+        )
+
+        context.verdict = f"{experiment.status.value}: {verdict.reason}"
+        context.before, context.after = experiment.before, experiment.after
+        history = [*(e for e in self.history if e.id != experiment.id), experiment]
+        context.factory_report = "\n".join(
+            f"- {m.name}: {'n/a' if m.score is None else f'{m.score:.2f}'} ({m.reason})"
+            for m in factory_scorecard(history)
+        )
+        # The Archivist reads the worktree, never the user's tree; the engine writes its note.
+        archived = await self.agents.call(Role.ARCHIVIST, slot, context, experiment.id, experiment)
+        if archived.ok:
+            assert isinstance(archived.output, ArchivistOutput)
+            store.write_artifact(experiment.id, "note.md", archived.output.note)
+        store.save_experiment(experiment)
+
+    async def abort(self, experiment: Experiment, error: BaseException) -> None:
+        """An experiment cut short (Ctrl-C, a fault): drop its worktree, keep the record."""
+        pipeline = self.pipeline
+        reason = (
+            "interrupted"
+            if isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
+            else f"stopped: {error}"
+            if isinstance(error, BudgetSpent | StopRequested)
+            else f"failed: {error}"
+        )
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.workspace.remove_slot, SLOT)
+        # Cut short after the branch moved: it was kept, and the record says so.
+        with contextlib.suppress(Exception):
+            if await pipeline.reconcile_kept(experiment):
+                self.emit(
+                    ExperimentFinished(
+                        experiment=experiment.id,
+                        status="kept",
+                        verdict=experiment.verdict,
+                        before=experiment.before.composite if experiment.before else None,
+                        after=experiment.after.composite if experiment.after else None,
+                        commit=experiment.commit,
+                    )
+                )
+                return
+        # A refused keep leaves its branch where it is, for the user to merge by hand.
+        if not isinstance(error, KeepRefused):
+            with contextlib.suppress(Exception):
+                experiment.branch = (
+                    await asyncio.to_thread(
+                        self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
+                    )
+                    or experiment.branch
+                )
+        experiment.status = ExperimentStatus.ABORTED
+        experiment.verdict = Verdict(decision="revert", reason=reason, decided_by="engine")
+        experiment.finished_at = time.time()
+        with contextlib.suppress(Exception):
+            self.store.save_experiment(experiment)
+            self.emit(
+                ExperimentFinished(
+                    experiment=experiment.id,
+                    status="aborted",
+                    verdict=experiment.verdict,
+                    before=experiment.before.composite if experiment.before else None,
+                )
+            )
+
+    # -- measuring -----------------------------------------------------------------------------
+    async def smoke(self, command: str, slot: Path, experiment_id: str) -> Check:
+        """The optional smoke command, run in the experiment's worktree; it must pass."""
+        pipeline = self.pipeline
+        with self.agents.log(Role.EVALUATOR, experiment_id) as emit_line:
+            emit_line(f"$ {command}", "tool")
+            # It runs the experiment's code: sandboxed, without network, like the eval.
+            view = replace(self.agents.view(Role.BUILDER, slot), network=False)
+            jail = Jail(pipeline.sandbox, view) if pipeline.sandbox.enabled else None
+            try:
+                result = await tools.run_jailed(
+                    shlex.split(command),
+                    slot,
+                    lambda line: emit_line(line, "text"),
+                    jail,
+                    timeout=pipeline.config.eval.timeout,
+                )
+            except (OSError, ValueError) as error:
+                return Check(name="smoke command", ok=False, detail=f"{command}: {error}")
+        if result.timed_out:
+            return Check(name="smoke command", ok=False, detail=f"{command}: timed out")
+        return Check(
+            name="smoke command",
+            ok=result.returncode == 0,
+            detail=f"{command}: exit {result.returncode}",
+        )
+
+    async def score(
+        self,
+        stage: Stage,
+        experiment_id: str,
+        commit: str,
+        kind: str,
+        request: EvalRequest,
+        tests_from: str | None = None,
+    ) -> Scorecard:
+        """Score `commit` in a checkout no agent touched; with `tests_from`, its tests are
+        that commit's (the base's tests are a fixed surface: an experiment cannot change
+        what it is measured by), and the tests it adds run beside them."""
+        workspace = self.workspace
+        with self.agents.stage(stage, experiment_id):
+            tree = await asyncio.to_thread(workspace.tree_of, commit)
+            tests = None
+            if tests_from is not None:
+                tests = await asyncio.to_thread(
+                    workspace.prepare_test_slot,
+                    TESTS_SLOT,
+                    commit,
+                    tests_from,
+                    tools.is_test_surface,
+                )
+            # A tree measured before needs no checkout (unless the policy reads it there).
+            key = tree if tests is None else f"{tree}-tests-{tests[1]}"
+            measured = self.evaluator.cached(key) is not None
+            if measured and self.policy.reuses_measured_trees:
+                root = workspace.project
+            else:
+                # A checkout of the commit no agent works in (the agents' slot may hold more).
+                root = await asyncio.to_thread(workspace.prepare_slot, EVAL_SLOT, commit)
+                await self.policy.read_truth(root)
+            with self.agents.log(Role.EVALUATOR, experiment_id) as emit_line:
+                self.emit(
+                    AgentStarted(role=Role.EVALUATOR, runtime="tools", experiment=experiment_id)
+                )
+                started = time.monotonic()
+                card = await self.evaluator.evaluate(
+                    root, tree, lambda line: emit_line(line, "text"), request, tests
+                )
+                self.emit(
+                    AgentFinished(
+                        role=Role.EVALUATOR,
+                        ok=True,
+                        elapsed=time.monotonic() - started,
+                        experiment=experiment_id,
+                    )
+                )
+            self.emit(Scored(kind=kind, scorecard=card, experiment=experiment_id))
+            return card
+
+
+def engine_revert(reason: str, check: Check | None = None) -> Verdict:
+    """A revert the engine decides before any score: nothing to weigh."""
+    return Verdict(
+        decision="revert", reason=reason, decided_by="engine", checks=[check] if check else []
+    )
+
+
+def tests_regressed(before: Scorecard | None, after: Scorecard | None) -> bool:
+    if before is None or after is None:
+        return False
+    old, new = before.dimension("tests"), after.dimension("tests")
+    return bool(
+        old and new and old.score is not None and new.score is not None and new.score < old.score
+    )
