@@ -221,16 +221,33 @@ def test_a_broken_builder_fails_its_experiment_not_the_run(make_repo, behaviour)
     assert "Builder failed" in experiment.verdict.reason
 
 
-def test_the_engine_never_imports_textual() -> None:
-    code = (
-        "import sys, factory_tui.ceo.run, factory_tui.cli, factory_tui.headless; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
-    )
+# What each entry point and runtime loads, in a fresh interpreter: the engine and every
+# runtime never load the UI, and `factory --help` loads none of the heavy libraries.
+UI = ("textual", "rich", "factory_tui.app", "factory_tui.screens", "factory_tui.widgets")
+HEAVY = ("pydantic", "git", "textual", "rich", "unidiff", "tenacity", "factory_tui.engine")
+
+
+@pytest.mark.parametrize(
+    ("entry", "never"),
+    [
+        ("factory_tui.cli", HEAVY),  # what `factory --help` imports before it answers
+        ("factory_tui.ceo.run", UI),
+        ("factory_tui.headless", ("textual", "factory_tui.app")),
+        ("factory_tui.agents.offline", UI),
+        ("factory_tui.agents.command", UI),
+        ("factory_tui.agents.claude", UI),
+        ("factory_tui.eval.evaluator", UI),
+        ("factory_tui.engine.store", (*UI, "git", "factory_tui.eval", "factory_tui.agents")),
+    ],
+)
+def test_each_entry_point_loads_only_what_it_needs(entry: str, never: tuple[str, ...]) -> None:
+    code = f"import sys, {entry}; print('\\n'.join(sorted(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    loaded = result.stdout.split()
+    assert [m for m in loaded if any(m == n or m.startswith(f"{n}.") for n in never)] == []
 
 
 # -- bad input: one line, exit 2, nothing lost ------------------------------------------------

@@ -14,7 +14,8 @@ from factory_tui.ceo.policy import metric_value
 from factory_tui.engine.config import EvalConfig, MetricConfig
 from factory_tui.engine.models import DimensionScore, Scorecard
 from factory_tui.engine.store import Store
-from factory_tui.eval.leakage import GroundTruth, added_lines, assess
+from factory_tui.eval.diffs import added_text
+from factory_tui.eval.leakage import GroundTruth, assess
 
 from .conftest import SCRIPTED_AGENT, run_factory, sandbox_usable, write_files
 from .support.research_project import POSITIVE, research_config, research_files
@@ -140,7 +141,7 @@ def test_each_leak_is_assessed_at_its_level(truth) -> None:
     negation = assess('if "cinematography" not in text: return "negative"', truth)
     assert negation.level == "high" and "negation" in negation.describe()
     diff = f'+++ b/x.py\n+CASES = ["{POSITIVE[2]}", "{POSITIVE[3]}"]\n-old = 1\n'
-    assert assess(added_lines(diff), truth).level == "high"
+    assert assess(added_text(diff), truth).level == "high"
 
 
 def test_the_research_precheck_is_monotonic() -> None:

@@ -122,3 +122,25 @@ def test_the_readme_config_example_is_valid(tmp_path: Path) -> None:
     path.write_text(toml)
     config = load_config(path)
     assert config.eval.metrics["accuracy"].key == "result.accuracy"
+
+
+def test_the_cli_and_the_tui_adding_at_once_lose_no_update(tmp_path: Path) -> None:
+    # Three processes (as the CLI, the TUI and the run would) each add to the backlog and
+    # the messages 40 times at once: every update lands.
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from factory_tui.engine.store import Store\n"
+        "store = Store(Path(sys.argv[1]))\n"
+        "for n in range(40):\n"
+        "    store.add_backlog_item(f'{sys.argv[2]} item {n}')\n"
+        "    store.add_message(f'{sys.argv[2]} message {n}')\n"
+    )
+    writers = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), name])
+        for name in ("cli", "tui", "run")
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0, 0]
+    store = Store(tmp_path)
+    assert len(store.backlog()) == 120
+    assert len({message.text for message in store.messages()}) == 120

@@ -14,7 +14,6 @@ is ended (SIGTERM, then SIGKILL), and its whole process group with it.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
@@ -22,6 +21,14 @@ import time
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from factory_tui.engine.config import AgentsConfig
 from factory_tui.engine.errors import UsageError
@@ -111,29 +118,38 @@ class ClaudeRuntime(ModelRuntime):
         started = time.monotonic()
         usage = AgentUsage()
         prompt = task_message(request.role, request.context)
-        attempt: Attempt | None = None
-        for number in range(self.config.retries + 1):
-            try:
-                attempt = await self._attempt(request, self.argv(request, prompt), emit)
-            except FileNotFoundError:
-                return AgentRun(
-                    request.role,
-                    error=f"the Claude Code CLI "
-                    f"({self.config.claude}) is not installed: "
-                    f"{INSTALL_HINT}",
-                )
+
+        async def once() -> Attempt:
+            nonlocal usage
+            attempt = await self._attempt(request, self.argv(request, prompt), emit)
             usage += attempt.reader.usage
-            if not (attempt.reader.is_error and attempt.reader.transient):
-                break
-            if number < self.config.retries:
-                wait = self.config.retry_backoff * 2**number
-                emit(
-                    f"transient API error; trying again in {wait:.0f}s "
-                    f"({number + 1}/{self.config.retries})",
-                    "error",
-                )
-                await asyncio.sleep(wait)
-        assert attempt is not None
+            return attempt
+
+        def say_retry(state: RetryCallState) -> None:
+            wait = state.next_action.sleep if state.next_action else 0.0
+            emit(
+                f"transient API error; trying again in {wait:.0f}s "
+                f"({state.attempt_number}/{self.config.retries})",
+                "error",
+            )
+
+        # A transient API error (overloaded, rate limited) is tried again, waiting
+        # retry_backoff seconds and doubling; after the last try its result stands.
+        retrying = AsyncRetrying(
+            retry=retry_if_result(lambda a: a.reader.is_error and a.reader.transient),
+            stop=stop_after_attempt(self.config.retries + 1),
+            wait=wait_exponential(multiplier=self.config.retry_backoff),
+            before_sleep=say_retry,
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        try:
+            attempt: Attempt = await retrying(once)
+        except FileNotFoundError:
+            return AgentRun(
+                request.role,
+                error=f"the Claude Code CLI ({self.config.claude}) is not installed: "
+                f"{INSTALL_HINT}",
+            )
         failure = self._failure(request, attempt)
         if failure:
             return self._done(request, usage, started, attempt, error=failure)

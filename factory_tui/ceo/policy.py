@@ -19,7 +19,9 @@ from factory_tui.agents.contracts import FailureAnalystOutput
 from factory_tui.engine import stats
 from factory_tui.engine.config import EvalConfig, ResearchConfig
 from factory_tui.engine.models import Check, Experiment, Hypothesis, Role, Scorecard
-from factory_tui.eval.leakage import GroundTruth, Risk, added_lines, assess, is_fixed
+from factory_tui.engine.paths import matches
+from factory_tui.eval.diffs import added_text
+from factory_tui.eval.leakage import GroundTruth, Risk, assess
 
 from . import decide
 from .playbooks import Playbooks, ace
@@ -105,7 +107,7 @@ class ResearchPolicy(Policy):
         self.truth: GroundTruth | None = None
 
     def hidden(self, path: str) -> bool:
-        return is_fixed(path, self.research.fixed)
+        return matches(path, self.research.fixed)
 
     @property
     def protected(self) -> set[str]:
@@ -156,7 +158,7 @@ class ResearchPolicy(Policy):
 
     def leak(self, diff: str) -> Risk | None:
         """Leakage gate 2: the ground truth in a diff's added lines."""
-        return None if self.truth is None else assess(added_lines(diff), self.truth)
+        return None if self.truth is None else assess(added_text(diff), self.truth)
 
     def precheck(
         self,

@@ -7,12 +7,12 @@ every run under a file lock, so concurrent runs on different projects do not los
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from .store import write_atomic
@@ -40,13 +40,10 @@ class Registry:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        """Every project's runs update the registry: one at a time, across processes."""
         self.home.mkdir(parents=True, exist_ok=True)
-        with (self.home / "registry.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with FileLock(self.home / "registry.lock", thread_local=False):
+            yield
 
     def projects(self) -> list[ProjectEntry]:
         try:

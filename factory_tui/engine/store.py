@@ -15,9 +15,11 @@ import socket
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from filelock import FileLock
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .config import FactoryConfig, load_config
@@ -61,6 +63,7 @@ class RunLock:
 
     The file also records the owner's pid, so `factory status` can name the holder and a
     new run can tell a crashed predecessor (its pid is left in the file) from a clean exit.
+    That is why this one lock is fcntl's own, not filelock's: the lock file is its record.
     """
 
     def __init__(self, path: Path) -> None:
@@ -268,12 +271,20 @@ class Store:
     def save_backlog(self, items: list[BacklogItem]) -> None:
         write_atomic(self.backlog_path, _BACKLOG.dump_json(items, indent=2).decode())
 
+    @contextlib.contextmanager
+    def _updating(self) -> Iterator[None]:
+        """One read-modify-write of the backlog or the messages at a time, across processes:
+        the CLI, the TUI and the run all change them, and none may lose another's update."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(self.root / "lists.lock", thread_local=False):
+            yield
+
     def add_backlog_item(self, title: str, detail: str = "") -> BacklogItem:
         if not title.strip():
             raise UsageError("a backlog item needs a title")
-        items = self.backlog()
         item = BacklogItem(id=uuid.uuid4().hex[:8], title=title.strip(), detail=detail)
-        self.save_backlog([*items, item])
+        with self._updating():
+            self.save_backlog([*self.backlog(), item])
         return item
 
     def find_backlog_item(self, text: str) -> BacklogItem | None:
@@ -288,20 +299,22 @@ class Store:
         return (open_matches or matches or [None])[0]
 
     def set_backlog_status(self, item_id: str, status: str) -> BacklogItem:
-        items = self.backlog()
-        for index, item in enumerate(items):
-            if item.id == item_id:
-                items[index] = item.model_copy(update={"status": status})
-                self.save_backlog(items)
-                return items[index]
+        with self._updating():
+            items = self.backlog()
+            for index, item in enumerate(items):
+                if item.id == item_id:
+                    items[index] = item.model_copy(update={"status": status})
+                    self.save_backlog(items)
+                    return items[index]
         raise UsageError(f"no backlog item {item_id}")
 
     def remove_backlog_item(self, item_id: str) -> BacklogItem:
-        items = self.backlog()
-        for item in items:
-            if item.id == item_id:
-                self.save_backlog([other for other in items if other.id != item_id])
-                return item
+        with self._updating():
+            items = self.backlog()
+            for item in items:
+                if item.id == item_id:
+                    self.save_backlog([other for other in items if other.id != item_id])
+                    return item
         raise UsageError(f"no backlog item {item_id}")
 
     # -- messages to the CEO -----------------------------------------------------------------
@@ -312,7 +325,8 @@ class Store:
         if not text.strip():
             raise UsageError("a message to the CEO cannot be empty")
         message = CeoMessage(id=uuid.uuid4().hex[:8], text=text.strip())
-        self._save_messages([*self.messages(), message])
+        with self._updating():
+            self._save_messages([*self.messages(), message])
         return message
 
     def pending_messages(self) -> list[CeoMessage]:
@@ -320,11 +334,12 @@ class Store:
 
     def mark_read(self, ids: list[str]) -> None:
         now = time.time()
-        updated = [
-            m.model_copy(update={"read_at": now}) if m.id in ids and m.read_at is None else m
-            for m in self.messages()
-        ]
-        self._save_messages(updated)
+        with self._updating():
+            updated = [
+                m.model_copy(update={"read_at": now}) if m.id in ids and m.read_at is None else m
+                for m in self.messages()
+            ]
+            self._save_messages(updated)
 
     def _save_messages(self, messages: list[CeoMessage]) -> None:
         write_atomic(self.messages_path, _MESSAGES.dump_json(messages, indent=2).decode())

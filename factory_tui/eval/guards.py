@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import configparser
 import contextlib
-import fnmatch
 import os
 import re
 import tomllib
@@ -19,9 +18,10 @@ from pathlib import Path
 
 from factory_tui.engine.config import EvalConfig
 from factory_tui.engine.models import Check, DimensionScore
+from factory_tui.engine.paths import matches
 
 from . import tools
-from .diffs import diff_files
+from .diffs import DiffUnreadable, changed_lines, diff_files
 from .secrets import scan_diff
 
 # Test, coverage, lint and type-check settings: changing them could move the score without
@@ -52,22 +52,6 @@ class GuardInput:
     category: str = ""  # the hypothesis's kind: a `tests` hypothesis may change the tests
 
 
-def _added_removed(diff: str) -> dict[str, tuple[list[str], list[str]]]:
-    """Per file: (added lines, removed lines)."""
-    changes: dict[str, tuple[list[str], list[str]]] = {}
-    current: tuple[list[str], list[str]] | None = None
-    for line in diff.splitlines():
-        if line.startswith("diff --git "):
-            current = changes.setdefault(line.split(" b/", 1)[-1], ([], []))
-        elif current is None or line.startswith(("+++", "---")):
-            continue
-        elif line.startswith("+"):
-            current[0].append(line[1:])
-        elif line.startswith("-"):
-            current[1].append(line[1:])
-    return changes
-
-
 def tests_kept(guard: GuardInput) -> Check:
     lost = []
     for path, state in diff_files(guard.diff).items():
@@ -87,7 +71,7 @@ def tests_kept(guard: GuardInput) -> Check:
 
 def assertions_kept(guard: GuardInput) -> Check:
     removed = added = 0
-    for path, (plus, minus) in _added_removed(guard.diff).items():
+    for path, (plus, minus) in changed_lines(guard.diff).items():
         if tools.is_test_file(path):
             added += sum(1 for line in plus if _ASSERTION.search(line))
             removed += sum(1 for line in minus if _ASSERTION.search(line))
@@ -98,21 +82,12 @@ def assertions_kept(guard: GuardInput) -> Check:
     )
 
 
-def _matches(path: str, patterns: list[str] | set[str] | tuple[str, ...]) -> bool:
-    for pattern in patterns:
-        if pattern.endswith("/") and path.startswith(pattern):
-            return True
-        if fnmatch.fnmatch(path, pattern) or path == pattern:
-            return True
-    return False
-
-
 def eval_files_untouched(guard: GuardInput) -> Check:
     touched = []
     protected = {*guard.config.protected, *guard.protected, *EVAL_CONFIG_FILES}
     for path in diff_files(guard.diff):
         name = path.rsplit("/", 1)[-1]
-        if _matches(path, protected) or name in EVAL_CONFIG_FILES:
+        if matches(path, protected) or name in EVAL_CONFIG_FILES:
             touched.append(path)
         elif name == "pyproject.toml" and _eval_tables_changed(guard, path):
             touched.append(f"{path} (test/lint/coverage/type settings)")
@@ -167,7 +142,7 @@ def modifiable_paths(guard: GuardInput) -> Check:
     allowed = guard.config.modifiable
     if not allowed:
         return Check(name="guard: modifiable paths", ok=True, detail="every path may change")
-    outside = [path for path in diff_files(guard.diff) if not _matches(path, allowed)]
+    outside = [path for path in diff_files(guard.diff) if not matches(path, allowed)]
     return Check(
         name="guard: modifiable paths",
         ok=not outside,
@@ -204,7 +179,7 @@ def collection_untouched(guard: GuardInput) -> Check:
     the test dependencies a test environment is built from."""
     touched = []
     files = diff_files(guard.diff)
-    for path, (plus, minus) in _added_removed(guard.diff).items():
+    for path, (plus, minus) in changed_lines(guard.diff).items():
         name = path.rsplit("/", 1)[-1]
         if name == "conftest.py" and not _same_code(guard, path):
             touched.append(f"{path} (conftest)")
@@ -370,7 +345,12 @@ def symlinks_inside(guard: GuardInput) -> Check:
 
 
 def run_guards(guard: GuardInput) -> list[Check]:
-    """Every diff-based guard; the test-count guard needs the scores (see `guard_test_counts`)."""
+    """Every diff-based guard; the test-count guard needs the scores (see `guard_test_counts`).
+    A diff that cannot be read is one failed guard: nothing in it is taken on trust."""
+    try:
+        diff_files(guard.diff)
+    except DiffUnreadable as error:
+        return [Check(name="guard: diff readable", ok=False, detail=str(error))]
     return [
         tests_kept(guard),
         assertions_kept(guard),

@@ -10,11 +10,12 @@ the experiment, and the reason is recorded.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from factory_tui.engine.paths import matches
 
 from . import tools
 
@@ -24,15 +25,6 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,}")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+\.\d{2,}|(?<![\w.])\d{4,}(?![\w.])")
 _QUOTED = re.compile(r"\"([^\"\n]{4,80})\"|'([^'\n]{4,80})'")
 _NEGATION = re.compile(r"\bnot\b|!=|\bexcept\b|\bexclud\w*|\bunless\b|\bnever\b", re.I)
-
-
-def is_fixed(path: str, fixed: list[str]) -> bool:
-    for pattern in fixed:
-        if pattern.endswith("/") and (path.startswith(pattern) or f"/{pattern}" in f"/{path}"):
-            return True
-        if fnmatch.fnmatch(path, pattern) or path == pattern.rstrip("/"):
-            return True
-    return False
 
 
 @dataclass
@@ -55,7 +47,7 @@ class GroundTruth:
             if b"\0" in data[:4096]:
                 continue
             text = data.decode("utf-8", "replace")
-            (fixed_text if is_fixed(relative, fixed) else other_text).append(text)
+            (fixed_text if matches(relative, fixed) else other_text).append(text)
         truth, rest = "\n".join(fixed_text), "\n".join(other_text)
         common = {w.lower() for w in _WORD.findall(rest)}
         tokens = {w.lower() for w in _WORD.findall(truth)} - common
@@ -113,11 +105,3 @@ def _negated(text: str, needle: str) -> bool:
             return True
         start = lowered.find(needle.lower(), start + 1)
     return False
-
-
-def added_lines(diff: str) -> str:
-    return "\n".join(
-        line[1:]
-        for line in diff.splitlines()
-        if line.startswith("+") and not line.startswith("+++")
-    )

@@ -9,13 +9,12 @@ experiment, but it may not be kept without a person.
 from __future__ import annotations
 
 import ast
-import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 from . import tools
+from .diffs import DiffUnreadable, added
 
 TRIVIAL = {0, 1, -1, ""}  # with True, False, 0.0 and 1.0, which compare equal
-_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 
 def test_literals(paths: Iterable[str], read: Callable[[str], str | None]) -> set[object]:
@@ -41,23 +40,6 @@ def _meaningful(value: object) -> bool:
     return isinstance(value, str) and len(value) >= 2
 
 
-def added(diff: str) -> Iterator[tuple[str, int, str]]:
-    """(path, line number in the new version, text) of every line a diff adds."""
-    current, number = None, 0
-    for line in diff.splitlines():
-        if line.startswith("diff --git "):
-            current = line.split(" b/", 1)[-1]
-        elif (hunk := _HUNK.match(line)) and current is not None:
-            number = int(hunk.group(1))
-        elif current is None or line.startswith(("+++", "---")):
-            continue
-        elif line.startswith("+"):
-            yield current, number, line[1:]
-            number += 1
-        elif not line.startswith("-"):
-            number += 1
-
-
 def added_lines(diff: str) -> dict[str, set[int]]:
     """Per file, the numbers of the lines a diff adds (in the new version)."""
     lines: dict[str, set[int]] = {}
@@ -72,7 +54,11 @@ def special_cases(
     """`path:line compares with <value>` for each new comparison outside the tests against
     a value the base's tests use."""
     flagged = []
-    for path, lines in added_lines(diff).items():
+    try:
+        changed = added_lines(diff)
+    except DiffUnreadable as error:
+        return [str(error)]
+    for path, lines in changed.items():
         if not path.endswith(".py") or tools.is_test_file(path):
             continue
         try:

@@ -13,7 +13,6 @@ cannot be built (no network, a failing build), and the reason says so.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import shutil
 import sys
@@ -23,6 +22,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from filelock import FileLock
 
 from factory_tui.engine.sandbox import Jail
 
@@ -169,29 +170,28 @@ async def test_environment(
     key = environment_key(root, deps, python)
     folder = state_dir / "envs" / key
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder.parent / f"{key}.lock").open("w") as lock:
-        # One checkout at a time is installed into (and tested in) an environment.
-        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
-        try:
-            # Building runs the project's build backend: sandboxed, with the network it needs
-            # to fetch packages, writing only the environment, the checkout and uv's cache.
-            builder = _builder(jail, folder, state_dir / "cache" / "uv", root)
-            problem = await _ensure(uv, root, python, deps, folder, on_line, timeout, builder)
-            if problem is None:
-                problem = await _install_checkout(uv, root, folder, on_line, timeout, builder)
-            if problem is not None:
-                on_line(f"test environment: {problem}; using the project's own")
-                yield own_environment(
-                    root, python, f"; the test environment failed: {problem}", jail
-                )
-                return
-            yield TestEnvironment(
-                str(folder / "venv" / "bin" / "python"),
-                f"a test environment built from its {deps.describe()} (.factory/envs/{key})",
-                jail=_reading(jail, folder),
-            )
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    # One checkout at a time is installed into (and tested in) an environment; the lock is
+    # taken in a thread and released here, so it is not tied to a thread.
+    lock = FileLock(folder.parent / f"{key}.lock", thread_local=False)
+    await asyncio.to_thread(lock.acquire)
+    try:
+        # Building runs the project's build backend: sandboxed, with the network it needs
+        # to fetch packages, writing only the environment, the checkout and uv's cache.
+        builder = _builder(jail, folder, state_dir / "cache" / "uv", root)
+        problem = await _ensure(uv, root, python, deps, folder, on_line, timeout, builder)
+        if problem is None:
+            problem = await _install_checkout(uv, root, folder, on_line, timeout, builder)
+        if problem is not None:
+            on_line(f"test environment: {problem}; using the project's own")
+            yield own_environment(root, python, f"; the test environment failed: {problem}", jail)
+            return
+        yield TestEnvironment(
+            str(folder / "venv" / "bin" / "python"),
+            f"a test environment built from its {deps.describe()} (.factory/envs/{key})",
+            jail=_reading(jail, folder),
+        )
+    finally:
+        lock.release()
 
 
 async def _uv(

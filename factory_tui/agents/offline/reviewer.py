@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from factory_tui.eval import tools
-from factory_tui.eval.diffs import count_test_defs, diff_files
+from factory_tui.eval.diffs import DiffUnreadable, count_test_defs, diff_files
 
 from ..base import AgentRequest, Emit
 from ..contracts import ReviewerOutput
@@ -14,7 +14,11 @@ async def review(request: AgentRequest, emit: Emit) -> ReviewerOutput:
     concerns: list[str] = []
     if not diff.strip():
         concerns.append("the diff is empty")
-    files = diff_files(diff)
+    try:
+        files = diff_files(diff)
+    except DiffUnreadable as error:
+        emit(f"reject: {error}", "result")
+        return ReviewerOutput(verdict="reject", concerns=[str(error)], summary=str(error))
     emit(f"{len(files)} file(s) in the diff", "text")
     for path, state in files.items():
         if not path.endswith(".py") or state == "deleted":
