@@ -105,6 +105,7 @@ class Pipeline:
         self.cost_usd = 0.0
         self.experiments_run = 0
         self.focus_item: BacklogItem | None = None
+        self.last_experiment: Experiment | None = None  # this run's latest, once there is one
         self.playbooks = Playbooks(store.root)
         research = config.research if options.mode == "research" else None
         self.policy = policy_for(options.mode, research, store, self.playbooks)
@@ -475,6 +476,7 @@ class Pipeline:
     async def cycle(self, number: int) -> Experiment | None:
         """Run one cycle. Returns the experiment, or None when nothing is left to try."""
         experiment = await Cycle(self, number).run()
+        self.last_experiment = experiment or self.last_experiment
         if experiment is None:
             if self.failure is None:
                 self._note_outcome(None, self.nothing or "the Strategist has nothing new to try")

@@ -1,0 +1,162 @@
+"""Commands that report: `status`, `projects` and `eval`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from factory_tui.engine.stats import composite_best
+    from factory_tui.engine.store import Store
+    from factory_tui.engine.workspace import Workspace
+    from factory_tui.eval import tools
+    from factory_tui.eval.evaluator import EvalRequest, Evaluator
+    from factory_tui.eval.factory_scorecard import factory_scorecard
+    from factory_tui.headless import factory_table, status_table
+
+    workspace = Workspace.open(args.path)
+    store = Store(workspace.project)
+    console = Console(highlight=False)
+    experiments = store.experiments()
+    best = composite_best(experiments)
+    console.print(f"[bold]{workspace.project}[/] on {workspace.base_branch}")
+    console.print(f"best score: {best:.4f}" if best is not None else "best score: not scored yet")
+    # The base's score as last measured: read from the eval's cache, no tool runs.
+    evaluator = Evaluator(store.config().eval, store.root, tools.project_python(workspace.project))
+    tree = workspace.tree_of(workspace.base_commit())
+    if (measured := evaluator.cached(tree)) is not None:
+        now = evaluator.assemble(tree, measured, EvalRequest()).composite
+        console.print(f"score now: {now:.4f} ({workspace.base_branch} at {tree[:10]})")
+    holder = store.lock.holder()
+    console.print(
+        f"run: pid {holder.pid} holds the lock since {_clock(holder.started_at)}"
+        if holder
+        else "run: none (unlocked)"
+    )
+    if experiments:
+        console.print(status_table(experiments))
+        console.print(factory_table(factory_scorecard(experiments)))
+    else:
+        console.print("no experiments yet")
+    return 0
+
+
+def cmd_projects(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from factory_tui.engine.registry import Registry
+    from factory_tui.engine.stats import composite_best, keep_rate
+    from factory_tui.engine.store import Store
+
+    registry = Registry()
+    if args.prune:
+        for entry in registry.prune():
+            print(f"forgot {entry.name} ({entry.path}): its folder is gone", file=sys.stderr)
+    rows = []
+    for entry in registry.projects():
+        experiments = Store(Path(entry.path)).experiments() if Path(entry.path).is_dir() else []
+        rows.append((entry, composite_best(experiments), len(experiments), keep_rate(experiments)))
+    if args.markdown:
+        print("# Factory projects\n")
+        print("| project | best score | experiments | keep rate | last run |")
+        print("| --- | ---: | ---: | ---: | --- |")
+        for entry, best, count, rate in rows:
+            missing = " (missing)" if not Path(entry.path).is_dir() else ""
+            print(
+                f"| {entry.name}{missing} (`{entry.path}`) | {_fmt(best)} | {count} | "
+                f"{_pct(rate)} | {_clock(entry.last_run)} |"
+            )
+        total = sum(count for _, _, count, _ in rows)
+        print(f"\n{len(rows)} project(s), {total} experiment(s).")
+        return 0
+    console = Console(highlight=False)
+    if not rows:
+        console.print("no projects yet: run `factory ceo PATH` on one")
+        return 0
+    table = Table(title="projects", title_justify="left")
+    for column in ("project", "best", "experiments", "keep rate", "last run"):
+        table.add_column(
+            column, justify="right" if column in ("best", "experiments", "keep rate") else "left"
+        )
+    for entry, best, count, rate in rows:
+        missing = "" if Path(entry.path).is_dir() else " [red](missing: --prune forgets it)[/]"
+        table.add_row(
+            f"{escape(entry.name)}{missing}\n[dim]{escape(entry.path)}[/]",
+            _fmt(best),
+            str(count),
+            _pct(rate),
+            _clock(entry.last_run),
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from factory_tui.engine.sandbox import Sandbox
+    from factory_tui.engine.store import Store
+    from factory_tui.engine.workspace import Workspace
+    from factory_tui.eval import tools
+    from factory_tui.eval.evaluator import EvalRequest, Evaluator
+    from factory_tui.headless import scorecard_table
+
+    workspace = Workspace.open(args.path)
+    store = Store(workspace.project)
+    config = store.config()
+    commit = workspace.resolve(args.rev) if args.rev else workspace.base_commit()
+    store.ensure()
+    workspace.ensure_excluded()
+    tree = workspace.tree_of(commit)
+    python = tools.project_python(workspace.project)
+    evaluator = Evaluator(config.eval, store.root, python, Sandbox(config.sandbox))
+    request = EvalRequest()
+    err = Console(stderr=True, highlight=False)
+    on_line = (
+        (lambda line: err.print(f"[dim]│ {escape(line)}[/]", markup=True, soft_wrap=True))
+        if args.verbose
+        else tools.quiet
+    )
+
+    async def score():
+        if evaluator.cached(tree) is not None:
+            return await evaluator.evaluate(workspace.project, tree, on_line, request)
+        with workspace.temporary_checkout(commit) as checkout:
+            return await evaluator.evaluate(checkout, tree, on_line, request)
+
+    card = asyncio.run(score())
+    if args.json:
+        print(card.model_dump_json(indent=2))
+        return 0
+    console = Console(highlight=False)
+    dirty = workspace.tracked_changes() and not args.rev
+    note = " (uncommitted changes are not scored)" if dirty else ""
+    where = (
+        f"{args.rev} = {commit[:10]}" if args.rev else f"{commit[:10]} on {workspace.base_branch}"
+    )
+    console.print(f"[bold]{workspace.project.name}[/] at {where}{note}")
+    console.print(scorecard_table(card, config.eval.min_delta))
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _clock(timestamp: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
