@@ -77,7 +77,6 @@ def quit_confirmation() -> Confirm:
 class FactoryApp(App[int]):
     """The dashboard and its screens, live (with a pipeline) or attached (following a log)."""
 
-    CSS_PATH = "app.tcss"
     TITLE = "factory"
     BINDINGS = [
         Binding(

@@ -14,6 +14,7 @@ from factory_tui.agents.offline import OfflineRuntime
 from factory_tui.engine.models import Role
 from factory_tui.engine.spec import SpecDraft, parse_spec
 from factory_tui.spec_app import SpecApp
+from factory_tui.widgets.agent_pane import AgentPane
 
 IDEA = "A CLI that renames photos by date"
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
@@ -156,6 +157,21 @@ def test_the_preview_renders_the_markdown(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert parse_spec(draft.latest()).title == IDEA
+
+
+def test_the_distillers_pane_looks_as_it_does_in_the_dashboard_app(tmp_path: Path) -> None:
+    """The pane brings its own looks: a round border in the spec app as in the factory app."""
+    draft = new_draft(tmp_path)
+
+    async def scenario() -> None:
+        app = SpecApp(draft, OfflineRuntime(), "renamer")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            pane = app.screen.query_one(AgentPane)
+            assert [edge for edge, _ in pane.styles.border] == ["round"] * 4
+            assert pane.styles.min_height is not None and pane.styles.min_height.value == 4
+
+    asyncio.run(scenario())
 
 
 @pytest.mark.parametrize("size", SIZES)

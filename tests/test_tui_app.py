@@ -27,6 +27,7 @@ from factory_tui.screens.experiment_detail import ExperimentDetail
 from factory_tui.screens.history import History
 from factory_tui.screens.spec_editor import SpecEditor
 from factory_tui.screens.text_prompt import TextPrompt
+from factory_tui.widgets.agent_pane import AgentPane
 
 from .conftest import FIXABLE, TRAP, scripted_config, start_factory
 from .support.procs import MARK, marked, new_mark, wait_gone
@@ -554,7 +555,7 @@ def test_below_100_columns_the_agents_are_tabs(tmp_path: Path) -> None:
     now = running_scene(root)
 
     def shown(app: FactoryApp) -> list[str]:
-        return [pane.role.value for pane in app.dashboard.query(".agent-pane") if pane.display]
+        return [pane.role.value for pane in app.dashboard.query(AgentPane) if pane.display]
 
     async def scenario(size: tuple[int, int]) -> list[str]:
         app = FactoryApp(root, clock=lambda: now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from factory_tui.app import FactoryApp, quit_confirmation
 from factory_tui.screens.experiment_detail import ExperimentDetail
@@ -97,6 +98,9 @@ def _pressing(*keys: str):
         await pilot.press(*keys)
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
+        # No blinking cursor in a screenshot (the message prompt's): it would show by timing.
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
         await pilot.pause()
 
     return run_before

@@ -48,10 +48,45 @@ def status_line(agent: AgentView, now: float) -> str:
 class AgentPane(Vertical):
     """The pane of one role."""
 
+    DEFAULT_CSS = """
+    AgentPane {
+        border: round $primary-darken-2;
+        border-title-color: $text-muted;
+        height: 1fr;
+        min-height: 4;
+    }
+
+    AgentPane.-running {
+        border: round $success;
+        border-title-color: $success;
+        border-title-style: bold;
+    }
+
+    AgentPane.-failed {
+        border: round $error;
+        border-title-color: $error;
+    }
+
+    AgentPane:focus-within {
+        border: round $accent;
+    }
+
+    AgentPane > .pane-status {
+        height: 1;
+        color: $text-muted;
+    }
+
+    AgentPane > .pane-log {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+        scrollbar-size-horizontal: 0;
+    }
+    """
+
     ALLOW_MAXIMIZE = True
 
     def __init__(self, role: Role, max_lines: int = PANE_MAX_LINES, **kwargs) -> None:
-        super().__init__(id=f"pane-{role.value}", classes="agent-pane", **kwargs)
+        super().__init__(id=f"pane-{role.value}", **kwargs)
         self.role = role
         self.max_lines = max_lines
         self.border_title = role.title

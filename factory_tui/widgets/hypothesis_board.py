@@ -25,6 +25,14 @@ COLUMNS = (
 class HypothesisBoard(OptionList):
     """The hypothesis board. Selecting an experiment posts `ExperimentSelected`."""
 
+    # OptionList's own border changes with focus: the board keeps its round one.
+    DEFAULT_CSS = """
+    HypothesisBoard, HypothesisBoard:focus {
+        border: round $primary-darken-1;
+        border-title-color: $text;
+    }
+    """
+
     @dataclass
     class ExperimentSelected(Message):
         board: HypothesisBoard

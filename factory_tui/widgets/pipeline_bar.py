@@ -13,6 +13,14 @@ from .changing_static import ChangingStatic
 class PipelineBar(ChangingStatic):
     """Researcher › Strategist › Builder › Reviewer › Evaluator › CEO › Archivist."""
 
+    DEFAULT_CSS = """
+    PipelineBar {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+    }
+    """
+
     def show(self, view: RunView, now: float) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         current = view.stage if view.state in ("running", "awaiting_approval", "paused") else None

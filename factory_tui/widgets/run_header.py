@@ -21,6 +21,13 @@ STATE_STYLE = {
 class RunHeader(ChangingStatic):
     """A one-line header rendered from the run view."""
 
+    DEFAULT_CSS = """
+    RunHeader {
+        height: 1;
+        background: $boost;
+    }
+    """
+
     def show(self, view: RunView, attached: bool = False) -> None:
         label, style = STATE_STYLE.get(view.state, (view.state, "bold"))
         if view.state == "idle" and view.finished_status:  # the run is over: how it ended

@@ -23,6 +23,39 @@ def metric_of(card, _experiment=None) -> float | None:
 class ScoreChart(Vertical):
     """Redrawn only when a score changes: plotext draws the whole chart each time."""
 
+    DEFAULT_CSS = """
+    ScoreChart {
+        border: round $primary-darken-1;
+    }
+
+    ScoreChart > .chart {
+        height: 1fr;
+    }
+
+    ScoreChart > .spark-row {
+        height: 1;
+    }
+
+    ScoreChart .spark-label {
+        width: 10;
+        color: $text-muted;
+    }
+
+    ScoreChart .spark {
+        width: 1fr;
+    }
+
+    ScoreChart .spark-value {
+        width: 6;
+        text-align: right;
+    }
+
+    ScoreChart > .factory-line {
+        height: 1;
+        color: $text-muted;
+    }
+    """
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "Score"

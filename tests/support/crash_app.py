@@ -4,12 +4,12 @@ raises, run headless: how the app fails on an unhandled exception."""
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's factory_tui
+
 from factory_tui.app import FactoryApp
 
 
 class Crashing(FactoryApp):
-    CSS_PATH = str(Path(sys.modules[FactoryApp.__module__].__file__).parent / FactoryApp.CSS_PATH)
-
     def tick(self) -> None:
         raise RuntimeError("boom in a redraw")
 
