@@ -540,14 +540,14 @@ class FactoryApp(App[int]):
                 return
             count = pane.search(text, again=True)
             self.notify(
-                f"{count} line(s) match '{text}' in the {pane.role.title} pane"
+                f"{count} line(s) match '{text}' in the {pane.role.label} pane"
                 + ("; / again for the next, f to follow" if count else "")
             )
 
         if pane.searching:
             search(pane.searching)
             return
-        self.push_screen(TextPrompt(f"Search in the {pane.role.title} pane", "text"), search)
+        self.push_screen(TextPrompt(f"Search in the {pane.role.label} pane", "text"), search)
 
     def action_follow_pane(self) -> None:
         self._pane().follow()

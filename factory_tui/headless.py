@@ -45,11 +45,11 @@ class HeadlessPrinter:
         self.console.rule(f"cycle {event.cycle}", style="blue")
 
     def on_stage_started(self, event: ev.StageStarted) -> None:
-        self.print(f"[blue]▶[/] {event.stage.title}")
+        self.print(f"[blue]▶[/] {event.stage.label}")
 
     def on_stage_finished(self, event: ev.StageFinished) -> None:
         mark = "[green]✓[/]" if event.ok else "[red]✗[/]"
-        self.print(f"{mark} {event.stage.title} [dim]{event.elapsed:.1f}s[/]")
+        self.print(f"{mark} {event.stage.label} [dim]{event.elapsed:.1f}s[/]")
 
     def on_agent_output(self, event: ev.AgentOutput) -> None:
         if self.quiet and event.kind not in ("error",):
@@ -59,10 +59,10 @@ class HeadlessPrinter:
 
     def on_agent_finished(self, event: ev.AgentFinished) -> None:
         if not event.ok:
-            self.print(f"  [red]{event.role.title} failed: {escape(event.error or '')}[/]")
+            self.print(f"  [red]{event.role.label} failed: {escape(event.error or '')}[/]")
         elif event.usage.cost_usd or event.usage.tokens:
             self.print(
-                f"  [dim]{event.role.title}: {money(event.usage.cost_usd)}, "
+                f"  [dim]{event.role.label}: {money(event.usage.cost_usd)}, "
                 f"{event.usage.tokens} tokens, {event.usage.turns} turn(s)[/]"
             )
 

@@ -119,7 +119,7 @@ class AgentCalls:
             text = plain(line)
             clean = redact(text)
             if clean != text and experiment_id is not None:
-                self.secrets_said.setdefault(experiment_id, set()).add(role.title)
+                self.secrets_said.setdefault(experiment_id, set()).add(role.label)
             handle.write(clean + "\n")
             self.pipeline.emit(
                 AgentOutput(role=role, line=clean, kind=kind, experiment=experiment_id)
@@ -169,11 +169,11 @@ class AgentCalls:
                 # Unsandboxed, an agent can reach .git and .factory: undo what it did to
                 # either, and say so.
                 for line in await asyncio.to_thread(run.workspace.restore_git_state, before):
-                    run.notice(f"the {role.title} changed the repository: {line}", "warning")
+                    run.notice(f"the {role.label} changed the repository: {line}", "warning")
                 if self._config_bytes() != config:
                     self._restore_config(config)
                     run.notice(
-                        f"the {role.title} changed {run.store.config_path}: put back; the "
+                        f"the {role.label} changed {run.store.config_path}: put back; the "
                         "run goes on with the config it started with",
                         "warning",
                     )

@@ -375,7 +375,7 @@ class Cycle:
                 )
             ]
             said = self.agents.secrets_said.get(experiment.id, set())
-            said = sorted(said - {Role.EVALUATOR.title})
+            said = sorted(said - {Role.EVALUATOR.label})
             extra.append(
                 Check(
                     name="no secret in what the agents said",

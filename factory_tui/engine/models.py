@@ -32,7 +32,8 @@ class Role(StrEnum):
     FAILURE_ANALYST = "failure_analyst"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
+        """The role as people read it ("Failure Analyst"); `title` stays str's own method."""
         return self.value.replace("_", " ").title()
 
 
@@ -49,7 +50,8 @@ class Stage(StrEnum):
     ARCHIVIST = "archivist"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
+        """The stage as people read it ("CEO", "Builder")."""
         return "CEO" if self is Stage.CEO else self.value.title()
 
 

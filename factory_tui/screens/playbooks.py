@@ -31,7 +31,7 @@ class PlaybooksScreen(Screen):
         with TabbedContent():
             for role in PLAYBOOK_ROLES:
                 playbook = self.playbooks.load(role)
-                with TabPane(role.title, id=f"playbook-{role.value}"), VerticalScroll():
+                with TabPane(role.label, id=f"playbook-{role.value}"), VerticalScroll():
                     table = DataTable(
                         cursor_type="row", zebra_stripes=True, id=f"bullets-{role.value}"
                     )

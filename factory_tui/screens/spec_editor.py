@@ -341,7 +341,7 @@ class SpecEditor(Screen):
         pane = self.query_one(AgentPane)
         agent = AgentView(role=request.role, state="running", started=self.clock())
         pane.show_status(agent, self.clock())
-        pane.write_lines([f"── {request.role.title} ──"])
+        pane.write_lines([f"── {request.role.label} ──"])
         result = await self.runtime.run(request, lambda line, kind: pane.write_lines([line]))
         agent.state = "done" if result.ok else "failed"
         agent.finished, agent.usage = self.clock(), result.usage

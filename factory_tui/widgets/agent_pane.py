@@ -54,7 +54,7 @@ class AgentPane(Vertical):
         super().__init__(id=f"pane-{role.value}", classes="agent-pane", **kwargs)
         self.role = role
         self.max_lines = max_lines
-        self.border_title = role.title
+        self.border_title = role.label
         self._experiment: str | None = None
         self._search: str = ""
         self._search_from = 0
