@@ -74,6 +74,12 @@ class Hypothesis(Record):
     source: Literal["strategist", "backlog", "focus", "user"] = "strategist"
 
 
+# The tier a dimension counts in.
+Tier = Literal["hygiene", "growth", "project", "factory"]
+# One value a tool counted, as a dimension's `raw` holds it.
+RawValue = float | int | str | bool | None
+
+
 class DimensionScore(Record):
     """One eval dimension. `score` is None when the dimension does not apply.
 
@@ -83,11 +89,11 @@ class DimensionScore(Record):
     """
 
     name: str
-    tier: Literal["hygiene", "growth", "project", "factory"]
+    tier: Tier
     score: float | None
     weight: float = 1.0
     reason: str = ""
-    raw: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    raw: dict[str, RawValue] = Field(default_factory=dict)
     samples: list[float] = Field(default_factory=list)
     # The tests: which ones fail or error, by id, so a verdict sees a swap the counts hide.
     failing: list[str] = Field(default_factory=list)
