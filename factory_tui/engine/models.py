@@ -190,8 +190,12 @@ class Check(Record):
     detail: str = ""
 
 
+# The Reviewer's call on a diff.
+ReviewVerdict = Literal["approve", "reject"]
+
+
 class Review(Record):
-    verdict: Literal["approve", "reject"]
+    verdict: ReviewVerdict
     concerns: list[str] = Field(default_factory=list)
     summary: str = ""
 
