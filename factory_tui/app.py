@@ -18,6 +18,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -27,6 +28,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerState
 
+from factory_tui.agents.base import Runtime
 from factory_tui.ceo.decide import Decision, write_decision
 from factory_tui.ceo.playbooks import Playbooks
 from factory_tui.ceo.run import Pipeline
@@ -47,6 +49,7 @@ from factory_tui.screens.history import History
 from factory_tui.screens.playbooks import PlaybooksScreen
 from factory_tui.screens.spec_editor import SpecEditor
 from factory_tui.screens.text_prompt import TextPrompt
+from factory_tui.widgets.agent_pane import AgentPane
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
 
 FLUSH_INTERVAL = 0.05
@@ -184,7 +187,7 @@ class FactoryApp(App[int]):
         self.caught_up = asyncio.Event()
         self._queue: deque[Event] = deque()  # appended from the engine's thread
         self._engine_loop: asyncio.AbstractEventLoop | None = None
-        self._engine_task: asyncio.Task | None = None
+        self._engine_task: asyncio.Task[None] | None = None
         self._backlog: tuple[float, list[BacklogItem]] = (-1.0, [])
         self._deferred: set[str] = set()
         self._answered: set[str] = set()  # decisions sent from here, each once
@@ -208,7 +211,7 @@ class FactoryApp(App[int]):
             self.caught_up.set()
         self.call_after_refresh(self.redraw)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
@@ -519,7 +522,7 @@ class FactoryApp(App[int]):
 
         self.push_screen(TextPrompt("Message to the CEO", "what should it focus on?"), send)
 
-    def _pane(self):
+    def _pane(self) -> AgentPane:
         return self.dashboard.focused_pane() or self.dashboard.pane(Role.BUILDER)
 
     def action_maximize_pane(self) -> None:
@@ -528,7 +531,7 @@ class FactoryApp(App[int]):
             screen.minimize()
         else:
             pane = self._pane()
-            pane.log.focus()
+            pane.log_view.focus()
             screen.maximize(pane, container=False)
 
     def action_search_pane(self) -> None:
@@ -568,7 +571,7 @@ class FactoryApp(App[int]):
     def action_playbooks(self) -> None:
         self.push_screen(PlaybooksScreen(Playbooks(self.store.root)))
 
-    def _runtime(self):
+    def _runtime(self) -> Runtime:
         from factory_tui.agents import make_runtime
 
         config = self.store.config()

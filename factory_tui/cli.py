@@ -10,9 +10,15 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from factory_tui import __version__
+
+if TYPE_CHECKING:  # imported inside the commands at run time: `factory --help` stays quick
+    from factory_tui.ceo.run import Pipeline
+    from factory_tui.engine import build
+    from factory_tui.engine.events import RunFinished
+    from factory_tui.engine.models import Scorecard
 
 EXIT_INTERRUPTED = 130
 
@@ -378,16 +384,19 @@ def _build(args: argparse.Namespace) -> int:
     if not resuming:
         build.check_output(out)
     if args.mode == "interactive":
-        spec_text = _shape_spec(args, target, spec_text, out)
-        if spec_text is None:
+        shaped = _shape_spec(args, target, spec_text, out)
+        if shaped is None:
             return 0
+        spec_text = shaped
     idea = target.value if target.kind == "idea" else ""
     if not resuming:
         build.start(out)
     return _run(out, args, build.BuildPlan(spec=spec_text, idea=idea))
 
 
-def _shape_spec(args, target, spec_text: str, out: Path) -> str | None:
+def _shape_spec(
+    args: argparse.Namespace, target: build.Target, spec_text: str, out: Path
+) -> str | None:
     """Interactive mode: the spec editor on its own, the Distiller's first draft streaming
     into its pane; the accepted spec, or None when the person left (the draft is kept)."""
     from factory_tui.agents import make_runtime
@@ -418,7 +427,7 @@ def _shape_spec(args, target, spec_text: str, out: Path) -> str | None:
     return accepted
 
 
-def _run(path: Path, args: argparse.Namespace, plan=None) -> int:
+def _run(path: Path, args: argparse.Namespace, plan: build.BuildPlan | None = None) -> int:
     import asyncio
 
     from factory_tui.ceo.run import Pipeline, RunOptions
@@ -451,7 +460,7 @@ def _run(path: Path, args: argparse.Namespace, plan=None) -> int:
     return 0 if finished.status in ("completed", "plateau", "budget") else 1
 
 
-async def _headless(pipeline):
+async def _headless(pipeline: Pipeline) -> RunFinished:
     """Run the pipeline; SIGTERM finishes the current stage and stops cleanly."""
     import asyncio
     import signal
@@ -592,7 +601,7 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def _focus_status(pipeline) -> int:
+def _focus_status(pipeline: Pipeline) -> int:
     """Focus mode's exit status is the verdict: 0 kept, 1 reverted (or nothing tried)."""
     experiments = pipeline.store.experiments()
     kept = bool(experiments) and experiments[-1].status == "kept" and pipeline.experiments_run
@@ -690,7 +699,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         else tools.quiet
     )
 
-    async def score():
+    async def score() -> Scorecard:
         if evaluator.cached(tree) is not None:
             return await evaluator.evaluate(workspace.project, tree, on_line, request)
         with workspace.temporary_checkout(commit) as checkout:
@@ -753,15 +762,15 @@ def cmd_backlog(args: argparse.Namespace) -> int:
     if args.action in ("done", "rm"):
         if not args.text.strip():
             raise UsageError(f"backlog {args.action} needs an item id or part of its title")
-        item = store.find_backlog_item(args.text)
-        if item is None:
+        found = store.find_backlog_item(args.text)
+        if found is None:
             raise UsageError(f"no backlog item matches {args.text!r}")
         if args.action == "done":
-            store.set_backlog_status(item.id, "done")
-            console.print(f"done {item.id}: {escape(item.title)}")
+            store.set_backlog_status(found.id, "done")
+            console.print(f"done {found.id}: {escape(found.title)}")
         else:
-            store.remove_backlog_item(item.id)
-            console.print(f"removed {item.id}: {escape(item.title)}")
+            store.remove_backlog_item(found.id)
+            console.print(f"removed {found.id}: {escape(found.title)}")
         return 0
     items = store.backlog()
     if not items:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from factory_tui.engine import events as ev
-from factory_tui.engine.models import DimensionScore, Scorecard
+from factory_tui.engine.models import DimensionScore, Experiment, Scorecard
 from factory_tui.engine.text import money, plain
 from factory_tui.event_text import out_of_reach_text
 
@@ -139,7 +141,7 @@ def _dimensions(card: Scorecard) -> str:
     )
 
 
-def status_table(experiments, title: str = "experiments") -> Table:
+def status_table(experiments: Iterable[Experiment], title: str = "experiments") -> Table:
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("id", style="bold")
     table.add_column("hypothesis", overflow="fold")

@@ -31,7 +31,7 @@ TAB_NAMES = {
 }
 
 
-class Dashboard(Screen):
+class Dashboard(Screen[None]):
     """Draws what the app's run view says; it holds no run state of its own.
 
     Below 100 columns or 30 rows it is compact: the agent panes become tabs (the active
@@ -133,7 +133,7 @@ class Dashboard(Screen):
         self.active_role = PANE_ROLES[(index + step) % len(PANE_ROLES)]
         self.picked = True
         self.show_active()
-        self.pane(self.active_role).log.focus()
+        self.pane(self.active_role).log_view.focus()
 
     def focused_pane(self) -> AgentPane | None:
         node = self.focused

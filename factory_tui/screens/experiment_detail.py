@@ -72,7 +72,7 @@ def literal_names(note: str) -> str:
     return _NAME.sub(r"`\1`", note)
 
 
-class ExperimentDetail(Screen):
+class ExperimentDetail(Screen[None]):
     CSS_PATH = "experiment_detail.tcss"
     BINDINGS = [
         Binding(

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Label, Static, TabbedContent, Tab
 from factory_tui.ceo.playbooks import PLAYBOOK_ROLES, Playbooks
 
 
-class PlaybooksScreen(Screen):
+class PlaybooksScreen(Screen[None]):
     CSS_PATH = "playbooks.tcss"
     BINDINGS = [
         Binding(
@@ -32,7 +32,7 @@ class PlaybooksScreen(Screen):
             for role in PLAYBOOK_ROLES:
                 playbook = self.playbooks.load(role)
                 with TabPane(role.label, id=f"playbook-{role.value}"), VerticalScroll():
-                    table = DataTable(
+                    table: DataTable[str | Text] = DataTable(
                         cursor_type="row", zebra_stripes=True, id=f"bullets-{role.value}"
                     )
                     table.add_columns("id", "kind", "helpful", "harmful", "rule")
