@@ -34,7 +34,7 @@ from factory_tui.ceo.playbooks import Playbooks
 from factory_tui.ceo.run import Pipeline
 from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import AgentOutput, Event, parse_event
-from factory_tui.engine.models import BacklogItem, Role
+from factory_tui.engine.models import BacklogItem, KeepOrRevert, Role
 from factory_tui.engine.redact import redact
 from factory_tui.engine.spec import SpecDraft
 from factory_tui.engine.store import Store
@@ -433,7 +433,7 @@ class FactoryApp(App[int]):
 
         self.push_screen(ApprovalModal(pending, experiment), answered)
 
-    def decide(self, experiment_id: str, decision: str) -> None:
+    def decide(self, experiment_id: str, decision: KeepOrRevert) -> None:
         """Answer for one waiting experiment, once; one that no longer waits is refused."""
         if experiment_id not in self.view.waiting or experiment_id in self._answered:
             self.notify(
@@ -442,7 +442,7 @@ class FactoryApp(App[int]):
             )
             return
         self._answered.add(experiment_id)
-        answer = Decision(decision=decision)  # type: ignore[arg-type]
+        answer = Decision(decision=decision)
         if self.pipeline is not None and self.engine_running:
             self.engine_call(self.pipeline.answer, experiment_id, answer)
             return

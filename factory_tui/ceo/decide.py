@@ -16,13 +16,20 @@ import json
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from factory_tui.engine.config import EvalConfig
 from factory_tui.engine.events import ApprovalMode
-from factory_tui.engine.models import Check, Experiment, Review, Scorecard, Verdict
+from factory_tui.engine.models import (
+    Check,
+    Experiment,
+    KeepOrRevert,
+    Review,
+    Scorecard,
+    Verdict,
+)
 from factory_tui.engine.store import write_atomic
 from factory_tui.eval.dominance import Comparison, compare, noise_floor
 
@@ -129,7 +136,7 @@ def recommend(checks: list[Check]) -> Verdict:
 class Decision(BaseModel):
     """A person's answer, as the decision file an attached TUI writes."""
 
-    decision: Literal["keep", "revert"]
+    decision: KeepOrRevert
     note: str = ""
     nonce: str = ""  # the experiment's nonce from its ApprovalRequested event
 

@@ -200,8 +200,12 @@ class Review(Record):
     summary: str = ""
 
 
+# What is done with an experiment's change.
+KeepOrRevert = Literal["keep", "revert"]
+
+
 class Verdict(Record):
-    decision: Literal["keep", "revert"]
+    decision: KeepOrRevert
     reason: str
     decided_by: Literal["auto", "human", "engine"] = "auto"
     checks: list[Check] = Field(default_factory=list)

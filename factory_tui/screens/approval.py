@@ -17,6 +17,13 @@ from factory_tui.run_view import ApprovalView, ExperimentView
 
 # "gone": the experiment no longer waits (decided elsewhere); the app closes the dialog.
 Answer = Literal["keep", "revert", "diff", "later", "gone"]
+# The dialog's buttons, by id.
+BUTTON_ANSWERS: dict[str | None, Answer] = {
+    "keep": "keep",
+    "revert": "revert",
+    "diff": "diff",
+    "later": "later",
+}
 
 
 def dimension_table(experiment: ExperimentView) -> Table:
@@ -140,7 +147,7 @@ class ApprovalModal(ModalScreen[Answer]):
         yield Footer()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id)  # type: ignore[arg-type]
+        self.dismiss(BUTTON_ANSWERS[event.button.id])
 
     def action_answer(self, answer: Answer) -> None:
         self.dismiss(answer)

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -136,7 +137,9 @@ class Dashboard(Screen[None]):
         self.pane(self.active_role).log_view.focus()
 
     def focused_pane(self) -> AgentPane | None:
-        node = self.focused
-        while node is not None and not isinstance(node, AgentPane):
-            node = node.parent  # type: ignore[assignment]
-        return node
+        node: DOMNode | None = self.focused
+        while node is not None:
+            if isinstance(node, AgentPane):
+                return node
+            node = node.parent
+        return None
