@@ -37,7 +37,7 @@ else
 	@echo "npm not found: the Claude Code integration tests will be skipped"
 endif
 
-test: setup tools
+test: setup tools lint
 	FACTORY_REQUIRE_CLAUDE=$(HAVE_NPM) \
 	FACTORY_REQUIRE_SANDBOX=$$(command -v bwrap >/dev/null 2>&1 && echo 1) \
 	$(BIN)/python -m pytest -n auto

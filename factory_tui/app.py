@@ -18,6 +18,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -27,12 +28,13 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerState
 
+from factory_tui.agents.base import Runtime
 from factory_tui.ceo.decide import Decision, write_decision
 from factory_tui.ceo.playbooks import Playbooks
 from factory_tui.ceo.run import Pipeline
 from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import AgentOutput, Event, parse_event
-from factory_tui.engine.models import BacklogItem, Role
+from factory_tui.engine.models import BacklogItem, KeepOrRevert, Role
 from factory_tui.engine.redact import redact
 from factory_tui.engine.spec import SpecDraft
 from factory_tui.engine.store import Store
@@ -47,6 +49,7 @@ from factory_tui.screens.history import History
 from factory_tui.screens.playbooks import PlaybooksScreen
 from factory_tui.screens.spec_editor import SpecEditor
 from factory_tui.screens.text_prompt import TextPrompt
+from factory_tui.widgets.agent_pane import AgentPane
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
 
 FLUSH_INTERVAL = 0.05
@@ -183,7 +186,7 @@ class FactoryApp(App[int]):
         self.caught_up = asyncio.Event()
         self._queue: deque[Event] = deque()  # appended from the engine's thread
         self._engine_loop: asyncio.AbstractEventLoop | None = None
-        self._engine_task: asyncio.Task | None = None
+        self._engine_task: asyncio.Task[None] | None = None
         self._backlog: tuple[float, list[BacklogItem]] = (-1.0, [])
         self._deferred: set[str] = set()
         self._answered: set[str] = set()  # decisions sent from here, each once
@@ -207,7 +210,7 @@ class FactoryApp(App[int]):
             self.caught_up.set()
         self.call_after_refresh(self.redraw)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
@@ -429,7 +432,7 @@ class FactoryApp(App[int]):
 
         self.push_screen(ApprovalModal(pending, experiment), answered)
 
-    def decide(self, experiment_id: str, decision: str) -> None:
+    def decide(self, experiment_id: str, decision: KeepOrRevert) -> None:
         """Answer for one waiting experiment, once; one that no longer waits is refused."""
         if experiment_id not in self.view.waiting or experiment_id in self._answered:
             self.notify(
@@ -438,7 +441,7 @@ class FactoryApp(App[int]):
             )
             return
         self._answered.add(experiment_id)
-        answer = Decision(decision=decision)  # type: ignore[arg-type]
+        answer = Decision(decision=decision)
         if self.pipeline is not None and self.engine_running:
             self.engine_call(self.pipeline.answer, experiment_id, answer)
             return
@@ -518,7 +521,7 @@ class FactoryApp(App[int]):
 
         self.push_screen(TextPrompt("Message to the CEO", "what should it focus on?"), send)
 
-    def _pane(self):
+    def _pane(self) -> AgentPane:
         return self.dashboard.focused_pane() or self.dashboard.pane(Role.BUILDER)
 
     def action_maximize_pane(self) -> None:
@@ -527,7 +530,7 @@ class FactoryApp(App[int]):
             screen.minimize()
         else:
             pane = self._pane()
-            pane.log.focus()
+            pane.log_view.focus()
             screen.maximize(pane, container=False)
 
     def action_search_pane(self) -> None:
@@ -539,14 +542,14 @@ class FactoryApp(App[int]):
                 return
             count = pane.search(text, again=True)
             self.notify(
-                f"{count} line(s) match '{text}' in the {pane.role.title} pane"
+                f"{count} line(s) match '{text}' in the {pane.role.label} pane"
                 + ("; / again for the next, f to follow" if count else "")
             )
 
         if pane.searching:
             search(pane.searching)
             return
-        self.push_screen(TextPrompt(f"Search in the {pane.role.title} pane", "text"), search)
+        self.push_screen(TextPrompt(f"Search in the {pane.role.label} pane", "text"), search)
 
     def action_follow_pane(self) -> None:
         self._pane().follow()
@@ -567,7 +570,7 @@ class FactoryApp(App[int]):
     def action_playbooks(self) -> None:
         self.push_screen(PlaybooksScreen(Playbooks(self.store.root)))
 
-    def _runtime(self):
+    def _runtime(self) -> Runtime:
         from factory_tui.agents import make_runtime
 
         config = self.store.config()

@@ -53,20 +53,20 @@ def _text(event: ev.Event) -> str:
         case ev.CycleFinished():
             return f"cycle {event.cycle} finished: {event.outcome}"
         case ev.StageStarted():
-            return f"stage {event.stage.title} started"
+            return f"stage {event.stage.label} started"
         case ev.StageFinished():
             return (
-                f"stage {event.stage.title} {'done' if event.ok else 'failed'} "
+                f"stage {event.stage.label} {'done' if event.ok else 'failed'} "
                 f"({event.elapsed:.1f}s)"
             )
         case ev.AgentStarted():
-            return f"{event.role.title} started ({event.runtime})"
+            return f"{event.role.label} started ({event.runtime})"
         case ev.AgentOutput():
-            return f"{event.role.title} │ {event.line}"
+            return f"{event.role.label} │ {event.line}"
         case ev.AgentFinished():
             state = "done" if event.ok else f"failed: {event.error}"
             cost = money(event.usage.cost_usd)
-            return f"{event.role.title} {state} ({event.elapsed:.1f}s, {cost})"
+            return f"{event.role.label} {state} ({event.elapsed:.1f}s, {cost})"
         case ev.FindingsReported():
             return f"{len(event.findings)} finding(s): {event.summary}"
         case ev.HypothesesProposed():

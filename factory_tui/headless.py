@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from factory_tui.engine import events as ev
-from factory_tui.engine.models import DimensionScore, Scorecard
+from factory_tui.engine.models import DimensionScore, Experiment, Scorecard
 from factory_tui.engine.text import money, plain
 from factory_tui.event_text import out_of_reach_text
 
@@ -45,11 +47,11 @@ class HeadlessPrinter:
         self.console.rule(f"cycle {event.cycle}", style="blue")
 
     def on_stage_started(self, event: ev.StageStarted) -> None:
-        self.print(f"[blue]▶[/] {event.stage.title}")
+        self.print(f"[blue]▶[/] {event.stage.label}")
 
     def on_stage_finished(self, event: ev.StageFinished) -> None:
         mark = "[green]✓[/]" if event.ok else "[red]✗[/]"
-        self.print(f"{mark} {event.stage.title} [dim]{event.elapsed:.1f}s[/]")
+        self.print(f"{mark} {event.stage.label} [dim]{event.elapsed:.1f}s[/]")
 
     def on_agent_output(self, event: ev.AgentOutput) -> None:
         if self.quiet and event.kind not in ("error",):
@@ -59,10 +61,10 @@ class HeadlessPrinter:
 
     def on_agent_finished(self, event: ev.AgentFinished) -> None:
         if not event.ok:
-            self.print(f"  [red]{event.role.title} failed: {escape(event.error or '')}[/]")
+            self.print(f"  [red]{event.role.label} failed: {escape(event.error or '')}[/]")
         elif event.usage.cost_usd or event.usage.tokens:
             self.print(
-                f"  [dim]{event.role.title}: {money(event.usage.cost_usd)}, "
+                f"  [dim]{event.role.label}: {money(event.usage.cost_usd)}, "
                 f"{event.usage.tokens} tokens, {event.usage.turns} turn(s)[/]"
             )
 
@@ -139,7 +141,7 @@ def _dimensions(card: Scorecard) -> str:
     )
 
 
-def status_table(experiments, title: str = "experiments") -> Table:
+def status_table(experiments: Iterable[Experiment], title: str = "experiments") -> Table:
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("id", style="bold")
     table.add_column("hypothesis", overflow="fold")

@@ -133,7 +133,7 @@ def test_a_new_idea_is_distilled_live_in_the_editor(tmp_path: Path) -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             await distilled(pilot)
             screen = app.screen
-            pane = "\n".join(screen.query_one("#pane-distiller").log.lines)
+            pane = "\n".join(screen.query_one("#pane-distiller").log_view.lines)
             assert "── Distiller ──" in pane and "Problem: filled" in pane
             assert "version 1 of 1" in str(screen.query_one("#spec-title").render())
             assert screen.query_one(TextArea).text.startswith(f"# {IDEA}")

@@ -68,7 +68,7 @@ def test_a_full_kept_cycle_shows_in_every_part_of_the_dashboard(make_repo) -> No
             await engine_done(pilot)
             dashboard = app.dashboard
             assert app.view.experiments["exp-0001"].status == "kept"
-            lines = "\n".join(dashboard.query_one("#pane-builder").log.lines)
+            lines = "\n".join(dashboard.query_one("#pane-builder").log_view.lines)
             assert "changed calc/core.py" in lines
             board = dashboard.query_one("#board")
             prompts = [str(board.get_option_at_index(i).prompt) for i in range(board.option_count)]
@@ -224,7 +224,7 @@ def test_a_message_reaches_the_next_cycle_and_is_marked_read(make_repo) -> None:
         async with app.run_test(size=SIZE) as pilot:
             await engine_done(pilot)
             await wait_until(pilot, lambda: not app.engine_running)
-            strategist = "\n".join(app.dashboard.query_one("#pane-strategist").log.lines)
+            strategist = "\n".join(app.dashboard.query_one("#pane-strategist").log_view.lines)
             assert "message from you: Format flags/core.py with ruff format" in strategist
         assert Store(root).pending_messages() == []
         [first] = Store(root).experiments()
@@ -242,24 +242,24 @@ def test_maximise_search_and_follow_a_pane(make_repo) -> None:
         async with app.run_test(size=SIZE) as pilot:
             await engine_done(pilot)
             pane = app.dashboard.query_one("#pane-researcher")
-            pane.log.focus()
+            pane.log_view.focus()
             await pilot.press("z")
             assert app.dashboard.maximized is pane
             await pilot.press("z")
             assert app.dashboard.maximized is None
             await pilot.press("slash", *"F401", "enter")
             await pilot.pause()
-            assert pane.log.auto_scroll is False
-            assert "F401" in pane.log.lines[pane._search_from]
+            assert pane.log_view.auto_scroll is False
+            assert "F401" in pane.log_view.lines[pane._search_from]
             await pilot.press("f", "slash", *"lint", "enter")
             await pilot.pause()
             first = pane._search_from
             await pilot.press("slash")  # again: the next match, no new prompt
             await pilot.pause()
             assert not isinstance(app.screen, TextPrompt)
-            assert pane._search_from > first and "lint" in pane.log.lines[pane._search_from]
+            assert pane._search_from > first and "lint" in pane.log_view.lines[pane._search_from]
             await pilot.press("f")
-            assert pane.log.auto_scroll is True
+            assert pane.log_view.auto_scroll is True
             await pilot.press("slash")  # a new search after following
             await pilot.pause()
             assert isinstance(app.screen, TextPrompt)
@@ -382,7 +382,7 @@ def test_watch_follows_a_headless_run_and_approves_it_from_here(make_repo) -> No
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: isinstance(app.screen, ApprovalModal), timeout=90)
             assert app.view.pending.experiment == "exp-0001"
-            lines = "\n".join(app.dashboard.query_one("#pane-builder").log.lines)
+            lines = "\n".join(app.dashboard.query_one("#pane-builder").log_view.lines)
             assert "changed calc/core.py" in lines
             await pilot.press("k")
             await wait_until(pilot, lambda: app.view.finished_status == "completed", timeout=60)
@@ -505,10 +505,10 @@ def test_a_build_streams_the_distiller_and_the_builder_into_their_panes(tmp_path
     async def scenario() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: app.view.agents[Role.DISTILLER].state == "done")
-            distiller = "\n".join(app.dashboard.query_one("#pane-distiller").log.lines)
+            distiller = "\n".join(app.dashboard.query_one("#pane-distiller").log_view.lines)
             assert "Problem: filled" in distiller and "open question(s)" in distiller
             await wait_until(pilot, lambda: app.view.agents[Role.BUILDER].state == "done")
-            builder = "\n".join(app.dashboard.query_one("#pane-builder").log.lines)
+            builder = "\n".join(app.dashboard.query_one("#pane-builder").log_view.lines)
             assert "changed renamer/cli.py" in builder
             await engine_done(pilot)
             board = app.dashboard.query_one("#board")

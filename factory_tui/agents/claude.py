@@ -37,7 +37,7 @@ from factory_tui.engine.process import stream_process
 from factory_tui.engine.sandbox import Sandbox
 
 from .base import AgentRequest, AgentRun, Emit, ModelRuntime
-from .contracts import CONTRACTS, ContractError, parse_result
+from .contracts import CONTRACTS, Contract, ContractError, parse_result
 from .prompts import system_prompt, task_message
 from .stream_json import StreamReader
 
@@ -224,7 +224,7 @@ class ClaudeRuntime(ModelRuntime):
         usage: AgentUsage,
         started: float,
         attempt: Attempt,
-        output=None,
+        output: Contract | None = None,
         error: str | None = None,
     ) -> AgentRun:
         usage = usage.model_copy(update={"duration_s": time.monotonic() - started})

@@ -98,7 +98,7 @@ class ContractError(ValueError):
     """The agent's final message has no valid JSON result for its role."""
 
 
-def extract_json(text: str) -> dict:
+def extract_json(text: str) -> dict[str, Any]:
     """The last fenced ```json block in `text` (or the text itself when it is bare JSON)."""
     blocks = _FENCED_JSON.findall(text)
     candidates = [*reversed(blocks), text.strip()]
@@ -114,7 +114,7 @@ def extract_json(text: str) -> dict:
     raise ContractError("no ```json block found in the final message")
 
 
-def validate(role: Role, data: dict | Contract) -> Contract:
+def validate(role: Role, data: dict[str, Any] | Contract) -> Contract:
     """`data` checked against the role's contract; raises ContractError in one line."""
     contract = CONTRACTS[role]
     if isinstance(data, contract):

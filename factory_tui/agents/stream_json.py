@@ -94,7 +94,7 @@ class StreamReader:
         return []
 
     # -- events ------------------------------------------------------------------------------
-    def _system(self, subtype: str | None, event: dict) -> list[tuple[str, OutputKind]]:
+    def _system(self, subtype: str | None, event: dict[str, Any]) -> list[tuple[str, OutputKind]]:
         if subtype == "init":
             self.session_id = event.get("session_id")
             self.model = event.get("model")
@@ -127,7 +127,7 @@ class StreamReader:
             ]
         return []
 
-    def _assistant(self, event: dict) -> list[tuple[str, OutputKind]]:
+    def _assistant(self, event: dict[str, Any]) -> list[tuple[str, OutputKind]]:
         message = event.get("message") or {}
         lines: list[tuple[str, OutputKind]] = []
         for block in message.get("content") or []:
@@ -146,7 +146,7 @@ class StreamReader:
                 )
         return lines
 
-    def _user(self, event: dict) -> list[tuple[str, OutputKind]]:
+    def _user(self, event: dict[str, Any]) -> list[tuple[str, OutputKind]]:
         content = (event.get("message") or {}).get("content")
         lines: list[tuple[str, OutputKind]] = []
         if not isinstance(content, list):
@@ -163,7 +163,7 @@ class StreamReader:
             lines.append((f"  → {text}", "error" if block.get("is_error") else "info"))
         return lines
 
-    def _result(self, event: dict) -> list[tuple[str, OutputKind]]:
+    def _result(self, event: dict[str, Any]) -> list[tuple[str, OutputKind]]:
         self.result = event
         usage = self.usage
         if event.get("is_error"):
@@ -222,6 +222,7 @@ class StreamReader:
     @property
     def final_text(self) -> str:
         """The final message: the result's text, else the last assistant text."""
-        if self.result and isinstance(self.result.get("result"), str) and self.result["result"]:
-            return self.result["result"]
+        result = self.result.get("result") if self.result else None
+        if isinstance(result, str) and result:
+            return result
         return self.texts[-1] if self.texts else ""

@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypedDict, Unpack
 
 from factory_tui.agents.base import AgentContext, AgentRequest, AgentRun, OutputKind
 from factory_tui.engine.events import (
@@ -22,7 +22,16 @@ from factory_tui.engine.events import (
     StageFinished,
     StageStarted,
 )
-from factory_tui.engine.models import AgentUsage, Experiment, ExperimentStatus, Role, Stage
+from factory_tui.engine.models import (
+    AgentUsage,
+    Experiment,
+    ExperimentStatus,
+    Hypothesis,
+    Role,
+    Scorecard,
+    Stage,
+    TreeEvidence,
+)
 from factory_tui.engine.redact import redact
 from factory_tui.engine.sandbox import View
 from factory_tui.engine.store import write_atomic
@@ -38,6 +47,18 @@ RECENT_NOTES = 5  # archive notes the Researcher and Strategist read
 STAGE_NAMES = {stage.value for stage in Stage}
 
 
+class StepContext(TypedDict, total=False):
+    """What a step of the cycle adds to every role's context (AgentContext's fields)."""
+
+    notes: list[str]
+    before: Scorecard
+    focus: str
+    mode: str
+    evidence: TreeEvidence | None
+    hypothesis: Hypothesis
+    research_summary: str
+
+
 class AgentCalls:
     """The agent-call plumbing of one run; `secrets_said` records, per experiment, the
     roles whose output held a secret (masked wherever it went)."""
@@ -46,7 +67,7 @@ class AgentCalls:
         self.pipeline = pipeline
         self.secrets_said: dict[str, set[str]] = {}
 
-    def context(self, history: Sequence[Experiment], **extra: object) -> AgentContext:
+    def context(self, history: Sequence[Experiment], **extra: Unpack[StepContext]) -> AgentContext:
         """What every role is told: the spec, the backlog, what was tried and still stands,
         the recent archive notes, and `extra` for the step at hand."""
         run = self.pipeline
@@ -58,7 +79,7 @@ class AgentCalls:
         # tried again.
         still = standing(list(history))
         finished = [e for e in history if e.status.final][-RECENT_NOTES:]
-        archive = [note for e in finished if (note := store.read_artifact(e.id, "note.md"))]
+        archive = [text for e in finished if (text := store.read_artifact(e.id, "note.md"))]
         reverted = [
             e.hypothesis.model_copy(
                 update={"files": sorted({*e.hypothesis.files, *e.files_changed})}
@@ -119,7 +140,7 @@ class AgentCalls:
             text = plain(line)
             clean = redact(text)
             if clean != text and experiment_id is not None:
-                self.secrets_said.setdefault(experiment_id, set()).add(role.title)
+                self.secrets_said.setdefault(experiment_id, set()).add(role.label)
             handle.write(clean + "\n")
             self.pipeline.emit(
                 AgentOutput(role=role, line=clean, kind=kind, experiment=experiment_id)
@@ -169,11 +190,11 @@ class AgentCalls:
                 # Unsandboxed, an agent can reach .git and .factory: undo what it did to
                 # either, and say so.
                 for line in await asyncio.to_thread(run.workspace.restore_git_state, before):
-                    run.notice(f"the {role.title} changed the repository: {line}", "warning")
+                    run.notice(f"the {role.label} changed the repository: {line}", "warning")
                 if self._config_bytes() != config:
                     self._restore_config(config)
                     run.notice(
-                        f"the {role.title} changed {run.store.config_path}: put back; the "
+                        f"the {role.label} changed {run.store.config_path}: put back; the "
                         "run goes on with the config it started with",
                         "warning",
                     )

@@ -37,6 +37,7 @@ from factory_tui.engine.events import (
     Reviewed,
     RunStateChanged,
     Scored,
+    ScoreKind,
 )
 from factory_tui.engine.models import (
     Check,
@@ -374,8 +375,9 @@ class Cycle:
                     settings.max_similarity,
                 )
             ]
-            said = self.agents.secrets_said.get(experiment.id, set())
-            said = sorted(said - {Role.EVALUATOR.title})
+            said = sorted(
+                self.agents.secrets_said.get(experiment.id, set()) - {Role.EVALUATOR.label}
+            )
             extra.append(
                 Check(
                     name="no secret in what the agents said",
@@ -436,19 +438,17 @@ class Cycle:
         if verdict.decision == "keep":
             assert experiment.commit is not None
             await asyncio.to_thread(workspace.release_slot, slot, experiment.commit)
-            experiment.branch = (
-                await asyncio.to_thread(workspace.archive_branch, experiment.branch, KEPT_PREFIX)
-                or experiment.branch
+            archived_as = await asyncio.to_thread(
+                workspace.archive_branch, experiment.branch, KEPT_PREFIX
             )
+            experiment.branch = archived_as or experiment.branch
             experiment.status = ExperimentStatus.KEPT
         else:
             await asyncio.to_thread(workspace.release_slot, slot, experiment.base_commit)
-            experiment.branch = (
-                await asyncio.to_thread(
-                    workspace.archive_branch, experiment.branch, REVERTED_PREFIX
-                )
-                or experiment.branch
+            archived_as = await asyncio.to_thread(
+                workspace.archive_branch, experiment.branch, REVERTED_PREFIX
             )
+            experiment.branch = archived_as or experiment.branch
             experiment.status = ExperimentStatus.REVERTED
         experiment.verdict = verdict
         experiment.finished_at = time.time()
@@ -456,7 +456,7 @@ class Cycle:
         self.emit(
             ExperimentFinished(
                 experiment=experiment.id,
-                status=experiment.status.value,
+                status="kept" if experiment.status is ExperimentStatus.KEPT else "reverted",
                 verdict=verdict,
                 before=experiment.before.composite if experiment.before else None,
                 after=experiment.after.composite if experiment.after else None,
@@ -493,7 +493,8 @@ class Cycle:
             await asyncio.to_thread(self.workspace.remove_slot, SLOT)
         # Cut short after the branch moved: it was kept, and the record says so.
         with contextlib.suppress(Exception):
-            if await pipeline.reconcile_kept(experiment):
+            # A reconciled experiment has its verdict: the engine's keep.
+            if await pipeline.reconcile_kept(experiment) and experiment.verdict is not None:
                 self.emit(
                     ExperimentFinished(
                         experiment=experiment.id,
@@ -508,12 +509,10 @@ class Cycle:
         # A refused keep leaves its branch where it is, for the user to merge by hand.
         if not isinstance(error, KeepRefused):
             with contextlib.suppress(Exception):
-                experiment.branch = (
-                    await asyncio.to_thread(
-                        self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
-                    )
-                    or experiment.branch
+                archived_as = await asyncio.to_thread(
+                    self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
                 )
+                experiment.branch = archived_as or experiment.branch
         experiment.status = ExperimentStatus.ABORTED
         experiment.verdict = Verdict(decision="revert", reason=reason, decided_by="engine")
         experiment.finished_at = time.time()
@@ -560,7 +559,7 @@ class Cycle:
         stage: Stage,
         experiment_id: str,
         commit: str,
-        kind: str,
+        kind: ScoreKind,
         request: EvalRequest,
         tests_from: str | None = None,
     ) -> Scorecard:

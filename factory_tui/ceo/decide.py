@@ -14,13 +14,22 @@ import asyncio
 import contextlib
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from factory_tui.engine.config import EvalConfig
-from factory_tui.engine.models import Check, Experiment, Review, Scorecard, Verdict
+from factory_tui.engine.events import ApprovalMode
+from factory_tui.engine.models import (
+    Check,
+    Experiment,
+    KeepOrRevert,
+    Review,
+    Scorecard,
+    Verdict,
+)
 from factory_tui.engine.store import write_atomic
 from factory_tui.eval.dominance import Comparison, compare, noise_floor
 
@@ -127,13 +136,13 @@ def recommend(checks: list[Check]) -> Verdict:
 class Decision(BaseModel):
     """A person's answer, as the decision file an attached TUI writes."""
 
-    decision: Literal["keep", "revert"]
+    decision: KeepOrRevert
     note: str = ""
     nonce: str = ""  # the experiment's nonce from its ApprovalRequested event
 
 
 class ApprovalGate(Protocol):
-    mode: str
+    mode: ApprovalMode
 
     async def decide(self, experiment: Experiment, recommendation: Verdict) -> Verdict:
         """The final verdict. Called only when every precheck passed."""
@@ -141,7 +150,7 @@ class ApprovalGate(Protocol):
 
 
 class AutoApproval:
-    mode = "auto"
+    mode: ApprovalMode = "auto"
 
     async def decide(self, experiment: Experiment, recommendation: Verdict) -> Verdict:
         return recommendation
@@ -154,10 +163,12 @@ class ManualApproval:
     `factory watch`; so a headless run can be approved from another terminal.
     """
 
-    mode = "manual"
+    mode: ApprovalMode = "manual"
     POLL = 0.2
 
-    def __init__(self, experiments_dir: Path, on_ignored=None) -> None:
+    def __init__(
+        self, experiments_dir: Path, on_ignored: Callable[[str, str], None] | None = None
+    ) -> None:
         self.experiments_dir = experiments_dir
         self._pending: dict[str, asyncio.Future[Decision]] = {}
         self.nonces: dict[str, str] = {}

@@ -81,7 +81,7 @@ class Playbook:
             f"updated: {self.updated or 'never'}",
             "---",
             "",
-            f"# {self.role.title} playbook",
+            f"# {self.role.label} playbook",
             "",
             "## DO",
             "",

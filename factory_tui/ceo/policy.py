@@ -18,6 +18,7 @@ from factory_tui.agents.base import AgentContext
 from factory_tui.agents.contracts import FailureAnalystOutput
 from factory_tui.engine import stats
 from factory_tui.engine.config import EvalConfig, ResearchConfig
+from factory_tui.engine.events import RunMode
 from factory_tui.engine.models import Check, Experiment, Hypothesis, Role, Scorecard
 from factory_tui.engine.paths import matches
 from factory_tui.eval.diffs import added_text
@@ -27,6 +28,8 @@ from . import decide
 from .playbooks import Playbooks, ace
 
 if TYPE_CHECKING:
+    from factory_tui.engine.store import Store
+
     from .agent_calls import AgentCalls
     from .run import Notify
 
@@ -68,7 +71,9 @@ class Policy:
     ) -> None:
         """A step before the Researcher, in the same context."""
 
-    def screen(self, hypotheses: list[Hypothesis], notify: Notify, experiment_id: str):
+    def screen(
+        self, hypotheses: list[Hypothesis], notify: Notify, experiment_id: str
+    ) -> list[Hypothesis]:
         return hypotheses
 
     def leak(self, diff: str) -> Risk | None:
@@ -139,7 +144,9 @@ class ResearchPolicy(Policy):
             assert isinstance(analysed.output, FailureAnalystOutput)
             context.failures = analysed.output.summary
 
-    def screen(self, hypotheses: list[Hypothesis], notify: Notify, experiment_id: str):
+    def screen(
+        self, hypotheses: list[Hypothesis], notify: Notify, experiment_id: str
+    ) -> list[Hypothesis]:
         """Leakage gate 1: a hypothesis carrying the ground truth is redirected (skipped)."""
         if self.truth is None:
             return hypotheses
@@ -214,7 +221,9 @@ class MetaPolicy(Policy):
             notify("playbooks unchanged", "info", experiment.id)
 
 
-def policy_for(mode: str, research: ResearchConfig | None, store, playbooks: Playbooks) -> Policy:
+def policy_for(
+    mode: RunMode, research: ResearchConfig | None, store: Store, playbooks: Playbooks
+) -> Policy:
     if mode == "research":
         assert research is not None
         return ResearchPolicy(research)

@@ -26,13 +26,17 @@ from factory_tui.engine.config import FactoryConfig, MetricConfig
 from factory_tui.engine.errors import FactoryError, UsageError
 from factory_tui.engine.events import (
     ApprovalChanged,
+    ApprovalMode,
     Event,
     EventBus,
     Notice,
+    NoticeLevel,
     OutOfReach,
     RunFinished,
+    RunMode,
     RunStarted,
     RunStateChanged,
+    RunStatus,
 )
 from factory_tui.engine.models import BacklogItem, Experiment, ExperimentStatus, Verdict
 from factory_tui.engine.registry import Registry
@@ -55,13 +59,13 @@ class Notify(Protocol):
     """A notice to the user: the run's `notice`, handed to the policies."""
 
     def __call__(
-        self, message: str, level: str = "info", experiment: str | None = None
+        self, message: str, level: NoticeLevel = "info", experiment: str | None = None
     ) -> None: ...
 
 
 @dataclass
 class RunOptions:
-    mode: str = "improve"
+    mode: RunMode = "improve"
     cycles: int | None = 1
     # None: the project's config decides.
     runtime: str | None = None
@@ -170,7 +174,9 @@ class Pipeline:
     def emit(self, event: Event) -> None:
         self.bus.emit(event)
 
-    def notice(self, message: str, level: str = "info", experiment: str | None = None) -> None:
+    def notice(
+        self, message: str, level: NoticeLevel = "info", experiment: str | None = None
+    ) -> None:
         self.emit(Notice(level=level, message=message, experiment=experiment))
 
     # -- run lifecycle -----------------------------------------------------------------------
@@ -231,7 +237,7 @@ class Pipeline:
         finally:
             lock.release()
 
-    def _outcome(self, status: str, reason: str) -> RunFinished:
+    def _outcome(self, status: RunStatus, reason: str) -> RunFinished:
         return RunFinished(
             status=status, reason=reason, experiments=self.experiments_run, cost_usd=self.cost_usd
         )
@@ -375,7 +381,7 @@ class Pipeline:
                     experiment.id,
                 )
                 continue
-            archived = await asyncio.to_thread(
+            archived_as = await asyncio.to_thread(
                 self.workspace.archive_branch, experiment.branch, REVERTED_PREFIX
             )
             experiment.status = ExperimentStatus.ABORTED
@@ -384,7 +390,7 @@ class Pipeline:
                 decided_by="engine",
                 reason="interrupted: the run that started it ended before a verdict",
             )
-            experiment.branch = archived or experiment.branch
+            experiment.branch = archived_as or experiment.branch
             experiment.finished_at = time.time()
             self.store.save_experiment(experiment)
             self.notice(
@@ -405,10 +411,10 @@ class Pipeline:
             self.workspace.is_ancestor, commit, self.workspace.base_commit()
         ):
             return False
-        experiment.branch = (
-            await asyncio.to_thread(self.workspace.archive_branch, experiment.branch, KEPT_PREFIX)
-            or experiment.branch
+        archived_as = await asyncio.to_thread(
+            self.workspace.archive_branch, experiment.branch, KEPT_PREFIX
         )
+        experiment.branch = archived_as or experiment.branch
         experiment.status = ExperimentStatus.KEPT
         checks = experiment.verdict.checks if experiment.verdict else []
         experiment.verdict = Verdict(
@@ -422,7 +428,7 @@ class Pipeline:
         return True
 
     # -- approval ----------------------------------------------------------------------------
-    def set_approval(self, mode: str) -> None:
+    def set_approval(self, mode: ApprovalMode) -> None:
         """Switch between keeping automatically and asking a person, effective next decision."""
         if mode == self.gate.mode:
             return

@@ -23,15 +23,15 @@ def cmd_backlog(args: argparse.Namespace) -> int:
     if args.action in ("done", "rm"):
         if not args.text.strip():
             raise UsageError(f"backlog {args.action} needs an item id or part of its title")
-        item = store.find_backlog_item(args.text)
-        if item is None:
+        found = store.find_backlog_item(args.text)
+        if found is None:
             raise UsageError(f"no backlog item matches {args.text!r}")
         if args.action == "done":
-            store.set_backlog_status(item.id, "done")
-            console.print(f"done {item.id}: {escape(item.title)}")
+            store.set_backlog_status(found.id, "done")
+            console.print(f"done {found.id}: {escape(found.title)}")
         else:
-            store.remove_backlog_item(item.id)
-            console.print(f"removed {item.id}: {escape(item.title)}")
+            store.remove_backlog_item(found.id)
+            console.print(f"removed {found.id}: {escape(found.title)}")
         return 0
     items = store.backlog()
     if not items:

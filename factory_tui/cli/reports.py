@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from factory_tui.engine.models import Scorecard
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -127,7 +131,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         else tools.quiet
     )
 
-    async def score():
+    async def score() -> Scorecard:
         if evaluator.cached(tree) is not None:
             return await evaluator.evaluate(workspace.project, tree, on_line, request)
         with workspace.temporary_checkout(commit) as checkout:

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported inside the commands at run time: `factory --help` stays quick
     from factory_tui.ceo.run import Pipeline
+    from factory_tui.engine import build
+    from factory_tui.engine.events import RunFinished
 
 
 def cmd_ceo(args: argparse.Namespace) -> int:
@@ -60,16 +62,19 @@ def _build(args: argparse.Namespace) -> int:
     if not resuming:
         build.check_output(out)
     if args.mode == "interactive":
-        spec_text = _shape_spec(args, target, spec_text, out)
-        if spec_text is None:
+        shaped = _shape_spec(args, target, spec_text, out)
+        if shaped is None:
             return 0
+        spec_text = shaped
     idea = target.value if target.kind == "idea" else ""
     if not resuming:
         build.start(out)
     return _run(out, args, build.BuildPlan(spec=spec_text, idea=idea))
 
 
-def _shape_spec(args, target, spec_text: str, out: Path) -> str | None:
+def _shape_spec(
+    args: argparse.Namespace, target: build.Target, spec_text: str, out: Path
+) -> str | None:
     """Interactive mode: the spec editor on its own, the Distiller's first draft streaming
     into its pane; the accepted spec, or None when the person left (the draft is kept)."""
     from factory_tui.agents import make_runtime
@@ -100,7 +105,7 @@ def _shape_spec(args, target, spec_text: str, out: Path) -> str | None:
     return accepted
 
 
-def _run(path: Path, args: argparse.Namespace, plan=None) -> int:
+def _run(path: Path, args: argparse.Namespace, plan: build.BuildPlan | None = None) -> int:
     import asyncio
 
     from factory_tui.ceo.run import Pipeline, RunOptions
@@ -133,7 +138,7 @@ def _run(path: Path, args: argparse.Namespace, plan=None) -> int:
     return 0 if finished.status in ("completed", "plateau", "budget") else 1
 
 
-async def _headless(pipeline):
+async def _headless(pipeline: Pipeline) -> RunFinished:
     """Run the pipeline; SIGTERM finishes the current stage and stops cleanly."""
     import asyncio
     import signal

@@ -23,6 +23,16 @@ from .redact import redact
 log = logging.getLogger(__name__)
 
 RunState = Literal["idle", "running", "paused", "awaiting_approval", "failed"]
+# What a run does: the CLI's --mode choices, and "focus" (one backlog item) and "loop"
+# (`factory run --loop`), which the CLI sets itself.
+RunMode = Literal["improve", "build", "interactive", "research", "meta", "focus", "loop"]
+ApprovalMode = Literal["auto", "manual"]
+# How a run ended. "converged" is what earlier versions wrote for a plateau; still read
+# from old logs.
+RunStatus = Literal["completed", "plateau", "converged", "interrupted", "failed", "budget"]
+ScoreKind = Literal["baseline", "experiment"]
+ExperimentOutcome = Literal["kept", "reverted", "aborted"]
+NoticeLevel = Literal["info", "warning", "error"]
 
 
 class Event(BaseModel):
@@ -56,13 +66,12 @@ class RunStateChanged(Event):
 
 class ApprovalChanged(Event):
     type: Literal["approval_changed"] = "approval_changed"
-    approval: Literal["auto", "manual"]
+    approval: ApprovalMode
 
 
 class RunFinished(Event):
     type: Literal["run_finished"] = "run_finished"
-    # "converged" is what earlier versions wrote for a plateau; still read from old logs.
-    status: Literal["completed", "plateau", "converged", "interrupted", "failed", "budget"]
+    status: RunStatus
     reason: str = ""
     experiments: int = 0
     cost_usd: float = 0.0
@@ -136,7 +145,7 @@ class ExperimentStarted(Event):
 
 class Scored(Event):
     type: Literal["scored"] = "scored"
-    kind: Literal["baseline", "experiment"]
+    kind: ScoreKind
     scorecard: Scorecard
 
 
@@ -156,7 +165,7 @@ class ApprovalRequested(Event):
 
 class ExperimentFinished(Event):
     type: Literal["experiment_finished"] = "experiment_finished"
-    status: Literal["kept", "reverted", "aborted"]
+    status: ExperimentOutcome
     verdict: Verdict
     before: float | None = None
     after: float | None = None
@@ -166,7 +175,7 @@ class ExperimentFinished(Event):
 
 class Notice(Event):
     type: Literal["notice"] = "notice"
-    level: Literal["info", "warning", "error"] = "info"
+    level: NoticeLevel = "info"
     message: str
 
 

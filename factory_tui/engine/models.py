@@ -32,7 +32,8 @@ class Role(StrEnum):
     FAILURE_ANALYST = "failure_analyst"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
+        """The role as people read it ("Failure Analyst"); `title` stays str's own method."""
         return self.value.replace("_", " ").title()
 
 
@@ -49,7 +50,8 @@ class Stage(StrEnum):
     ARCHIVIST = "archivist"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
+        """The stage as people read it ("CEO", "Builder")."""
         return "CEO" if self is Stage.CEO else self.value.title()
 
 
@@ -72,6 +74,12 @@ class Hypothesis(Record):
     source: Literal["strategist", "backlog", "focus", "user"] = "strategist"
 
 
+# The tier a dimension counts in.
+Tier = Literal["hygiene", "growth", "project", "factory"]
+# One value a tool counted, as a dimension's `raw` holds it.
+RawValue = float | int | str | bool | None
+
+
 class DimensionScore(Record):
     """One eval dimension. `score` is None when the dimension does not apply.
 
@@ -81,11 +89,11 @@ class DimensionScore(Record):
     """
 
     name: str
-    tier: Literal["hygiene", "growth", "project", "factory"]
+    tier: Tier
     score: float | None
     weight: float = 1.0
     reason: str = ""
-    raw: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    raw: dict[str, RawValue] = Field(default_factory=dict)
     samples: list[float] = Field(default_factory=list)
     # The tests: which ones fail or error, by id, so a verdict sees a swap the counts hide.
     failing: list[str] = Field(default_factory=list)
@@ -182,14 +190,22 @@ class Check(Record):
     detail: str = ""
 
 
+# The Reviewer's call on a diff.
+ReviewVerdict = Literal["approve", "reject"]
+
+
 class Review(Record):
-    verdict: Literal["approve", "reject"]
+    verdict: ReviewVerdict
     concerns: list[str] = Field(default_factory=list)
     summary: str = ""
 
 
+# What is done with an experiment's change.
+KeepOrRevert = Literal["keep", "revert"]
+
+
 class Verdict(Record):
-    decision: Literal["keep", "revert"]
+    decision: KeepOrRevert
     reason: str
     decided_by: Literal["auto", "human", "engine"] = "auto"
     checks: list[Check] = Field(default_factory=list)

@@ -88,7 +88,13 @@ async def stream_process(
     return ProcessResult(returncode, stderr, timed_out, time.monotonic() - started)
 
 
-async def _pump(process, on_line, wall_timeout, inactivity_timeout, started) -> str | None:
+async def _pump(
+    process: asyncio.subprocess.Process,
+    on_line: Callable[[str], None],
+    wall_timeout: float | None,
+    inactivity_timeout: float | None,
+    started: float,
+) -> str | None:
     """Read output in chunks and hand over complete lines, within a time budget per turn.
 
     A chatty child can write faster than lines are handled; processing a whole chunk at

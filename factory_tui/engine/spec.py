@@ -87,9 +87,13 @@ def diff_text(old: str, new: str, old_name: str = "before", new_name: str = "aft
     )
 
 
+# Where a version of the spec came from.
+SpecSource = Literal["idea", "file", "you", "distiller"]
+
+
 class SpecVersion(BaseModel):
     number: int
-    source: Literal["idea", "file", "you", "distiller"]
+    source: SpecSource
     summary: str = ""
     created_at: float = Field(default_factory=time.time)
 
@@ -140,7 +144,7 @@ class SpecDraft:
         versions = self.state().versions
         return self.load(versions[-1].number) if versions else ""
 
-    def add_version(self, text: str, source: str, summary: str = "") -> int | None:
+    def add_version(self, text: str, source: SpecSource, summary: str = "") -> int | None:
         """Keep `text` as the next version; None when it is the same as the latest."""
         state = self.state()
         if state.versions and self.load(state.versions[-1].number) == text:

@@ -140,7 +140,7 @@ class Store:
         said, self.set_aside = self.set_aside, []
         return said
 
-    def _read_list(self, path: Path, adapter: TypeAdapter, what: str) -> list:
+    def _read_list(self, path: Path, adapter: TypeAdapter[list[M]], what: str) -> list[M]:
         """A JSON list file; a corrupt one is moved aside as `*.corrupt` and read as empty,
         so a run goes on and nothing of it is lost."""
         if not path.exists():
@@ -296,7 +296,8 @@ class Store:
             return by_id
         matches = [item for item in items if needle in item.title.lower()]
         open_matches = [item for item in matches if item.status == "open"]
-        return (open_matches or matches or [None])[0]
+        found = open_matches or matches
+        return found[0] if found else None
 
     def set_backlog_status(self, item_id: str, status: str) -> BacklogItem:
         with self._updating():

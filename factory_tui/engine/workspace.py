@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,9 +68,9 @@ def _files_below(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
 
 
-def open_repo(path: Path | str, **options) -> git.Repo:
+def open_repo(path: Path | str, *, search_parent_directories: bool = False) -> git.Repo:
     """A GitPython repository whose every command runs hardened."""
-    repo = git.Repo(path, **options)
+    repo = git.Repo(path, search_parent_directories=search_parent_directories)
     repo.git.set_persistent_git_options(c=list(HARDENED))
     return repo
 
@@ -104,7 +104,7 @@ def init_repository(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _identity(repo: git.Repo):
+def _identity(repo: git.Repo) -> Iterator[None]:
     """Commit as the user when git knows who they are, else as the Factory."""
     reader = repo.config_reader()
     has_name = reader.has_option("user", "name") and reader.has_option("user", "email")
@@ -149,16 +149,18 @@ class Workspace:
 
     # -- reading -----------------------------------------------------------------------------
     def base_commit(self) -> str:
-        return self.repo.git.rev_parse(f"refs/heads/{self.base_branch}")
+        return str(self.repo.git.rev_parse(f"refs/heads/{self.base_branch}"))
 
     def tree_of(self, commit: str) -> str:
-        return self.repo.git.rev_parse(f"{commit}^{{tree}}")
+        return str(self.repo.git.rev_parse(f"{commit}^{{tree}}"))
 
     def resolve(self, revision: str) -> str:
         """The commit a revision names (a sha, branch, tag, HEAD~2); UsageError if none."""
         try:
-            return self.repo.git.rev_parse(
-                "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"
+            return str(
+                self.repo.git.rev_parse(
+                    "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"
+                )
             )
         except GitCommandError:
             raise UsageError(
@@ -171,10 +173,10 @@ class Workspace:
         return [line[3:] for line in output.splitlines() if line.strip()]
 
     def diff(self, base: str, commit: str) -> str:
-        return self.repo.git.diff(base, commit, *DIFF_FLAGS)
+        return str(self.repo.git.diff(base, commit, *DIFF_FLAGS))
 
     def diffstat(self, base: str, commit: str) -> str:
-        return self.repo.git.diff(base, commit, "--stat", *DIFF_FLAGS)
+        return str(self.repo.git.diff(base, commit, "--stat", *DIFF_FLAGS))
 
     def changed_files(self, base: str, commit: str) -> list[str]:
         output = self.repo.git.diff(base, commit, "--name-only", "--no-renames")
@@ -183,7 +185,7 @@ class Workspace:
     def file_at(self, commit: str, path: str) -> str | None:
         """A file's text at `commit`, or None when it did not exist there."""
         try:
-            return self.repo.git.show(f"{commit}:{path}")
+            return str(self.repo.git.show(f"{commit}:{path}"))
         except GitCommandError:
             return None
 
@@ -237,7 +239,9 @@ class Workspace:
         slot.git.clean("-ffdxq")
         return path
 
-    def prepare_test_slot(self, name: str, commit: str, base: str, is_test) -> tuple[Path, str]:
+    def prepare_test_slot(
+        self, name: str, commit: str, base: str, is_test: Callable[[str], bool]
+    ) -> tuple[Path, str]:
         """A checkout of `commit` whose tests are the base's: every path `is_test` selects
         at `base` is put back as it was there (changed or deleted ones included), and the
         tests the experiment adds stay. Returns the checkout and the tree it holds."""
@@ -249,7 +253,7 @@ class Workspace:
         repo.git.add("--all")
         return path, repo.git.write_tree()
 
-    def hide_paths(self, slot: Path, matches) -> list[str]:
+    def hide_paths(self, slot: Path, matches: Callable[[str], bool]) -> list[str]:
         """Take the tracked files `matches` selects out of the slot: gone from disk, and
         flagged skip-worktree so that their absence is not a change anyone can commit."""
         repo = open_repo(slot)
@@ -275,7 +279,7 @@ class Workspace:
         repo = open_repo(slot)
         excludes = [f":(exclude,glob)**/{pattern}" for pattern in JUNK]
         repo.git.add("--all", "--", ".", *excludes)
-        return repo.git.diff("--cached", *DIFF_FLAGS)
+        return str(repo.git.diff("--cached", *DIFF_FLAGS))
 
     def commit_slot(self, slot: Path, message: str) -> str | None:
         """Commit everything the Builder changed in the slot; None when nothing changed."""
@@ -340,7 +344,7 @@ class Workspace:
                 f"{', ...' if len(dirty) > 3 else ''}); {branch} was not kept: commit or stash "
                 f"your changes, then merge {branch} by hand or run again"
             )
-        target = self.repo.git.rev_parse(branch)
+        target = str(self.repo.git.rev_parse(branch))
         ref = f"refs/heads/{self.base_branch}"
         checked_out = (
             not self.repo.head.is_detached and self.repo.active_branch.name == self.base_branch
@@ -366,7 +370,9 @@ class Workspace:
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         try:
-            return self.repo.is_ancestor(ancestor, descendant)
+            # GitPython types the revisions as Commit; it passes them to `git merge-base`,
+            # which takes any revision, a sha included.
+            return self.repo.is_ancestor(ancestor, descendant)  # type: ignore[arg-type]
         except GitCommandError:
             return False
 

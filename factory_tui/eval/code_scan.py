@@ -59,10 +59,10 @@ def scan_code(root: Path) -> CodeScan:
 
 
 def _read_module(tree: ast.Module, scan: CodeScan) -> None:
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            scan.public += not node.name.startswith("_")
-        elif isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+    for statement in tree.body:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            scan.public += not statement.name.startswith("_")
+        elif isinstance(statement, ast.If) and "__main__" in ast.unparse(statement.test):
             scan.entry_points += 1
     imported: set[str] = set()
     for node in ast.walk(tree):

@@ -56,7 +56,7 @@ def _npm_test_script(package: Path) -> str | None:
         scripts = json.loads(package.read_text(encoding="utf-8")).get("scripts") or {}
     except (OSError, ValueError):
         return None
-    script = scripts.get("test")
+    script: str | None = scripts.get("test")
     if not script or script.startswith(NPM_PLACEHOLDER):
         return None
     return script

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Literal
 
-from unidiff import PatchSet
 from unidiff.constants import DEV_NULL
 from unidiff.errors import UnidiffParseError
+from unidiff.patch import PatchSet
 
 FileChange = Literal["added", "deleted", "modified"]
 _TEST_DEF = re.compile(r"^\s*(?:async\s+)?def\s+test_\w*")

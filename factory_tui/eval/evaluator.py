@@ -19,14 +19,15 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from factory_tui.engine.config import EvalConfig, MetricConfig
-from factory_tui.engine.models import Check, DimensionScore, Scorecard, TreeEvidence
+from factory_tui.engine.models import Check, DimensionScore, Scorecard, Tier, TreeEvidence
 from factory_tui.engine.registry import factory_home
 from factory_tui.engine.sandbox import Jail, Sandbox, View
 from factory_tui.engine.store import write_atomic
@@ -99,7 +100,7 @@ class NoiseBook:
 
     def __init__(self, state_dir: Path | None) -> None:
         self.path = state_dir / "noise.json" if state_dir is not None else None
-        self.entries: dict[str, dict] = {}
+        self.entries: dict[str, dict[str, Any]] = {}
         if self.path is not None:
             try:
                 self.entries = json.loads(self.path.read_text(encoding="utf-8"))
@@ -245,7 +246,9 @@ class Evaluator:
         )
         on_line(f"project: {checkout.kind.language} ({checkout.kind.reason})")
         scan = asyncio.create_task(asyncio.to_thread(scan_code, root))
-        jobs: list[tuple[list[str], str, float, Awaitable]] = [
+        jobs: list[
+            tuple[list[str], Tier, float, Awaitable[DimensionScore | list[DimensionScore]]]
+        ] = [
             (
                 ["tests", "coverage"],
                 "hygiene",
@@ -253,7 +256,12 @@ class Evaluator:
                 hygiene.tests_and_coverage(testing),
             ),
             (["lint"], "hygiene", config.timeout, hygiene.lint(checkout, scan)),
-            (["types"], "hygiene", config.timeout, _after(scan, hygiene.types, checkout)),
+            (
+                ["types"],
+                "hygiene",
+                config.timeout,
+                _after(scan, functools.partial(hygiene.types, checkout)),
+            ),
             (
                 ["config"],
                 "hygiene",
@@ -346,21 +354,25 @@ class Evaluator:
             return measurement.capability
         path = self.state_dir / "capability-baseline.json"
         try:
-            return json.loads(path.read_text())
+            baseline: dict[str, int] = json.loads(path.read_text())
+            return baseline
         except (OSError, ValueError):
             write_atomic(path, json.dumps(measurement.capability))
             return measurement.capability
 
 
-async def _after(scan: asyncio.Task[CodeScan], function, *args):
-    """`function(*args, scan)` once the shared code scan is done (sync or async)."""
-    result = function(*args, await scan)
+async def _after(
+    scan: asyncio.Task[CodeScan],
+    measure: Callable[[CodeScan], DimensionScore | Coroutine[Any, Any, DimensionScore]],
+) -> DimensionScore:
+    """`measure(scan)` once the shared code scan is done (sync or async)."""
+    result = measure(await scan)
     return await result if asyncio.iscoroutine(result) else result
 
 
 async def _limited(
     names: list[str],
-    tier: str,
+    tier: Tier,
     timeout: float,
     job: Awaitable[DimensionScore | list[DimensionScore]],
 ) -> list[DimensionScore]:

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from factory_tui.engine.config import EvalConfig
 from factory_tui.engine.models import Check, DimensionScore
@@ -99,7 +100,7 @@ def eval_files_untouched(guard: GuardInput) -> Check:
 
 
 def _eval_tables_changed(guard: GuardInput, path: str) -> bool:
-    def tables(text: str | None) -> dict:
+    def tables(text: str | None) -> dict[str, Any]:
         try:
             tool = tomllib.loads(text or "").get("tool", {})
         except tomllib.TOMLDecodeError:
@@ -228,7 +229,7 @@ def _test_dependencies_changed(guard: GuardInput, path: str) -> bool:
 
     names = (*TEST_NAMES, *FALLBACK_NAMES)
 
-    def declared(text: str | None) -> dict:
+    def declared(text: str | None) -> dict[str, Any]:
         try:
             data = tomllib.loads(text or "")
         except tomllib.TOMLDecodeError:

@@ -17,7 +17,9 @@ from factory_tui.engine.models import (
     Check,
     DimensionScore,
     LintViolation,
+    RawValue,
     TestFailureRecord,
+    Tier,
     TreeEvidence,
 )
 from factory_tui.engine.sandbox import Jail
@@ -44,7 +46,7 @@ class Checkout:
     evidence: TreeEvidence = field(default_factory=TreeEvidence)  # filled as tools report
 
 
-def not_applicable(name: str, tier: str, why: str) -> DimensionScore:
+def not_applicable(name: str, tier: Tier, why: str) -> DimensionScore:
     return DimensionScore(name=name, tier=tier, score=None, reason=f"not applicable: {why}")
 
 
@@ -93,7 +95,7 @@ async def tests_and_coverage(checkout: Checkout) -> list[DimensionScore]:
             timeout=config.timeout,
             jail=checkout.jail,
         )
-    raw = {
+    raw: dict[str, RawValue] = {
         "collected": report.collected,
         "passed": report.passed,
         "failed": report.failed,
@@ -290,7 +292,8 @@ _PINNED = re.compile(r"^[A-Za-z0-9_.\-\[\]]+==", re.MULTILINE)
 
 def config_files(checkout: Checkout) -> DimensionScore:
     root = checkout.root
-    present, missing = [], []
+    present: list[str] = []
+    missing: list[str] = []
     for label, candidates in CONFIG_CHECKS.items():
         found = any((root / name).exists() for name in candidates)
         if not found and label == "tests":

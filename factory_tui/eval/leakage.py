@@ -34,7 +34,8 @@ class GroundTruth:
 
     @classmethod
     def read(cls, root: Path, fixed: list[str]) -> GroundTruth:
-        fixed_text, other_text = [], []
+        fixed_text: list[str] = []
+        other_text: list[str] = []
         budget = MAX_BYTES
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             relative = path.relative_to(root).as_posix()

@@ -8,9 +8,10 @@ import shlex
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from factory_tui.engine.config import MetricConfig
-from factory_tui.engine.models import DimensionScore
+from factory_tui.engine.models import DimensionScore, RawValue
 from factory_tui.engine.sandbox import Jail
 
 from . import tools
@@ -45,7 +46,7 @@ def read_value(metric: MetricConfig, output: str, returncode: int) -> float:
     return float(value)
 
 
-def _last_json(output: str) -> dict:
+def _last_json(output: str) -> dict[str, Any]:
     """The whole output as JSON, else its last line that is a JSON object."""
     for candidate in (output, *reversed(output.strip().splitlines())):
         try:
@@ -139,7 +140,7 @@ async def measure(
     mean = statistics.fmean(samples)
     spread = statistics.stdev(samples) if len(samples) > 1 else 0.0
     better = "higher" if metric.direction == "higher" else "lower"
-    raw: dict[str, float | str] = {"value": mean, "sd": spread}
+    raw: dict[str, RawValue] = {"value": mean, "sd": spread}
     if metric.parse == "json":
         categories = failure_categories(_last_json(output).get("failures"))
         if categories:

@@ -7,10 +7,22 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from factory_tui.engine.redact import has_secret
 
-from .special_cases import added
+from .diffs import added
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
+
+    from detect_secrets.core.potential_secret import PotentialSecret
+    from detect_secrets.settings import Settings
+
+    # detect-secrets' scan of numbered lines of one file, and its default settings.
+    LineScan = Callable[[list[tuple[int, str]], str], Iterator[PotentialSecret]]
+    DefaultSettings = Callable[[], AbstractContextManager[Settings]]
 
 
 @dataclass(frozen=True)
@@ -24,7 +36,7 @@ class SecretFinding:
 
 
 @functools.cache
-def _scanner():
+def _scanner() -> tuple[LineScan, DefaultSettings]:
     """detect-secrets' line scanner and its default settings, imported once when needed.
     Its line-based scan is used directly: its diff scan skips files not on disk."""
     from detect_secrets.core.scan import _process_line_based_plugins
@@ -38,8 +50,7 @@ def scan_lines(path: str, lines: list[tuple[int, str]]) -> list[SecretFinding]:
     process, default_settings = _scanner()
     with default_settings():
         found = {
-            SecretFinding(path, secret.line_number, secret.type)
-            for secret in process(lines, filename=path)
+            SecretFinding(path, secret.line_number, secret.type) for secret in process(lines, path)
         }
     found |= {SecretFinding(path, n, "secret pattern") for n, text in lines if has_secret(text)}
     return sorted(found, key=lambda f: (f.path, f.line, f.kind))

@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from factory_tui.engine.config import LintConfig
 from factory_tui.engine.process import ProcessResult, stream_process
@@ -103,9 +104,12 @@ def count_lines(root: Path) -> int:
 
 
 # -- ruff -----------------------------------------------------------------------------------
-def _pyproject_tool(root: Path) -> dict:
+def _pyproject_tool(root: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("tool", {})
+        tool: dict[str, Any] = tomllib.loads(
+            (root / "pyproject.toml").read_text(encoding="utf-8")
+        ).get("tool", {})
+        return tool
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
 
@@ -115,7 +119,7 @@ def _pyproject_tool(root: Path) -> dict:
 CLASSIC_RULES = ("E4", "E7", "E9", "F")
 
 
-def _ruff_lint_table(root: Path) -> tuple[str, dict] | None:
+def _ruff_lint_table(root: Path) -> tuple[str, dict[str, Any]] | None:
     """(where, the lint settings) of the project's ruff configuration, None without one."""
     for name in ("ruff.toml", ".ruff.toml"):
         path = root / name
@@ -481,7 +485,12 @@ async def run_pytest(
 
 
 async def _read_coverage(
-    python: str, root: Path, data: Path, env: dict, report: TestReport, jail: Jail | None
+    python: str,
+    root: Path,
+    data: Path,
+    env: dict[str, str],
+    report: TestReport,
+    jail: Jail | None,
 ) -> None:
     out = (data.parent,)
     if not data.exists() and any(data.parent.glob(f"{data.name}.*")):
@@ -577,7 +586,7 @@ def _exception_type(declared: str | None, message: str, text: str) -> str:
     if declared and declared not in ("pytest.xfail", "pytest.skip"):
         return declared.rsplit(".", 1)[-1]
     for pattern in (_CRASH_LINE, _EXCEPTION_LINE):
-        found = pattern.findall(text)
+        found: list[str] = pattern.findall(text)
         if found:
             return found[-1].rsplit(".", 1)[-1]
     if message.startswith("assert"):

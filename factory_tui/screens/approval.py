@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,19 +17,28 @@ from factory_tui.run_view import ApprovalView, ExperimentView
 
 # "gone": the experiment no longer waits (decided elsewhere); the app closes the dialog.
 Answer = Literal["keep", "revert", "diff", "later", "gone"]
+# The dialog's buttons, by id.
+BUTTON_ANSWERS: dict[str | None, Answer] = {
+    "keep": "keep",
+    "revert": "revert",
+    "diff": "diff",
+    "later": "later",
+}
 
 
 def dimension_table(experiment: ExperimentView) -> Table:
     table = Table(expand=True, box=None, padding=(0, 1))
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("dimension", "left"),
         ("before", "right"),
         ("after", "right"),
         ("delta", "right"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify, style="bold" if column == "dimension" else "")
     before, after = experiment.before_card, experiment.after_card
-    names = [d.name for d in (after or before).dimensions] if (after or before) else []
+    card = after or before
+    names = [d.name for d in card.dimensions] if card else []
     for name in names:
         old = before.dimension(name) if before else None
         new = after.dimension(name) if after else None
@@ -137,7 +147,7 @@ class ApprovalModal(ModalScreen[Answer]):
         yield Footer()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id)  # type: ignore[arg-type]
+        self.dismiss(BUTTON_ANSWERS[event.button.id])
 
     def action_answer(self, answer: Answer) -> None:
         self.dismiss(answer)

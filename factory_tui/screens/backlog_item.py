@@ -13,6 +13,8 @@ from textual.widgets import Button, Label, Static
 from factory_tui.engine.models import BacklogItem
 
 Choice = Literal["done", "remove"] | None
+# The dialog's buttons, by id.
+BUTTON_CHOICES: dict[str | None, Choice] = {"done": "done", "remove": "remove", "back": None}
 
 
 class BacklogItemModal(ModalScreen[Choice]):
@@ -45,7 +47,7 @@ class BacklogItemModal(ModalScreen[Choice]):
                 yield Button("Back (esc)", id="back")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(None if event.button.id == "back" else event.button.id)  # type: ignore[arg-type]
+        self.dismiss(BUTTON_CHOICES[event.button.id])
 
     def action_choose(self, choice: Choice) -> None:
         self.dismiss(choice)

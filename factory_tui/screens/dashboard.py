@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -31,7 +32,7 @@ TAB_NAMES = {
 }
 
 
-class Dashboard(Screen):
+class Dashboard(Screen[None]):
     """Draws what the app's run view says; it holds no run state of its own.
 
     Below 100 columns or 30 rows it is compact: the agent panes become tabs (the active
@@ -133,10 +134,12 @@ class Dashboard(Screen):
         self.active_role = PANE_ROLES[(index + step) % len(PANE_ROLES)]
         self.picked = True
         self.show_active()
-        self.pane(self.active_role).log.focus()
+        self.pane(self.active_role).log_view.focus()
 
     def focused_pane(self) -> AgentPane | None:
-        node = self.focused
-        while node is not None and not isinstance(node, AgentPane):
-            node = node.parent  # type: ignore[assignment]
-        return node
+        node: DOMNode | None = self.focused
+        while node is not None:
+            if isinstance(node, AgentPane):
+                return node
+            node = node.parent
+        return None

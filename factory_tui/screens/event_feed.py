@@ -17,7 +17,7 @@ from factory_tui.event_text import CATEGORIES, category, describe
 FEED_MAX_LINES = 20_000
 
 
-class EventFeed(Screen):
+class EventFeed(Screen[None]):
     CSS_PATH = "event_feed.tcss"
     BINDINGS = [
         Binding(
@@ -25,22 +25,24 @@ class EventFeed(Screen):
         ),
         Binding(
             "1",
-            "toggle('agents')",
+            "toggle_filter('agents')",
             "Agents",
             id="feed.agents",
             tooltip="Show or hide agent events and output",
         ),
-        Binding("2", "toggle('evals')", "Evals", id="feed.evals", tooltip="Show or hide scores"),
+        Binding(
+            "2", "toggle_filter('evals')", "Evals", id="feed.evals", tooltip="Show or hide scores"
+        ),
         Binding(
             "3",
-            "toggle('experiments')",
+            "toggle_filter('experiments')",
             "Experiments",
             id="feed.experiments",
             tooltip="Show or hide hypotheses, experiments and verdicts",
         ),
         Binding(
             "4",
-            "toggle('system')",
+            "toggle_filter('system')",
             "System",
             id="feed.system",
             tooltip="Show or hide run, cycle and stage events",
@@ -87,6 +89,6 @@ class EventFeed(Screen):
             self.shown.discard(name)
         self.render_feed()
 
-    def action_toggle(self, name: str) -> None:
+    def action_toggle_filter(self, name: str) -> None:
         box = self.query_one(f"#filter-{name}", Checkbox)
         box.value = not box.value

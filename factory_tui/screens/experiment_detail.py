@@ -72,7 +72,7 @@ def literal_names(note: str) -> str:
     return _NAME.sub(r"`\1`", note)
 
 
-class ExperimentDetail(Screen):
+class ExperimentDetail(Screen[None]):
     CSS_PATH = "experiment_detail.tcss"
     BINDINGS = [
         Binding(
@@ -159,7 +159,7 @@ class ExperimentDetail(Screen):
         )
         select = self.query_one("#transcript-role", Select)
         roles = [role for role in Role if role.value in files.transcripts]
-        select.set_options([(role.title, role.value) for role in roles])
+        select.set_options([(role.label, role.value) for role in roles])
         if roles:
             select.value = (Role.BUILDER if Role.BUILDER in roles else roles[0]).value
         verdict = files.record.verdict if files.record else self.experiment.verdict

@@ -32,7 +32,7 @@ SORT_KEYS = {
 }
 
 
-class History(Screen):
+class History(Screen[None]):
     CSS_PATH = "history.tcss"
     BINDINGS = [
         Binding(
@@ -83,7 +83,7 @@ class History(Screen):
         self.refresh_table()
         table.focus()
 
-    def visible(self) -> list[ExperimentView]:
+    def visible_rows(self) -> list[ExperimentView]:
         needle = self.filter_text.lower()
         rows = [
             e
@@ -95,7 +95,7 @@ class History(Screen):
     def refresh_table(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
-        rows = self.visible()
+        rows = self.visible_rows()
         for e in rows:
             delta = e.delta
             table.add_row(

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Label, Static, TabbedContent, Tab
 from factory_tui.ceo.playbooks import PLAYBOOK_ROLES, Playbooks
 
 
-class PlaybooksScreen(Screen):
+class PlaybooksScreen(Screen[None]):
     CSS_PATH = "playbooks.tcss"
     BINDINGS = [
         Binding(
@@ -31,8 +31,8 @@ class PlaybooksScreen(Screen):
         with TabbedContent():
             for role in PLAYBOOK_ROLES:
                 playbook = self.playbooks.load(role)
-                with TabPane(role.title, id=f"playbook-{role.value}"), VerticalScroll():
-                    table = DataTable(
+                with TabPane(role.label, id=f"playbook-{role.value}"), VerticalScroll():
+                    table: DataTable[str | Text] = DataTable(
                         cursor_type="row", zebra_stripes=True, id=f"bullets-{role.value}"
                     )
                     table.add_columns("id", "kind", "helpful", "harmful", "rule")

@@ -11,6 +11,7 @@ keeps the draft; opening the editor again resumes it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.syntax import Syntax
@@ -21,6 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import (
     ContentSwitcher,
     Footer,
@@ -46,7 +48,7 @@ OFFLINE_RESEARCH = (
 )
 
 
-class SpecEditor(Screen):
+class SpecEditor(Screen[None]):
     CSS_PATH = "spec_editor.tcss"
     BINDINGS = [
         Binding(
@@ -101,7 +103,11 @@ class SpecEditor(Screen):
         text: str
 
     def __init__(
-        self, draft: SpecDraft, runtime: Runtime, project: str = "", clock=time.time
+        self,
+        draft: SpecDraft,
+        runtime: Runtime,
+        project: str = "",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.draft = draft
@@ -182,7 +188,7 @@ class SpecEditor(Screen):
         if not state.questions:
             await box.mount(Static(Text("None open.", style="dim")))
             return
-        fields = []
+        fields: list[Widget] = []
         for index, question in enumerate(state.questions):
             fields.append(Label(question, classes="question"))
             fields.append(
@@ -341,7 +347,7 @@ class SpecEditor(Screen):
         pane = self.query_one(AgentPane)
         agent = AgentView(role=request.role, state="running", started=self.clock())
         pane.show_status(agent, self.clock())
-        pane.write_lines([f"── {request.role.title} ──"])
+        pane.write_lines([f"── {request.role.label} ──"])
         result = await self.runtime.run(request, lambda line, kind: pane.write_lines([line]))
         agent.state = "done" if result.ok else "failed"
         agent.finished, agent.usage = self.clock(), result.usage

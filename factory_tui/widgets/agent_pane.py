@@ -6,6 +6,8 @@ Lines arrive in batches (the dashboard flushes them 20 times a second) and go to
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Log
@@ -85,11 +87,11 @@ class AgentPane(Vertical):
 
     ALLOW_MAXIMIZE = True
 
-    def __init__(self, role: Role, max_lines: int = PANE_MAX_LINES, **kwargs) -> None:
+    def __init__(self, role: Role, max_lines: int = PANE_MAX_LINES, **kwargs: Any) -> None:
         super().__init__(id=f"pane-{role.value}", **kwargs)
         self.role = role
         self.max_lines = max_lines
-        self.border_title = role.title
+        self.border_title = role.label
         self._experiment: str | None = None
         self._search: str = ""
         self._search_from = 0
@@ -99,7 +101,8 @@ class AgentPane(Vertical):
         yield Log(max_lines=self.max_lines, auto_scroll=True, classes="pane-log")
 
     @property
-    def log(self) -> Log:
+    def log_view(self) -> Log:
+        """The pane's lines (`log` is Textual's own logger on every widget)."""
         return self.query_one(Log)
 
     def write_lines(self, lines: list[str], experiment: str | None = None) -> None:
@@ -113,7 +116,7 @@ class AgentPane(Vertical):
                 *lines[-FLUSH_CAP:],
             ]
         if lines:
-            self.log.write_lines(lines)
+            self.log_view.write_lines(lines)
 
     def show_status(self, agent: AgentView, now: float) -> None:
         self.set_class(agent.state == "running", "-running")
@@ -123,15 +126,15 @@ class AgentPane(Vertical):
     def search(self, text: str, again: bool = False) -> int:
         """Scroll to the next line containing `text`; returns how many lines match."""
         needle = text.lower()
-        lines = self.log.lines
+        lines = self.log_view.lines
         matches = [i for i, line in enumerate(lines) if needle in line.lower()]
         if not matches:
             return 0
         start = self._search_from + 1 if again and text == self._search else 0
         target = next((i for i in matches if i >= start), matches[0])
         self._search, self._search_from = text, target
-        self.log.auto_scroll = False
-        self.log.scroll_to(y=max(target - 1, 0), animate=False)
+        self.log_view.auto_scroll = False
+        self.log_view.scroll_to(y=max(target - 1, 0), animate=False)
         return len(matches)
 
     @property
@@ -142,5 +145,5 @@ class AgentPane(Vertical):
     def follow(self) -> None:
         """Back to following new output after a search."""
         self._search = ""
-        self.log.auto_scroll = True
-        self.log.scroll_end(animate=False)
+        self.log_view.auto_scroll = True
+        self.log_view.scroll_end(animate=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.message import Message
@@ -11,7 +12,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from factory_tui.engine.models import BacklogItem
-from factory_tui.run_view import RunView
+from factory_tui.run_view import ExperimentView, RunView
 
 COLUMNS = (
     ("running", "RUNNING", "bold green"),
@@ -51,14 +52,14 @@ class HypothesisBoard(OptionList):
         def control(self) -> HypothesisBoard:
             return self.board
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.border_title = "Hypotheses"
-        self._signature: tuple = ()
+        self._signature: tuple[object, ...] = ()
 
     def show(self, view: RunView, backlog: list[BacklogItem]) -> None:
         open_items = [item for item in backlog if item.status == "open"]
-        by_status: dict[str, list] = {key: [] for key, _, _ in COLUMNS}
+        by_status: dict[str, list[ExperimentView]] = {key: [] for key, _, _ in COLUMNS}
         for experiment in reversed(view.experiments.values()):
             by_status.setdefault(experiment.status, []).append(experiment)
         waiting = set(view.out_of_reach)

@@ -29,9 +29,9 @@ class PipelineBar(ChangingStatic):
             if index:
                 text.append(" › ", style="dim")
             if stage is current:
-                label = f" {stage.title} {format_elapsed(view.stage_elapsed(now))} "
+                label = f" {stage.label} {format_elapsed(view.stage_elapsed(now))} "
                 text.append(label, style="bold reverse")
                 passed = False
             else:
-                text.append(stage.title, style="" if passed else "dim")
+                text.append(stage.label, style="" if passed else "dim")
         self.show_text(text)

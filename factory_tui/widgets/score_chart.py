@@ -3,11 +3,15 @@ and a sparkline per dimension."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 from textual_plotext import PlotextPlot
 
+from factory_tui.engine.models import Scorecard
 from factory_tui.engine.stats import Direction, best_so_far
 from factory_tui.run_view import ExperimentView, RunView
 
@@ -15,7 +19,7 @@ SPARK_DIMENSIONS = ("tests", "lint", "coverage", "types")
 MIN_HEIGHT_FOR_LINE = 18  # rows the chart needs before the factory line may take one
 
 
-def metric_of(card, _experiment=None) -> float | None:
+def metric_of(card: Scorecard | None, _experiment: ExperimentView | None = None) -> float | None:
     """Research mode's metric value in a scorecard."""
     return card.value("metric") if card else None
 
@@ -56,10 +60,10 @@ class ScoreChart(Vertical):
     }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.border_title = "Score"
-        self._signature: tuple = ()
+        self._signature: tuple[object, ...] = ()
         self._factory_line = ""
         self.best_line: list[float] = []  # research mode's best-so-far, as last drawn
 
@@ -75,11 +79,13 @@ class ScoreChart(Vertical):
 
     def show(self, view: RunView) -> None:
         research = view.mode == "research"
-        value = metric_of if research else (lambda card, e: e.after)
-        scored = [
+        value: Callable[[Scorecard | None, ExperimentView], float | None] = (
+            metric_of if research else (lambda card, e: e.after)
+        )
+        values = [
             (e, value(e.after_card, e)) for e in view.experiments.values() if e.after is not None
         ]
-        scored = [(e, v) for e, v in scored if v is not None]
+        scored = [(e, v) for e, v in values if v is not None]
         baseline = (
             metric_of(view.baseline, None)
             if research

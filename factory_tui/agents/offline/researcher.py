@@ -16,7 +16,7 @@ from pathlib import Path
 from factory_tui.engine.models import Finding, LintViolation, TestFailureRecord, TreeEvidence
 from factory_tui.eval import tools
 
-from ..base import AgentRequest, Emit
+from ..base import AgentContext, AgentRequest, Emit
 from ..contracts import ResearcherOutput
 
 LOW_COVERAGE = 60.0
@@ -76,7 +76,7 @@ async def research(request: AgentRequest, emit: Emit) -> ResearcherOutput:
     return ResearcherOutput(summary=summary, findings=findings)
 
 
-async def measure(root: Path, python: str, context, emit: Emit) -> TreeEvidence:
+async def measure(root: Path, python: str, context: AgentContext, emit: Emit) -> TreeEvidence:
     """Run the tools the eval runs, the same way, when no measurement of the tree is at hand."""
     text = lambda line: emit(line, "text")  # noqa: E731 - a tiny adapter
     emit("$ ruff check --output-format json", "tool")
@@ -108,7 +108,7 @@ _PARAMETER = re.compile(
 )
 
 
-def parameter_findings(root: Path, emit) -> list[Finding]:
+def parameter_findings(root: Path, emit: Emit) -> list[Finding]:
     """Module-level numeric constants: the knobs research mode can turn without a model."""
     findings = []
     for path in tools.python_files(root):

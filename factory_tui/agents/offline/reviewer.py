@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from factory_tui.engine.models import ReviewVerdict
 from factory_tui.eval import tools
 from factory_tui.eval.diffs import DiffUnreadable, count_test_defs, diff_files
 
@@ -39,7 +40,7 @@ async def review(request: AgentRequest, emit: Emit) -> ReviewerOutput:
     if removed > added:
         concerns.append(f"{removed - added} test function(s) removed")
     emit(f"test functions: -{removed} +{added}", "text")
-    verdict = "reject" if concerns else "approve"
+    verdict: ReviewVerdict = "reject" if concerns else "approve"
     summary = "; ".join(concerns) if concerns else "Diff compiles and removes no test."
     emit(f"{verdict}: {summary}", "result")
     return ReviewerOutput(verdict=verdict, concerns=concerns, summary=summary)

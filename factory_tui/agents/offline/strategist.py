@@ -17,7 +17,7 @@ import math
 import re
 from collections import defaultdict
 
-from factory_tui.engine.models import Finding, Hypothesis, Scorecard
+from factory_tui.engine.models import BacklogItem, Finding, Hypothesis, Scorecard
 from factory_tui.engine.text import words
 from factory_tui.eval import tools
 from factory_tui.eval.composite import what_if
@@ -190,7 +190,7 @@ def _for_focus(focus: str, proposals: list[Hypothesis], emit: Emit) -> Hypothesi
     return best[1].model_copy(update={"source": "focus"})
 
 
-def _requests(notes: list[str], backlog, emit: Emit) -> list[Hypothesis]:
+def _requests(notes: list[str], backlog: list[BacklogItem], emit: Emit) -> list[Hypothesis]:
     """Messages and backlog items the offline Builder can act on, first in line; the others
     are named, with the runtime that can do them."""
     requested = []
