@@ -7,8 +7,14 @@ from pathlib import Path
 
 import git
 
-from factory_tui.agents.base import AgentContext, AgentRequest
-from factory_tui.agents.contracts import ContractError, extract_json
+from factory_tui.agents.base import AgentContext, AgentRequest, AgentRun
+from factory_tui.agents.contracts import (
+    BuilderOutput,
+    Contract,
+    ContractError,
+    ReviewerOutput,
+    extract_json,
+)
 from factory_tui.agents.offline import OfflineRuntime
 from factory_tui.engine.models import Finding, Hypothesis, Role
 
@@ -165,3 +171,12 @@ def test_the_command_runtime_fills_its_template_and_reads_the_json(tmp_path) -> 
         assert "needs `command" in str(error)
     else:
         raise AssertionError("a missing template must be a usage error")
+
+
+def test_a_run_is_typed_as_its_role_s_output_and_a_wrong_type_is_an_error() -> None:
+    review = ReviewerOutput(verdict="approve", summary="fine")
+    run: AgentRun[Contract] = AgentRun(Role.REVIEWER, output=review)
+    assert run.as_output(ReviewerOutput).result is review
+    wrong = run.as_output(BuilderOutput)
+    assert not wrong.ok
+    assert wrong.error == "the Reviewer returned ReviewerOutput, not BuilderOutput"

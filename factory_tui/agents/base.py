@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -92,12 +92,17 @@ class AgentRequest:
         return View(writable=writable, readable=(self.cwd,))
 
 
+Output = TypeVar("Output", bound=Contract)
+Other = TypeVar("Other", bound=Contract)
+
+
 @dataclass
-class AgentRun:
-    """How a role's run ended: its validated result, or the error that stopped it."""
+class AgentRun(Generic[Output]):
+    """How a role's run ended: its validated result, or the error that stopped it. A
+    runtime returns `AgentRun[Contract]`; `as_output` gives the role's own type."""
 
     role: Role
-    output: Contract | None = None
+    output: Output | None = None
     error: str | None = None
     usage: AgentUsage = field(default_factory=AgentUsage)
     session_id: str | None = None
@@ -105,6 +110,26 @@ class AgentRun:
     @property
     def ok(self) -> bool:
         return self.output is not None and self.error is None
+
+    @property
+    def result(self) -> Output:
+        """The output of a run that is `ok`; asking a failed run for it is a bug."""
+        if self.output is None or self.error is not None:
+            raise ValueError(f"the {self.role.label} failed: {self.error}")
+        return self.output
+
+    def as_output(self, kind: type[Other]) -> AgentRun[Other]:
+        """This run typed as `kind`; an output of another type is an error, never a cast."""
+        output = self.output
+        if output is not None and not isinstance(output, kind):
+            return AgentRun(
+                self.role,
+                error=f"the {self.role.label} returned {type(output).__name__}, "
+                f"not {kind.__name__}",
+                usage=self.usage,
+                session_id=self.session_id,
+            )
+        return AgentRun(self.role, output, self.error, self.usage, self.session_id)
 
 
 class Runtime(Protocol):
@@ -116,7 +141,7 @@ class Runtime(Protocol):
         """The requests (backlog items, messages) this runtime cannot carry out."""
         ...
 
-    async def run(self, request: AgentRequest, emit: Emit) -> AgentRun:
+    async def run(self, request: AgentRequest, emit: Emit) -> AgentRun[Contract]:
         """Run the role to its end. Must end every child process when cancelled."""
         ...
 

@@ -114,7 +114,7 @@ class ClaudeRuntime(ModelRuntime):
             argv += ["--model", settings.model]
         return argv
 
-    async def run(self, request: AgentRequest, emit: Emit) -> AgentRun:
+    async def run(self, request: AgentRequest, emit: Emit) -> AgentRun[Contract]:
         started = time.monotonic()
         usage = AgentUsage()
         prompt = task_message(request.role, request.context)
@@ -226,7 +226,7 @@ class ClaudeRuntime(ModelRuntime):
         attempt: Attempt,
         output: Contract | None = None,
         error: str | None = None,
-    ) -> AgentRun:
+    ) -> AgentRun[Contract]:
         usage = usage.model_copy(update={"duration_s": time.monotonic() - started})
         return AgentRun(
             request.role,

@@ -21,7 +21,7 @@ from factory_tui.engine.process import stream_process
 from factory_tui.engine.sandbox import Sandbox
 
 from .base import AgentRequest, AgentRun, Emit, ModelRuntime
-from .contracts import ContractError, parse_result
+from .contracts import Contract, ContractError, parse_result
 from .prompts import system_prompt, task_message
 
 PLACEHOLDERS = ("{prompt}", "{prompt_file}", "{cwd}", "{role}")
@@ -56,7 +56,7 @@ class CommandRuntime(ModelRuntime):
             argv.append(part)
         return argv
 
-    async def run(self, request: AgentRequest, emit: Emit) -> AgentRun:
+    async def run(self, request: AgentRequest, emit: Emit) -> AgentRun[Contract]:
         started = time.monotonic()
         prompt = (
             system_prompt(request.role, request.context)

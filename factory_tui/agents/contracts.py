@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -129,3 +130,24 @@ def validate(role: Role, data: dict[str, Any] | Contract) -> Contract:
 
 def parse_result(role: Role, text: str) -> Contract:
     return validate(role, extract_json(text))
+
+
+Output = TypeVar("Output", bound=Contract)
+
+
+@dataclass(frozen=True)
+class RoleContract(Generic[Output]):
+    """A role with the type of what it returns: the CEO calls a role through one of these
+    and gets `AgentRun[Output]` back, so no caller checks the type of an output itself."""
+
+    role: Role
+    output: type[Output]
+
+
+RESEARCHER = RoleContract(Role.RESEARCHER, ResearcherOutput)
+STRATEGIST = RoleContract(Role.STRATEGIST, StrategistOutput)
+BUILDER = RoleContract(Role.BUILDER, BuilderOutput)
+REVIEWER = RoleContract(Role.REVIEWER, ReviewerOutput)
+FAILURE_ANALYST = RoleContract(Role.FAILURE_ANALYST, FailureAnalystOutput)
+DISTILLER = RoleContract(Role.DISTILLER, DistillerOutput)
+ARCHIVIST = RoleContract(Role.ARCHIVIST, ArchivistOutput)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypedDict, Unpack
 
 from factory_tui.agents.base import AgentContext, AgentRequest, AgentRun, OutputKind
+from factory_tui.agents.contracts import Output, RoleContract
 from factory_tui.engine.events import (
     AgentFinished,
     AgentOutput,
@@ -153,14 +154,15 @@ class AgentCalls:
 
     async def call(
         self,
-        role: Role,
+        agent: RoleContract[Output],
         cwd: Path,
         context: AgentContext,
         experiment_id: str | None,
         experiment: Experiment | None = None,
-    ) -> AgentRun:
-        """Run one agent in `cwd` and return what it did; its usage is added to the run's
-        cost and to the experiment's."""
+    ) -> AgentRun[Output]:
+        """Run one agent in `cwd` and return what it did, typed as its role's output; its
+        usage is added to the run's cost and to the experiment's."""
+        role = agent.role
         run = self.pipeline
         await run.checkpoint()
         stage = Stage(role.value) if role.value in STAGE_NAMES else None
@@ -215,7 +217,7 @@ class AgentCalls:
         if experiment is not None:
             spent = experiment.usage.get(role.value, AgentUsage())
             experiment.usage[role.value] = spent + result.usage
-        return result
+        return result.as_output(agent.output)
 
     def _config_bytes(self) -> bytes | None:
         try:

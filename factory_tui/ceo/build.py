@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from factory_tui.agents import contracts
 from factory_tui.agents.base import AgentContext
-from factory_tui.agents.contracts import DistillerOutput
 from factory_tui.engine.build import BuildPlan, project_names, scaffold_hypothesis, seed
 from factory_tui.engine.errors import FactoryError
-from factory_tui.engine.models import Role
 from factory_tui.engine.spec import parse_spec
 from factory_tui.engine.store import write_atomic
 from factory_tui.eval.secrets import scan_diff
@@ -32,11 +31,10 @@ async def make_project(pipeline: Pipeline, plan: BuildPlan) -> None:
     spec = plan.spec
     if not spec.strip():
         context = AgentContext(idea=plan.idea, runtime=pipeline.runtime.name)
-        distilled = await pipeline.agents.call(Role.DISTILLER, slot, context, None)
+        distilled = await pipeline.agents.call(contracts.DISTILLER, slot, context, None)
         if not distilled.ok:
             raise FactoryError(f"the Distiller failed: {distilled.error}")
-        assert isinstance(distilled.output, DistillerOutput)
-        spec = distilled.output.spec
+        spec = distilled.result.spec
     write_atomic(store.spec_path, spec)
     title = parse_spec(spec).title
     names = project_names(workspace.project.name)
@@ -48,7 +46,7 @@ async def make_project(pipeline: Pipeline, plan: BuildPlan) -> None:
     context = AgentContext(
         spec=spec, hypothesis=scaffold_hypothesis(title, names), runtime=pipeline.runtime.name
     )
-    built = await pipeline.agents.call(Role.BUILDER, slot, context, None)
+    built = await pipeline.agents.call(contracts.BUILDER, slot, context, None)
     if not built.ok:
         raise FactoryError(f"the Builder could not scaffold the project: {built.error}")
     staged = await asyncio.to_thread(workspace.stage_slot, slot)

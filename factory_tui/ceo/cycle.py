@@ -15,15 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from factory_tui.agents import contracts
 from factory_tui.agents.base import AgentContext
-from factory_tui.agents.contracts import (
-    ArchivistOutput,
-    BuilderOutput,
-    FailureAnalystOutput,
-    ResearcherOutput,
-    ReviewerOutput,
-    StrategistOutput,
-)
 from factory_tui.engine.events import (
     AgentFinished,
     AgentStarted,
@@ -161,20 +154,19 @@ class Cycle:
             evidence=self.evaluator.evidence.get(before.tree),
         )
         await self.policy.before_research(self.agents, experiment_id, slot, context)
-        research = await self.agents.call(Role.RESEARCHER, slot, context, experiment_id)
+        research = await self.agents.call(contracts.RESEARCHER, slot, context, experiment_id)
         if not research.ok:
             raise CycleFailed(f"the Researcher failed: {research.error}")
-        assert isinstance(research.output, ResearcherOutput)
         self.emit(
             FindingsReported(
                 experiment=experiment_id,
-                summary=research.output.summary,
-                findings=research.output.findings,
+                summary=research.result.summary,
+                findings=research.result.findings,
             )
         )
-        context.findings = research.output.findings
-        context.research_summary = research.output.summary
-        strategy = await self.agents.call(Role.STRATEGIST, slot, context, experiment_id)
+        context.findings = research.result.findings
+        context.research_summary = research.result.summary
+        strategy = await self.agents.call(contracts.STRATEGIST, slot, context, experiment_id)
         if not strategy.ok:
             raise CycleFailed(f"the Strategist failed: {strategy.error}")
         if messages:
@@ -183,24 +175,23 @@ class Cycle:
                 f"{len(messages)} message(s) to the CEO delivered to the Researcher and Strategist",
                 experiment=experiment_id,
             )
-        assert isinstance(strategy.output, StrategistOutput)
-        pipeline.nothing = strategy.output.note
+        pipeline.nothing = strategy.result.note
         # The titles the Strategist was told were tried: never run one of those again.
         tried = {title.strip().lower(): status for title, status in context.tried.items()}
         fresh = [
             h
-            for h in strategy.output.hypotheses
+            for h in strategy.result.hypotheses
             if tried.get(h.title.strip().lower())
             not in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)
         ]
         if pipeline.focus_item is not None:
             # Focus: exactly one hypothesis, for the item; asked for by name, so a title
             # tried before may be tried again.
-            chosen = (fresh or strategy.output.hypotheses)[:1]
+            chosen = (fresh or strategy.result.hypotheses)[:1]
             fresh = [h.model_copy(update={"source": "focus"}) for h in chosen]
         fresh = self.policy.screen(fresh, self.notice, experiment_id)
         self.emit(HypothesesProposed(experiment=experiment_id, hypotheses=fresh))
-        return (fresh[0] if fresh else None), research.output.summary
+        return (fresh[0] if fresh else None), research.result.summary
 
     # -- build, review, score, decide ----------------------------------------------------------
     async def experiment(self, experiment: Experiment, slot: Path, findings: str) -> None:
@@ -221,7 +212,7 @@ class Cycle:
         )
 
         main_before = await asyncio.to_thread(workspace.main_tree_state)
-        built = await self.agents.call(Role.BUILDER, slot, context, experiment.id, experiment)
+        built = await self.agents.call(contracts.BUILDER, slot, context, experiment.id, experiment)
         main_after = await asyncio.to_thread(workspace.main_tree_state)
         outside = sorted(
             path
@@ -230,9 +221,8 @@ class Cycle:
         )
         secrets_found: list[SecretFinding] = []
         if built.ok:
-            assert isinstance(built.output, BuilderOutput)
-            experiment.builder_summary = built.output.summary
-            message = redact(built.output.commit_message or experiment.hypothesis.title)
+            experiment.builder_summary = built.result.summary
+            message = redact(built.result.commit_message or experiment.hypothesis.title)
             # A secret never reaches a commit, not even one archived as reverted.
             staged = await asyncio.to_thread(workspace.stage_slot, slot)
             secrets_found = await asyncio.to_thread(scan_diff, staged)
@@ -278,10 +268,11 @@ class Cycle:
         await pipeline.checkpoint()
         # The Reviewer reads the commit that is measured, read-only, nothing the Builder left.
         await asyncio.to_thread(workspace.clean_slot, slot)
-        reviewed = await self.agents.call(Role.REVIEWER, slot, context, experiment.id, experiment)
+        reviewed = await self.agents.call(
+            contracts.REVIEWER, slot, context, experiment.id, experiment
+        )
         if reviewed.ok:
-            assert isinstance(reviewed.output, ReviewerOutput)
-            experiment.review = Review.model_validate(reviewed.output.model_dump())
+            experiment.review = Review.model_validate(reviewed.result.model_dump())
         else:
             experiment.review = Review(
                 verdict="reject",
@@ -316,11 +307,10 @@ class Cycle:
         context.after, context.review = experiment.after, experiment.review
         if tests_regressed(experiment.before, experiment.after):
             analysed = await self.agents.call(
-                Role.FAILURE_ANALYST, slot, context, experiment.id, experiment
+                contracts.FAILURE_ANALYST, slot, context, experiment.id, experiment
             )
             if analysed.ok:
-                assert isinstance(analysed.output, FailureAnalystOutput)
-                context.failures = analysed.output.summary
+                context.failures = analysed.result.summary
 
         await pipeline.checkpoint()
         verdict = await self.decide(experiment, guards, slot, diff, person)
@@ -473,10 +463,11 @@ class Cycle:
             for m in factory_scorecard(history)
         )
         # The Archivist reads the worktree, never the user's tree; the engine writes its note.
-        archived = await self.agents.call(Role.ARCHIVIST, slot, context, experiment.id, experiment)
+        archived = await self.agents.call(
+            contracts.ARCHIVIST, slot, context, experiment.id, experiment
+        )
         if archived.ok:
-            assert isinstance(archived.output, ArchivistOutput)
-            store.write_artifact(experiment.id, "note.md", archived.output.note)
+            store.write_artifact(experiment.id, "note.md", archived.result.note)
         store.save_experiment(experiment)
 
     async def abort(self, experiment: Experiment, error: BaseException) -> None:

@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from factory_tui.agents import contracts
 from factory_tui.agents.base import AgentContext
-from factory_tui.agents.contracts import FailureAnalystOutput
 from factory_tui.engine import stats
 from factory_tui.engine.config import EvalConfig, ResearchConfig
 from factory_tui.engine.events import RunMode
-from factory_tui.engine.models import Check, Experiment, Hypothesis, Role, Scorecard
+from factory_tui.engine.models import Check, Experiment, Hypothesis, Scorecard
 from factory_tui.engine.paths import matches
 from factory_tui.eval.diffs import added_text
 from factory_tui.eval.leakage import GroundTruth, Risk, assess
@@ -139,10 +139,9 @@ class ResearchPolicy(Policy):
         metric = before.dimension(RESEARCH_METRIC) if before else None
         raw = metric.raw.get("failures") if metric else None
         context.research_failures = json.loads(raw) if isinstance(raw, str) else {}
-        analysed = await agents.call(Role.FAILURE_ANALYST, slot, context, experiment_id)
+        analysed = await agents.call(contracts.FAILURE_ANALYST, slot, context, experiment_id)
         if analysed.ok:
-            assert isinstance(analysed.output, FailureAnalystOutput)
-            context.failures = analysed.output.summary
+            context.failures = analysed.result.summary
 
     def screen(
         self, hypotheses: list[Hypothesis], notify: Notify, experiment_id: str

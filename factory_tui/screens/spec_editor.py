@@ -35,7 +35,7 @@ from textual.widgets import (
 )
 
 from factory_tui.agents.base import AgentContext, AgentRequest, AgentRun, Runtime
-from factory_tui.agents.contracts import DistillerOutput, ResearcherOutput
+from factory_tui.agents.contracts import Contract, DistillerOutput, ResearcherOutput
 from factory_tui.engine.models import Role
 from factory_tui.engine.spec import SpecDraft, diff_text
 from factory_tui.run_view import AgentView
@@ -296,12 +296,11 @@ class SpecEditor(Screen[None]):
         request = AgentRequest(
             role=Role.DISTILLER, cwd=self.draft.folder.parent.parent, context=context
         )
-        result = await self._run_agent(request)
+        result = (await self._run_agent(request)).as_output(DistillerOutput)
         if not result.ok:
             self.notify(f"The Distiller failed: {result.error}", severity="error")
             return
-        assert isinstance(result.output, DistillerOutput)
-        output = result.output
+        output = result.result
         number = self.draft.add_version(output.spec, "distiller", output.summary)
         state = self.draft.state()
         state.summary, state.questions = output.summary, output.questions
@@ -332,17 +331,17 @@ class SpecEditor(Screen[None]):
             cwd=self.draft.folder.parent.parent,
             context=AgentContext(idea=idea, spec=self.text),
         )
-        result = await self._run_agent(request)
-        if not result.ok or not isinstance(result.output, ResearcherOutput):
+        result = (await self._run_agent(request)).as_output(ResearcherOutput)
+        if not result.ok:
             box.update(Text(f"No research: {result.error}", style="dim"))
             return
-        text = Text(result.output.summary + "\n")
-        for finding in result.output.findings:
+        text = Text(result.result.summary + "\n")
+        for finding in result.result.findings:
             text.append(f"• {finding.title}", style="bold")
             text.append(f" — {finding.detail}\n")
         box.update(text)
 
-    async def _run_agent(self, request: AgentRequest) -> AgentRun:
+    async def _run_agent(self, request: AgentRequest) -> AgentRun[Contract]:
         """Run a role with its output streaming into the pane and its status beside it."""
         pane = self.query_one(AgentPane)
         agent = AgentView(role=request.role, state="running", started=self.clock())

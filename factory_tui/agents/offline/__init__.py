@@ -37,7 +37,7 @@ class OfflineRuntime:
     def out_of_reach(self, requests: Sequence[str]) -> list[str]:
         return [text for text in requests if recipes.match_recipe(text) is None]
 
-    async def run(self, request: AgentRequest, emit: Emit) -> AgentRun:
+    async def run(self, request: AgentRequest, emit: Emit) -> AgentRun[Contract]:
         started = time.monotonic()
         role_fn = ROLES.get(request.role)
         if role_fn is None:
