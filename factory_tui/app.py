@@ -33,11 +33,12 @@ from factory_tui.ceo.decide import Decision, write_decision
 from factory_tui.ceo.playbooks import Playbooks
 from factory_tui.ceo.run import Pipeline
 from factory_tui.engine.errors import FactoryError
-from factory_tui.engine.events import AgentOutput, Event, parse_event
+from factory_tui.engine.events import AgentOutput, ApprovalMode, Event, parse_event
 from factory_tui.engine.models import BacklogItem, KeepOrRevert, Role
 from factory_tui.engine.redact import redact
 from factory_tui.engine.spec import SpecDraft
 from factory_tui.engine.store import Store
+from factory_tui.engine_host import EngineHost
 from factory_tui.run_view import RunView
 from factory_tui.screens.approval import Answer, ApprovalModal
 from factory_tui.screens.backlog_item import BacklogItemModal
@@ -170,6 +171,8 @@ class FactoryApp(App[int]):
         super().__init__()
         self.project = project
         self.pipeline = pipeline
+        # The only way to the engine from this thread: see engine_host.py.
+        self.host = EngineHost(pipeline) if pipeline is not None else None
         self.attached = pipeline is None
         # Attached apps follow the event log; `follow=False` is for a caller that feeds
         # `receive` itself.
@@ -185,8 +188,6 @@ class FactoryApp(App[int]):
         self.events: deque[Event] = deque(maxlen=FEED_KEEP)
         self.caught_up = asyncio.Event()
         self._queue: deque[Event] = deque()  # appended from the engine's thread
-        self._engine_loop: asyncio.AbstractEventLoop | None = None
-        self._engine_task: asyncio.Task[None] | None = None
         self._backlog: tuple[float, list[BacklogItem]] = (-1.0, [])
         self._deferred: set[str] = set()
         self._answered: set[str] = set()  # decisions sent from here, each once
@@ -236,7 +237,7 @@ class FactoryApp(App[int]):
         self._queue.extend(events)
 
     def flush(self) -> None:
-        if not self._queue or not self.dashboard.ready:
+        if not self._queue or not self.dashboard.is_mounted:
             return
         queue = self._queue
         batch = [queue.popleft() for _ in range(len(queue))]
@@ -265,7 +266,7 @@ class FactoryApp(App[int]):
     def tick(self) -> None:
         if self.attached and self.caught_up.is_set():
             self._notice_a_run_gone()
-        if self.dashboard.ready:
+        if self.dashboard.is_mounted:
             # A timer may fire while the app exits and the dashboard's widgets are gone.
             with contextlib.suppress(NoMatches):
                 self.dashboard.tick(self.view, self.clock())
@@ -283,7 +284,7 @@ class FactoryApp(App[int]):
             self.redraw()
 
     def redraw(self) -> None:
-        if self.dashboard.ready:
+        if self.dashboard.is_mounted:
             with contextlib.suppress(NoMatches):
                 self.dashboard.show(self.view, self.backlog(), self.clock())
 
@@ -317,30 +318,14 @@ class FactoryApp(App[int]):
         )
 
     def _engine_thread(self) -> None:
-        asyncio.run(self._engine_main())
+        assert self.host is not None
 
-    async def _engine_main(self) -> None:
-        assert self.pipeline is not None
-        self._engine_loop = asyncio.get_running_loop()
-        self._engine_task = asyncio.current_task()
-        try:
-            await self.pipeline.run()
-        except asyncio.CancelledError:
-            pass  # quit: the pipeline has recorded the abort and cleaned up
-        except FactoryError as error:
+        def stopped(error: str) -> None:
             self.call_from_thread(
-                self.notify, str(error), title="run stopped", severity="error", timeout=15
+                self.notify, error, title="run stopped", severity="error", timeout=15
             )
-        finally:
-            self._engine_loop = self._engine_task = None
 
-    def engine_call(self, function: Callable[..., object], *args: object) -> None:
-        """Call a pipeline control on the engine's own loop (or now, between runs)."""
-        loop = self._engine_loop
-        if loop is None:
-            function(*args)
-        else:
-            loop.call_soon_threadsafe(function, *args)
+        self.host.run(stopped)
 
     @work(group="follow", exclusive=True, exit_on_error=False)
     async def follow_events(self) -> None:
@@ -442,8 +427,8 @@ class FactoryApp(App[int]):
             return
         self._answered.add(experiment_id)
         answer = Decision(decision=decision)
-        if self.pipeline is not None and self.engine_running:
-            self.engine_call(self.pipeline.answer, experiment_id, answer)
+        if self.host is not None and self.engine_running:
+            self.host.answer(experiment_id, answer)
             return
         # Attached to a run elsewhere (or its gate is file-driven): write the decision file,
         # with the nonce the run told this experiment's approval request.
@@ -474,29 +459,26 @@ class FactoryApp(App[int]):
 
     # -- actions -----------------------------------------------------------------------------
     def action_pause(self) -> None:
-        assert self.pipeline is not None
-        if self.pipeline.paused:
-            self.engine_call(self.pipeline.resume)
-        else:
-            self.engine_call(self.pipeline.pause)
+        assert self.host is not None
+        if self.host.toggle_pause():
             self.notify("Pausing after the current stage.")
 
     def action_next_cycle(self) -> None:
-        assert self.pipeline is not None
+        assert self.host is not None
         if self.engine_running:
-            if self.pipeline.options.loop:
-                self.engine_call(self.pipeline.wake)
+            if self.host.loops:
+                self.host.wake()
                 self.notify("The loop starts its next cycle now.")
             else:
                 self.notify("A cycle is already running.", severity="warning")
             return
-        self.pipeline.options.cycles = 1
+        self.host.one_more_cycle()
         self.start_run()
 
     def action_toggle_approval(self) -> None:
-        assert self.pipeline is not None
-        mode = "auto" if self.pipeline.gate.mode == "manual" else "manual"
-        self.engine_call(self.pipeline.set_approval, mode)
+        assert self.host is not None
+        mode: ApprovalMode = "auto" if self.host.approval == "manual" else "manual"
+        self.host.set_approval(mode)
         self.view.approval = mode
         self.redraw()
         self.notify(f"Approval is now {mode}.")
@@ -619,8 +601,7 @@ class FactoryApp(App[int]):
     async def stop_engine(self) -> None:
         """Cancel the run; its clean-up ends the agents' processes and drops the worktree."""
         workers = [w for w in self.workers if w.group == "engine"]
-        loop, task = self._engine_loop, self._engine_task
-        if loop is not None and task is not None:
-            loop.call_soon_threadsafe(task.cancel)
+        if self.host is not None:
+            self.host.stop()
         with contextlib.suppress(WorkerCancelled):
             await self.workers.wait_for_complete(workers)

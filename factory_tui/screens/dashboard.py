@@ -66,12 +66,8 @@ class Dashboard(Screen[None]):
     def __init__(self, attached: bool = False) -> None:
         super().__init__(id="dashboard")
         self.attached = attached
-        self.ready = False
         self.active_role: Role = PANE_ROLES[0]
         self.picked = False  # a pane chosen by hand stays until another is chosen
-
-    def on_mount(self) -> None:
-        self.ready = True
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="run-header")
