@@ -26,6 +26,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.signal import Signal
 from textual.worker import Worker, WorkerCancelled, WorkerState
 
 from factory_tui.agents.base import Runtime
@@ -39,8 +40,8 @@ from factory_tui.engine.redact import redact
 from factory_tui.engine.spec import SpecDraft
 from factory_tui.engine.store import Store
 from factory_tui.engine_host import EngineHost
-from factory_tui.run_view import RunView
-from factory_tui.screens.approval import Answer, ApprovalModal
+from factory_tui.run_view import ExperimentView, RunView
+from factory_tui.screens.approval import ApprovalModal
 from factory_tui.screens.backlog_item import BacklogItemModal
 from factory_tui.screens.confirm import Confirm
 from factory_tui.screens.dashboard import Dashboard
@@ -186,6 +187,8 @@ class FactoryApp(App[int]):
             self.view.min_delta = pipeline.config.eval.min_delta
             self.view.approval = pipeline.gate.mode
         self.events: deque[Event] = deque(maxlen=FEED_KEEP)
+        # Each flushed batch of events, for whichever screen shows them (the event feed).
+        self.events_added: Signal[list[Event]] = Signal(self, "events-added")
         self.caught_up = asyncio.Event()
         self._queue: deque[Event] = deque()  # appended from the engine's thread
         self._backlog: tuple[float, list[BacklogItem]] = (-1.0, [])
@@ -255,9 +258,7 @@ class FactoryApp(App[int]):
             self.dashboard.write_output(output)
             if changed:  # output alone changes no state: the panes were enough
                 self.redraw()
-            for screen in self.screen_stack:
-                if isinstance(screen, EventFeed):
-                    screen.add(batch)
+            self.events_added.publish(batch)
         if (self.view.pending is None) != self._pending_shown:
             self._pending_shown = self.view.pending is None
             self.refresh_bindings()  # the Decide key comes and goes with a pending decision
@@ -400,22 +401,28 @@ class FactoryApp(App[int]):
         if experiment is None:
             return
         self._approval_open = experiment_id
+        self.ask_for_decision(experiment_id, ApprovalModal(pending, experiment), experiment)
 
-        def answered(answer: Answer | None) -> None:
+    @work(group="approval")
+    async def ask_for_decision(
+        self, experiment_id: str, dialog: ApprovalModal, experiment: ExperimentView
+    ) -> None:
+        """One experiment's dialog, awaited: its answer is sent once, then the next opens."""
+        try:
+            answer = await self.push_screen_wait(dialog)
+        finally:
             self._approval_open = None
-            if answer in ("keep", "revert"):
-                self.decide(experiment_id, answer)
-            elif answer == "gone":
-                self.notify(f"{experiment_id} was decided elsewhere.")
-            elif answer == "diff":
-                self._deferred.add(experiment_id)
-                self.push_screen(ExperimentDetail(self.store, experiment))
-            else:
-                self._deferred.add(experiment_id)
-                self.notify("The run waits for your decision: press a to decide.")
-            self._offer_approval()
-
-        self.push_screen(ApprovalModal(pending, experiment), answered)
+        if answer in ("keep", "revert"):
+            self.decide(experiment_id, answer)
+        elif answer == "gone":
+            self.notify(f"{experiment_id} was decided elsewhere.")
+        elif answer == "diff":
+            self._deferred.add(experiment_id)
+            self.push_screen(ExperimentDetail(self.store, experiment))
+        else:
+            self._deferred.add(experiment_id)
+            self.notify("The run waits for your decision: press a to decide.")
+        self._offer_approval()
 
     def decide(self, experiment_id: str, decision: KeepOrRevert) -> None:
         """Answer for one waiting experiment, once; one that no longer waits is refused."""
@@ -537,7 +544,7 @@ class FactoryApp(App[int]):
         self._pane().follow()
 
     def action_event_feed(self) -> None:
-        self.push_screen(EventFeed(self.events))
+        self.push_screen(EventFeed(self.events, self.events_added))
 
     def action_history(self) -> None:
         self.push_screen(History(list(self.view.experiments.values())))

@@ -545,6 +545,13 @@ def test_money_is_shown_with_the_digits_it_needs(tmp_path: Path) -> None:
                 "Researcher done (2.0s, $0.0043)" in line
                 for line in app.screen.query_one(Log).lines
             )
+            # The open feed takes new events as they come.
+            app.receive(ev.Notice(level="info", message="a notice that came later"))
+            await wait_until(
+                pilot,
+                lambda: any("came later" in line for line in app.screen.query_one(Log).lines),
+                timeout=5,
+            )
 
     asyncio.run(scenario())
 

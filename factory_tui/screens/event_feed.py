@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.signal import Signal
 from textual.widgets import Checkbox, Footer, Label, Log
 
 from factory_tui.engine.events import Event
@@ -49,10 +50,11 @@ class EventFeed(Screen[None]):
         ),
     ]
 
-    def __init__(self, events: Iterable[Event]) -> None:
+    def __init__(self, events: Iterable[Event], added: Signal[list[Event]] | None = None) -> None:
         super().__init__()
         self.events = list(events)
         self.shown = set(CATEGORIES)
+        self.added = added  # the app publishes each batch of new events here
 
     def compose(self) -> ComposeResult:
         yield Label("Events", id="feed-title")
@@ -64,6 +66,12 @@ class EventFeed(Screen[None]):
 
     def on_mount(self) -> None:
         self.render_feed()
+        if self.added is not None:
+            self.added.subscribe(self, self.add, immediate=True)
+
+    def on_unmount(self) -> None:
+        if self.added is not None:
+            self.added.unsubscribe(self)
 
     def add(self, events: list[Event]) -> None:
         """New events from the run, appended when their kind is shown."""
