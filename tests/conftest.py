@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -126,13 +127,31 @@ def run_factory(
     )
 
 
-def start_factory(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "factory_tui", *args],
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
+class FactoryProcess(subprocess.Popen[str]):
+    """A factory process in the background. Its output goes to files, not pipes: a test that
+    only waits for it must never leave it blocked on a full pipe (a headless run prints more
+    than a pipe holds before its Builder starts)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        # Open as long as the process object lives (Popen has its own `errors`, hence names).
+        self.out_file = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        self.err_file = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        super().__init__(argv, text=True, stdout=self.out_file, stderr=self.err_file, env=env)
+
+    def communicate(
+        self, input: str | None = None, timeout: float | None = None
+    ) -> tuple[str, str]:
+        self.wait(timeout)
+        texts = []
+        for handle in (self.out_file, self.err_file):
+            handle.seek(0)
+            texts.append(handle.read())
+        return texts[0], texts[1]
+
+
+def start_factory(*args: str, env: dict[str, str] | None = None) -> FactoryProcess:
+    return FactoryProcess(
+        [sys.executable, "-m", "factory_tui", *args], env={**os.environ, **(env or {})}
     )
 
 
