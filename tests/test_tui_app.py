@@ -28,6 +28,7 @@ from factory_tui.screens.history import History
 from factory_tui.screens.spec_editor import SpecEditor
 from factory_tui.screens.text_prompt import TextPrompt
 from factory_tui.widgets.agent_pane import AgentPane
+from factory_tui.widgets.run_header import RunHeader
 
 from .conftest import FIXABLE, TRAP, scripted_config, start_factory
 from .support.procs import MARK, marked, new_mark, wait_gone
@@ -487,7 +488,7 @@ def test_a_watcher_sees_the_run_end_when_its_lock_is_gone(tmp_path: Path) -> Non
             assert Store(root).lock.holder() is None
             await wait_until(pilot, lambda: app.view.agents[Role.BUILDER].state == "stopped", 5)
             assert app.view.state == "idle" and app.view.finished_status == "interrupted"
-            header = str(app.dashboard.query_one("#run-header")._shown)
+            header = str(app.dashboard.query_one(RunHeader).render())
             assert "stopped (interrupted)" in header
 
     asyncio.run(scenario())
@@ -538,7 +539,7 @@ def test_money_is_shown_with_the_digits_it_needs(tmp_path: Path) -> None:
             await caught_up(app)
             app.tick()
             await pilot.pause()
-            assert "cost $0.0043" in str(app.dashboard.query_one("#run-header")._shown)
+            assert "cost $0.0043" in str(app.dashboard.query_one(RunHeader).render())
             await pilot.press("e")
             await pilot.pause()
             assert any(

@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.dom import DOMNode
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -15,8 +16,8 @@ from factory_tui.run_view import PANE_ROLES, RunView
 from factory_tui.widgets.agent_pane import AgentPane
 from factory_tui.widgets.changing_static import ChangingStatic
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
-from factory_tui.widgets.pipeline_bar import PipelineBar
-from factory_tui.widgets.run_header import RunHeader
+from factory_tui.widgets.pipeline_bar import PipelineBar, StagesState
+from factory_tui.widgets.run_header import HeaderState, RunHeader
 from factory_tui.widgets.score_chart import ScoreChart
 
 # Short enough for all eight in 80 columns.
@@ -63,6 +64,11 @@ class Dashboard(Screen[None]):
         ),
     ]
 
+    # The run's scalar state: the header and the pipeline bar are bound to these, and draw
+    # only when a value really changes.
+    header: reactive[HeaderState] = reactive(HeaderState())
+    stages: reactive[StagesState] = reactive(StagesState())
+
     def __init__(self, attached: bool = False) -> None:
         super().__init__(id="dashboard")
         self.attached = attached
@@ -70,8 +76,8 @@ class Dashboard(Screen[None]):
         self.picked = False  # a pane chosen by hand stays until another is chosen
 
     def compose(self) -> ComposeResult:
-        yield RunHeader(id="run-header")
-        yield PipelineBar(id="pipeline-bar")
+        yield RunHeader(id="run-header").data_bind(state=Dashboard.header)
+        yield PipelineBar(id="pipeline-bar").data_bind(Dashboard.stages)
         yield ChangingStatic("", id="agent-tabs")  # compact layout only
         with Horizontal(id="main"):
             with Grid(id="panes"):
@@ -93,7 +99,7 @@ class Dashboard(Screen[None]):
 
     def show(self, view: RunView, backlog: list[BacklogItem], now: float) -> None:
         """Redraw everything that depends on the view (cheap: each widget skips no-ops)."""
-        self.query_one(RunHeader).show(view, self.attached)
+        self.header = HeaderState.of(view, self.attached)
         self.tick(view, now)
         self.query_one(HypothesisBoard).show(view, backlog)
         self.query_one(ScoreChart).show(view)
@@ -105,7 +111,7 @@ class Dashboard(Screen[None]):
 
     def tick(self, view: RunView, now: float) -> None:
         """The parts that move with the clock: elapsed times."""
-        self.query_one(PipelineBar).show(view, now)
+        self.stages = StagesState.of(view, now)
         for role in PANE_ROLES:
             self.pane(role).show_status(view.agents[role], now)
         running = [role for role in PANE_ROLES if view.agents[role].state == "running"]

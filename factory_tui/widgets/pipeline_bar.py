@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from rich.text import Text
+from dataclasses import dataclass
 
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from factory_tui.engine.models import Stage
 from factory_tui.run_view import PIPELINE_STAGES, RunView
 
 from .agent_pane import format_elapsed
-from .changing_static import ChangingStatic
 
 
-class PipelineBar(ChangingStatic):
-    """Researcher › Strategist › Builder › Reviewer › Evaluator › CEO › Archivist."""
+@dataclass(frozen=True)
+class StagesState:
+    """The stage running (None between cycles) and how long it has run, as shown."""
+
+    current: Stage | None = None
+    elapsed: str = ""
+
+    @classmethod
+    def of(cls, view: RunView, now: float) -> StagesState:
+        if view.state not in ("running", "awaiting_approval", "paused") or view.stage is None:
+            return cls()
+        return cls(view.stage, format_elapsed(view.stage_elapsed(now)))
+
+
+class PipelineBar(Static):
+    """Researcher › Strategist › Builder › Reviewer › Evaluator › CEO › Archivist, bound
+    to the dashboard's `stages` state."""
 
     DEFAULT_CSS = """
     PipelineBar {
@@ -21,17 +40,18 @@ class PipelineBar(ChangingStatic):
     }
     """
 
-    def show(self, view: RunView, now: float) -> None:
+    stages: reactive[StagesState] = reactive(StagesState())
+
+    def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
-        current = view.stage if view.state in ("running", "awaiting_approval", "paused") else None
+        current = self.stages.current
         passed = current is not None
         for index, stage in enumerate(PIPELINE_STAGES):
             if index:
                 text.append(" › ", style="dim")
             if stage is current:
-                label = f" {stage.label} {format_elapsed(view.stage_elapsed(now))} "
-                text.append(label, style="bold reverse")
+                text.append(f" {stage.label} {self.stages.elapsed} ", style="bold reverse")
                 passed = False
             else:
                 text.append(stage.label, style="" if passed else "dim")
-        self.show_text(text)
+        return text
