@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -127,6 +128,10 @@ def run_factory(
     )
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class FactoryProcess(subprocess.Popen[str]):
     """A factory process in the background. Its output goes to files, not pipes: a test that
     only waits for it must never leave it blocked on a full pipe (a headless run prints more
@@ -136,7 +141,16 @@ class FactoryProcess(subprocess.Popen[str]):
         # Open as long as the process object lives (Popen has its own `errors`, hence names).
         self.out_file = tempfile.TemporaryFile("w+")  # noqa: SIM115
         self.err_file = tempfile.TemporaryFile("w+")  # noqa: SIM115
-        super().__init__(argv, text=True, stdout=self.out_file, stderr=self.err_file, env=env)
+        super().__init__(
+            argv,
+            text=True,
+            stdout=self.out_file,
+            stderr=self.err_file,
+            env=env,
+            # A suite started in the background (`make test &`) ignores SIGINT, and a child
+            # inherits that: the factory must get Ctrl-C the way a terminal sends it.
+            preexec_fn=_default_sigint,
+        )
 
     def communicate(
         self, input: str | None = None, timeout: float | None = None
