@@ -13,6 +13,7 @@ import git
 import pytest
 
 from factory_tui.engine.events import read_events
+from factory_tui.engine.models import Experiment, Hypothesis
 from factory_tui.engine.store import Store
 
 from .conftest import FIXABLE, run_factory, scripted_config, start_factory, tree_snapshot
@@ -110,6 +111,30 @@ def test_status_shows_the_best_score_the_experiments_and_the_lock(make_repo) -> 
     assert "exp-0001" in result.stdout and "kept" in result.stdout
     assert f"{experiment.delta:+.4f}" in result.stdout
     assert "run: none" in result.stdout
+
+
+def test_status_lists_the_last_20_experiments_and_the_totals(make_repo) -> None:
+    root = make_repo({"README.md": "# hello\n"})
+    store = Store(root)
+    for number in range(1, 26):
+        experiment_id = store.allocate_experiment_id()
+        store.save_experiment(
+            Experiment(
+                id=experiment_id,
+                hypothesis=Hypothesis(title=f"idea {number}"),
+                branch=f"factory/{experiment_id}",
+                base_commit="abc",
+                status="kept" if number % 5 == 0 else "reverted",
+            )
+        )
+    result = run_factory("status", str(root))
+    assert result.returncode == 0, result.stderr
+    assert "the last 20 of 25 experiments (--all lists every one)" in result.stdout
+    assert "exp-0025" in result.stdout and "exp-0006" in result.stdout
+    assert "exp-0005" not in result.stdout
+    assert "25 experiment(s): 5 kept, 20 reverted; keep rate 20%" in result.stdout
+    everything = run_factory("status", str(root), "--all")
+    assert "exp-0001" in everything.stdout and "--all lists" not in everything.stdout
 
 
 def test_uncommitted_changes_at_keep_time_stop_the_run_and_change_nothing(make_repo) -> None:

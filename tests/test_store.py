@@ -46,6 +46,24 @@ def test_experiments_round_trip_in_order(tmp_path: Path) -> None:
     assert [e.status for e in store.experiments()] == ["running", "running"]
 
 
+def test_experiments_after_the_ten_thousandth_stay_in_order(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for number in (999, 1000, 1001, 9999, 10000, 10001):
+        experiment_id = f"exp-{number:04d}"
+        store.experiment_dir(experiment_id).mkdir(parents=True)
+        store.save_experiment(
+            Experiment(
+                id=experiment_id,
+                hypothesis=Hypothesis(title=str(number)),
+                branch=f"factory/{experiment_id}",
+                base_commit="abc",
+            )
+        )
+    ids = [e.id for e in store.experiments()]
+    assert ids == ["exp-0999", "exp-1000", "exp-1001", "exp-9999", "exp-10000", "exp-10001"]
+    assert store.allocate_experiment_id() == "exp-10002"
+
+
 def test_missing_config_means_defaults(tmp_path: Path) -> None:
     config = load_config(tmp_path / "config.toml")
     assert config.runtime == "offline" and config.eval.min_delta == 0.0

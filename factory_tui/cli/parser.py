@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="show a project's best score and experiments")
     status.add_argument("path", type=_path, help="the project")
+    status.add_argument(
+        "--all", action="store_true", help="list every experiment, not only the last 20"
+    )
 
     watch = commands.add_parser(
         "watch",

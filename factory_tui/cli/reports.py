@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,10 +12,13 @@ if TYPE_CHECKING:
     from factory_tui.engine.models import Scorecard
 
 
+RECENT_ROWS = 20  # experiments `factory status` lists without --all
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from factory_tui.engine.stats import composite_best
+    from factory_tui.engine.stats import composite_best, keep_rate
     from factory_tui.engine.store import Store
     from factory_tui.engine.workspace import Workspace
     from factory_tui.eval import tools
@@ -42,7 +46,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         else "run: none (unlocked)"
     )
     if experiments:
-        console.print(status_table(experiments))
+        shown = experiments if args.all else experiments[-RECENT_ROWS:]
+        title = (
+            "experiments"
+            if len(shown) == len(experiments)
+            else (
+                f"the last {len(shown)} of {len(experiments)} experiments (--all lists every one)"
+            )
+        )
+        console.print(status_table(shown, title))
+        counts = Counter(e.status.value for e in experiments)
+        rate = keep_rate(experiments)
+        console.print(
+            f"{len(experiments)} experiment(s): "
+            + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+            + ("" if rate is None else f"; keep rate {rate:.0%}")
+        )
         console.print(factory_table(factory_scorecard(experiments)))
     else:
         console.print("no experiments yet")

@@ -239,7 +239,8 @@ class Store:
         if not self.experiments_dir.is_dir():
             return []
         found = []
-        for folder in sorted(self.experiments_dir.iterdir()):
+        # By number, not by name: exp-10000 comes after exp-9999, not after exp-1000.
+        for folder in sorted(self.experiments_dir.iterdir(), key=lambda p: _number(p.name) or 0):
             path = folder / "experiment.json"
             if _number(folder.name) is not None and path.exists():
                 with contextlib.suppress(FactoryError):

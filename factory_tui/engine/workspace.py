@@ -205,7 +205,13 @@ class Workspace:
         return state
 
     def branch_exists(self, branch: str) -> bool:
-        return branch in {head.name for head in self.repo.heads}
+        """One ref looked up, not every branch listed: after a month of experiments there are
+        thousands of archived branches."""
+        try:
+            self.repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{branch}")
+        except GitCommandError:
+            return False
+        return True
 
     # -- setup -------------------------------------------------------------------------------
     def ensure_excluded(self) -> None:
