@@ -48,6 +48,7 @@ bench: setup
 	$(BIN)/python benchmarks/eval_speed.py
 	$(BIN)/python benchmarks/plateau_loop.py
 	$(BIN)/python benchmarks/sandbox_cost.py
+	$(BIN)/python benchmarks/history_scale.py
 
 # Style, the layer contracts (pyproject's [tool.importlinter]) and strict types.
 lint: setup
