@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -231,6 +232,32 @@ def test_a_second_run_on_a_locked_project_is_refused(make_repo, tmp_path) -> Non
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+
+
+def test_an_agent_printing_without_end_fills_neither_the_disk_nor_the_event_log(make_repo):
+    root = make_repo({"README.md": "# hello\n"})
+    scripted_config(root)
+    result = run_factory(
+        "ceo",
+        str(root),
+        "--headless",
+        "--cycles",
+        "1",
+        "-q",
+        env={"SCRIPTED_AGENT": "builder=flood"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [
+        e.line for e in read_events(Store(root).events_path)
+        if e.type == "agent_output" and e.role == "builder"
+    ]  # fmt: skip
+    assert 20_000 <= len(lines) <= 20_010  # the cap, and the result
+    assert re.fullmatch(r"… 10,0\d\d more line\(s\) of output not kept \(over 20,000\)", lines[-1])
+    log = Store(root).agent_log_path("exp-0001", "builder").read_text().splitlines()
+    assert log[-1] == lines[-1] and len(log) == len(lines)
+    # The flood cost the Builder nothing: its result was read and its change was scored.
+    experiment = Store(root).load_experiment("exp-0001")
+    assert experiment.builder_summary == "added greet.py" and experiment.after is not None
 
 
 @pytest.mark.parametrize("behaviour", ["builder=garbage", "builder=crash"])

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 RECENT_NOTES = 5  # archive notes the Researcher and Strategist read
 STAGE_NAMES = {stage.value for stage in Stage}
+MAX_LINES_KEPT = 20_000  # of one agent run's output, in its log and the event log
+MAX_LINE_CHARS = 10_000
 
 
 class StepContext(TypedDict, total=False):
@@ -136,8 +138,18 @@ class AgentCalls:
         path = self.pipeline.store.agent_log_path(experiment_id, role.value)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle: IO[str] = path.open("a", encoding="utf-8")
+        kept = dropped = 0
 
         def emit_line(line: str, kind: OutputKind = "text") -> None:
+            nonlocal kept, dropped
+            # An agent printing without end must not fill the disk or the event log: past
+            # MAX_LINES_KEPT lines only its errors and its result are kept.
+            if kept >= MAX_LINES_KEPT and kind not in ("error", "result"):
+                dropped += 1
+                return
+            kept += 1
+            if len(line) > MAX_LINE_CHARS:
+                line = f"{line[:MAX_LINE_CHARS]}… ({len(line) - MAX_LINE_CHARS:,} more chars)"
             text = plain(line)
             clean = redact(text)
             if clean != text and experiment_id is not None:
@@ -150,6 +162,12 @@ class AgentCalls:
         try:
             yield emit_line
         finally:
+            if dropped:
+                note = f"… {dropped:,} more line(s) of output not kept (over {MAX_LINES_KEPT:,})"
+                handle.write(note + "\n")
+                self.pipeline.emit(
+                    AgentOutput(role=role, line=note, kind="info", experiment=experiment_id)
+                )
             handle.close()
 
     async def call(

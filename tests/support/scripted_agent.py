@@ -1,7 +1,8 @@
 """A real agent CLI for tests, run by the command runtime: `scripted_agent.py ROLE`.
 
 It answers each role with a valid JSON result. `SCRIPTED_AGENT` changes one role's
-behaviour, e.g. `builder=hang` (edit a file, then never finish), `builder=garbage` (no JSON),
+behaviour, e.g. `builder=hang` (edit a file, then never finish), `builder=flood` (30,000
+lines of output), `builder=garbage` (no JSON),
 `builder=crash` (exit 3), `builder=slow` (three seconds, then done), `builder=leak` (also
 writes `$SCRIPTED_CONTENT` to leak.py), `strategist=fresh` (a new title every time).
 `$SCRIPTED_FILES`, a JSON object of path -> text (null deletes), is what the Builder writes
@@ -99,6 +100,10 @@ elif role == "builder":
             Path(name).parent.mkdir(parents=True, exist_ok=True)
             Path(name).write_text(text)
         print(f"Edit {name}", flush=True)
+    if behaviour == "flood":  # far more output than anyone could read
+        for number in range(30_000):
+            print(f"progress line {number}")
+        print("x" * 50_000, flush=True)
     if behaviour == "hang":
         hang()
     if behaviour == "slow":
