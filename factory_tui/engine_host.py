@@ -52,10 +52,6 @@ class EngineHost:
             loop.call_soon_threadsafe(function, *args)
 
     # -- controls ------------------------------------------------------------------------------
-    @property
-    def paused(self) -> bool:
-        return self.pipeline.paused
-
     def toggle_pause(self) -> bool:
         """Pause (after the current stage) or resume; True when it is now pausing."""
         pausing = not self.pipeline.paused

@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -497,17 +496,3 @@ class Pipeline:
         if self.policy.hides_paths:
             await asyncio.to_thread(self.workspace.hide_paths, slot, self.policy.hidden)
         return slot
-
-
-async def run_headless(
-    project: Path,
-    options: RunOptions,
-    subscribe: Callable[[EventBus], Awaitable[None] | None] | None = None,
-) -> RunFinished:
-    """Open and run a pipeline; `subscribe` attaches front ends to its bus first."""
-    pipeline = Pipeline.open(project, options)
-    if subscribe is not None:
-        maybe = subscribe(pipeline.bus)
-        if maybe is not None:
-            await maybe
-    return await pipeline.run()
