@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rich.text import Text
 from textual import on, work
@@ -56,11 +57,13 @@ from factory_tui.widgets.hypothesis_board import HypothesisBoard
 
 FLUSH_INTERVAL = 0.05
 FEED_KEEP = 50_000
+SEEDED = 300  # experiments the dashboard starts from; the history screen reaches them all
 RUN_MARKER = b'"type":"run_started"'
 
 
 def last_run_offset(path: Path) -> int:
-    """Where the last run's events begin in the log, so catching up skips older runs."""
+    """Where the last run's events begin in a log without an index (written before the
+    state database), found by reading it through."""
     offset = position = 0
     with path.open("rb") as handle:
         for line in handle:
@@ -68,6 +71,70 @@ def last_run_offset(path: Path) -> int:
                 offset = position
             position += len(line)
     return offset
+
+
+class LogTail:
+    """Follows the event log from the last run's start, across rotations: a segment is read
+    to its end, then the ones rotated after it, then the current `events.jsonl`."""
+
+    CONTINUED = b'"type":"log_continued"'
+
+    def __init__(self, path: Path, store: Store) -> None:
+        self.path = path
+        self.store = store
+        self.handle: BinaryIO | None = None
+        self.segment = 0  # the number of the segment `handle` reads
+        self.buffer = b""
+        self.continuing = False  # skip the next segment's carried context: already seen
+
+    def start(self) -> None:
+        """Open the current segment where the last run begins (asked of the index)."""
+        if not self.path.exists():
+            return
+        start = self.store.last_run()
+        self.segment = self.store.event_segment()
+        self.handle = self.path.open("rb")
+        if self._renamed_to(self.segment - 1):  # rotated just now, between the two lines
+            self.segment -= 1
+        if start is None:  # a log from before the index
+            self.handle.seek(last_run_offset(self.path))
+        elif start[0] == self.segment:
+            self.handle.seek(start[1])
+        # A run begun in an earlier segment: this one starts with the run's context.
+
+    def _renamed_to(self, segment: int) -> bool:
+        assert self.handle is not None
+        try:
+            renamed = self.store.event_segment_path(segment).stat()
+        except OSError:
+            return False
+        return renamed.st_ino == os.fstat(self.handle.fileno()).st_ino
+
+    def read(self) -> list[bytes]:
+        """The whole lines written since the last read."""
+        if self.handle is None:
+            self.start()
+            if self.handle is None:
+                return []
+        lines = self._split(self.handle.read())
+        # The segment we read was rotated away: on to the next, until the current one.
+        while self._renamed_to(self.segment):
+            self.handle.close()
+            self.segment += 1
+            following = self.store.event_segment_path(self.segment)
+            self.handle = (following if following.exists() else self.path).open("rb")
+            self.continuing = True
+            lines += self._split(self.handle.read())
+        return lines
+
+    def _split(self, data: bytes) -> list[bytes]:
+        *lines, self.buffer = (self.buffer + data).split(b"\n")
+        lines = [line for line in lines if line]
+        if self.continuing and lines:
+            self.continuing = False
+            if self.CONTINUED in lines[0]:
+                lines = lines[1:]
+        return lines
 
 
 def quit_confirmation() -> Confirm:
@@ -182,7 +249,8 @@ class FactoryApp(App[int]):
         self.clock = clock
         self.store = Store(project)
         self.view = RunView()
-        self.view.seed(self.store.experiments())
+        # The last few hundred experiments and the best of all: what the board and chart show.
+        self.view.seed(self.store.experiments(last=SEEDED), self.store.best_composite())
         if pipeline is not None:
             self.view.min_delta = pipeline.config.eval.min_delta
             self.view.approval = pipeline.gate.mode
@@ -191,7 +259,7 @@ class FactoryApp(App[int]):
         self.events_added: Signal[list[Event]] = Signal(self, "events-added")
         self.caught_up = asyncio.Event()
         self._queue: deque[Event] = deque()  # appended from the engine's thread
-        self._backlog: tuple[float, list[BacklogItem]] = (-1.0, [])
+        self._backlog: tuple[tuple[int, ...], list[BacklogItem]] = ((), [])
         self._deferred: set[str] = set()
         self._answered: set[str] = set()  # decisions sent from here, each once
         self._approval_open: str | None = None
@@ -290,17 +358,13 @@ class FactoryApp(App[int]):
                 self.dashboard.show(self.view, self.backlog(), self.clock())
 
     def backlog(self) -> list[BacklogItem]:
-        """The backlog file, re-read only when it changed (another process may edit it)."""
+        """The backlog, re-read only when it changed (another process may edit it)."""
         try:
-            mtime = self.store.backlog_path.stat().st_mtime
-        except OSError:
-            return []
-        if mtime != self._backlog[0]:
-            try:
-                self._backlog = (mtime, self.store.backlog())
-            except FactoryError as error:
-                self.notify(str(error), severity="error")
-                self._backlog = (mtime, [])
+            version = self.store.backlog_version()
+            if version != self._backlog[0]:
+                self._backlog = (version, self.store.backlog())
+        except FactoryError as error:
+            self.notify(str(error), severity="error")
         return self._backlog[1]
 
     # -- running the engine ------------------------------------------------------------------
@@ -335,25 +399,14 @@ class FactoryApp(App[int]):
 
         path = self.store.events_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        offset = last_run_offset(path) if path.exists() else 0
-        buffer = b""
+        tail = LogTail(path, self.store)
 
         def read_new() -> None:
-            nonlocal offset, buffer
-            try:
-                size = path.stat().st_size
-            except OSError:
-                return
-            if size < offset:  # the log was replaced: start over
-                offset, buffer = 0, b""
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                data = handle.read()
-            offset += len(data)
-            *lines, buffer = (buffer + data).split(b"\n")
-            self.enqueue(e for line in lines if line and (e := parse_event(line)) is not None)
+            self.enqueue(e for line in tail.read() if (e := parse_event(line)) is not None)
 
-        read_new()
+        # Catching up reads and parses in a thread: the dashboard stays live meanwhile.
+        await asyncio.to_thread(tail.start)
+        await asyncio.to_thread(read_new)
         self.caught_up.set()
         async for _ in awatch(
             path.parent,
@@ -547,7 +600,7 @@ class FactoryApp(App[int]):
         self.push_screen(EventFeed(self.events, self.events_added))
 
     def action_history(self) -> None:
-        self.push_screen(History(list(self.view.experiments.values())))
+        self.push_screen(History(self.store.experiment_rows))
 
     def action_spec(self) -> None:
         draft = SpecDraft(self.store.root)
@@ -590,8 +643,13 @@ class FactoryApp(App[int]):
     @on(History.Open)
     def open_experiment(self, event: HypothesisBoard.ExperimentSelected | History.Open) -> None:
         experiment = self.view.experiments.get(event.experiment_id)
-        if experiment is not None:
-            self.push_screen(ExperimentDetail(self.store, experiment))
+        if experiment is None:  # older than the experiments the dashboard holds
+            try:
+                experiment = ExperimentView.of(self.store.load_experiment(event.experiment_id))
+            except FactoryError as error:
+                self.notify(str(error), severity="error")
+                return
+        self.push_screen(ExperimentDetail(self.store, experiment))
 
     async def action_quit(self) -> None:
         if not self.engine_running:

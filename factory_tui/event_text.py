@@ -87,6 +87,8 @@ def _text(event: ev.Event) -> str:
             return f"{event.level}: {event.message}"
         case ev.OutOfReach():
             return out_of_reach_text(event)
+        case ev.LogContinued():
+            return "the event log continues in a new segment"
     return getattr(event, "type", type(event).__name__)
 
 

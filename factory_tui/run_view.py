@@ -76,6 +76,23 @@ class ExperimentView:
     review: Review | None = None
     started: float = 0.0
 
+    @classmethod
+    def of(cls, record: Experiment) -> ExperimentView:
+        """A recorded experiment as the views show it."""
+        return cls(
+            id=record.id,
+            hypothesis=record.hypothesis,
+            branch=record.branch,
+            status=record.status.value,
+            before=record.before.composite if record.before else None,
+            after=record.after.composite if record.after else None,
+            before_card=record.before,
+            after_card=record.after,
+            verdict=record.verdict,
+            review=record.review,
+            started=record.started_at,
+        )
+
     @property
     def delta(self) -> float | None:
         if self.before is None or self.after is None:
@@ -119,6 +136,8 @@ class RunView:
     # Backlog items the runtime said it will not build (offline: no model), and why.
     out_of_reach: list[str] = field(default_factory=list)
     limits: str = ""
+    # The best of the whole history, which the seeded experiments may not reach back to.
+    earlier_best: float | None = None
 
     # -- derived -----------------------------------------------------------------------------
     @property
@@ -128,7 +147,7 @@ class RunView:
             list(self.experiments.values()),
             before=lambda e: e.before,
             after=lambda e: e.after,
-            also=[self.baseline.composite if self.baseline else None],
+            also=[self.baseline.composite if self.baseline else None, self.earlier_best],
         )
 
     @property
@@ -178,22 +197,13 @@ class RunView:
         return 0.0 if self.stage_started is None else now - self.stage_started
 
     # -- seeding and folding -----------------------------------------------------------------
-    def seed(self, experiments: Iterable[Experiment]) -> None:
-        """Start from the project's recorded experiments (earlier runs included)."""
+    def seed(self, experiments: Iterable[Experiment], earlier_best: float | None = None) -> None:
+        """Start from the project's recorded experiments (earlier runs included): the last
+        few hundred, and the best of all of them (`earlier_best`), so a month of history
+        costs the dashboard no more than a day's."""
         for record in experiments:
-            self.experiments[record.id] = ExperimentView(
-                id=record.id,
-                hypothesis=record.hypothesis,
-                branch=record.branch,
-                status=record.status.value,
-                before=record.before.composite if record.before else None,
-                after=record.after.composite if record.after else None,
-                before_card=record.before,
-                after_card=record.after,
-                verdict=record.verdict,
-                review=record.review,
-                started=record.started_at,
-            )
+            self.experiments[record.id] = ExperimentView.of(record)
+        self.earlier_best = earlier_best
 
     # -- folding -----------------------------------------------------------------------------
     def apply_all(self, events: Iterable[ev.Event]) -> None:
@@ -228,6 +238,9 @@ class RunView:
         self.finished_status = event.status
         self.state = "failed" if event.status == "failed" else "idle"
         self.stop(event.ts, event.status)
+
+    def _on_log_continued(self, event: ev.LogContinued) -> None:
+        self.apply_all(event.events())
 
     def _on_cycle_started(self, event: ev.CycleStarted) -> None:
         self.cycle = max(self.cycle + 1, event.cycle)

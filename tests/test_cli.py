@@ -251,10 +251,19 @@ def test_an_agent_printing_without_end_fills_neither_the_disk_nor_the_event_log(
         e.line for e in read_events(Store(root).events_path)
         if e.type == "agent_output" and e.role == "builder"
     ]  # fmt: skip
-    assert 20_000 <= len(lines) <= 20_010  # the cap, and the result
-    assert re.fullmatch(r"… 10,0\d\d more line\(s\) of output not kept \(over 20,000\)", lines[-1])
+    assert 20_000 <= len(lines) <= 20_010  # the first 18,000, the last 2,000, the result
+    [note] = [n for n, line in enumerate(lines) if "of output not kept" in line]
+    assert re.fullmatch(
+        r"… 10,0\d\d line\(s\) of output not kept: the first 18,000 are above, "
+        r"the last 2,000 below",
+        lines[note],
+    )
+    assert lines[note - 1].startswith("progress line 1")
+    tail = lines[note + 1 :]
+    assert len(tail) == 2_000 and "progress line 29999" in tail
+    assert "x" * 10_000 + "… (40,000 more chars)" in tail
     log = Store(root).agent_log_path("exp-0001", "builder").read_text().splitlines()
-    assert log[-1] == lines[-1] and len(log) == len(lines)
+    assert log == lines
     # The flood cost the Builder nothing: its result was read and its change was scored.
     experiment = Store(root).load_experiment("exp-0001")
     assert experiment.builder_summary == "added greet.py" and experiment.after is not None
@@ -339,7 +348,7 @@ def test_weights_are_finite_positive_and_of_known_dimensions(make_repo, weights,
 
 
 @pytest.mark.parametrize("name", ["backlog.json", "messages.json"])
-def test_a_corrupt_backlog_or_messages_file_is_set_aside_and_the_run_goes_on(
+def test_a_corrupt_backlog_or_messages_file_of_the_old_layout_is_kept_and_the_run_goes_on(
     make_repo, name
 ) -> None:
     root = make_repo(FIXABLE)
@@ -347,8 +356,8 @@ def test_a_corrupt_backlog_or_messages_file_is_set_aside_and_the_run_goes_on(
     (root / ".factory" / name).write_text('[{"id": 1, "title": ')
     result = run_factory("ceo", str(root), "--headless", "-q")
     assert result.returncode == 0, result.stderr
-    assert f"{name} was not a valid" in result.stdout and f"{name}.corrupt" in result.stdout
-    assert (root / ".factory" / f"{name}.corrupt").read_text() == '[{"id": 1, "title": '
+    assert f"{name} was not valid and was not read: left as it was" in result.stdout
+    assert (root / ".factory" / name).read_text() == '[{"id": 1, "title": '
     [experiment] = Store(root).experiments()
     assert experiment.status == "kept"
 

@@ -1,16 +1,19 @@
-"""The .factory/ folder: atomic records, experiment ids, config validation, the run lock."""
+"""The .factory/ folder: the state database, its migration from the files before it,
+atomic records, experiment ids, config validation, the run lock."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from factory_tui.engine.config import load_config
 from factory_tui.engine.errors import UsageError
-from factory_tui.engine.models import Experiment, Hypothesis
+from factory_tui.engine.models import Experiment, ExperimentStatus, Hypothesis, Scorecard
 from factory_tui.engine.store import RunLock, Store, write_atomic
 
 
@@ -162,3 +165,121 @@ def test_the_cli_and_the_tui_adding_at_once_lose_no_update(tmp_path: Path) -> No
     store = Store(tmp_path)
     assert len(store.backlog()) == 120
     assert len({message.text for message in store.messages()}) == 120
+
+
+LAYOUT_V0 = Path(__file__).parent / "fixtures" / "layout-v0"
+
+
+def test_a_factory_folder_of_the_layout_before_the_database_is_read_in_once(
+    tmp_path: Path,
+) -> None:
+    # Recorded from a real run of the version before state.db: one experiment.json per
+    # experiment, backlog.json and messages.json.
+    shutil.copytree(LAYOUT_V0, tmp_path / ".factory")
+    old = {p: p.read_bytes() for p in (tmp_path / ".factory").rglob("*.json")}
+    store = Store(tmp_path)
+    experiments = store.experiments()
+    assert [(e.id, e.status.value) for e in experiments] == [
+        ("exp-0001", "kept"),
+        ("exp-0002", "reverted"),
+    ]
+    assert experiments[0].hypothesis.title == "Add a smoke test for inventory/report.py"
+    assert store.best_composite() == pytest.approx(experiments[0].after.composite)
+    assert [(i.title, i.status) for i in store.backlog()] == [
+        ("Add a CSV export of the inventory", "open"),
+        ("Handle a negative quantity", "done"),
+    ]
+    assert [m.text for m in store.pending_messages()] == ["Look at the report module next"]
+    assert len(store.messages()) == 2
+    assert any("moved 4 record file(s)" in line for line in store.take_set_aside())
+    # Nothing is lost: every old file is kept, byte for byte, as *.migrated.
+    for path, content in old.items():
+        assert not path.exists()
+        assert path.with_name(path.name + ".migrated").read_bytes() == content
+    # Read in once: a second open (another process) finds the same, and ids count on.
+    again = Store(tmp_path)
+    assert len(again.experiments()) == 2 and len(again.backlog()) == 2
+    assert again.take_set_aside() == []
+    assert again.allocate_experiment_id() == "exp-0003"
+
+
+def test_a_process_killed_while_writing_leaves_every_record_whole(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from factory_tui.engine.models import Experiment, Hypothesis\n"
+        "from factory_tui.engine.store import Store\n"
+        "store = Store(Path(sys.argv[1]))\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    eid = store.allocate_experiment_id()\n"
+        "    store.save_experiment(Experiment(id=eid, hypothesis=Hypothesis(title='x' * 5000),\n"
+        "                                     branch='b', base_commit='c'))\n"
+        "    store.add_backlog_item(eid)\n"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
+    time.sleep(1.0)
+    writer.kill()
+    writer.wait(timeout=30)
+    store = Store(tmp_path)
+    assert store.db.query("PRAGMA integrity_check")[0][0] == "ok"
+    experiments = store.experiments()
+    assert len(experiments) > 5
+    assert all(e.hypothesis.title == "x" * 5000 for e in experiments)
+    # The one it was on when killed is at most reserved, and a run gives it back.
+    store.release_reserved()
+    assert store.allocate_experiment_id() == f"exp-{len(experiments) + 1:04d}"
+
+
+def _experiment(number: int, title: str, status: str, before: float, after: float) -> Experiment:
+    def card(score: float) -> Scorecard:
+        return Scorecard(tree="t", dimensions=[], composite=score)
+
+    return Experiment(
+        id=f"exp-{number:04d}",
+        hypothesis=Hypothesis(title=title),
+        branch="b",
+        base_commit="c",
+        status=ExperimentStatus(status),
+        before=card(before),
+        after=card(after),
+    )
+
+
+def test_the_history_is_filtered_sorted_and_paged_by_the_database(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for number in range(1, 1201):
+        status = "kept" if number % 3 == 0 else "reverted"
+        title = f"Fix 100% of the lint in module_{number}" if number % 2 else f"Add test {number}"
+        store.save_experiment(_experiment(number, title, status, 0.5, 0.5 + number / 10_000))
+    page, total = store.experiment_rows(limit=500)
+    assert total == 1200 and len(page) == 500 and page[0].id == "exp-0001"
+    rest, _ = store.experiment_rows(limit=500, offset=1000)
+    assert [row.id for row in rest][-1] == "exp-1200" and len(rest) == 200
+    kept, total = store.experiment_rows("kept", limit=10_000)
+    assert total == 400 and {row.status for row in kept} == {"kept"}
+    # Words narrow the match, and LIKE's wildcards in them are plain characters.
+    both, total = store.experiment_rows("100% module_11", limit=10_000)
+    odd_with_11 = [n for n in range(1, 1201, 2) if str(n).startswith("11")]
+    assert total == len(odd_with_11) == 56 and all("module_11" in row.title for row in both)
+    assert store.experiment_rows("1_0", limit=10)[1] == 0
+    best, _ = store.experiment_rows(sort="delta", descending=True, limit=1)
+    assert best[0].id == "exp-1200" and best[0].delta == pytest.approx(0.12)
+    assert store.experiment_totals() == {"kept": 400, "reverted": 800}
+    assert store.best_composite() == pytest.approx(0.62)
+
+
+def test_a_run_reads_its_history_once_and_then_only_what_changed(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for number in range(1, 4):
+        store.save_experiment(_experiment(number, f"idea {number}", "reverted", 0.5, 0.4))
+    outlines, version = store.outlines()
+    assert [o.id for o in outlines] == ["exp-0001", "exp-0002", "exp-0003"]
+    assert store.outlines(version) == ([], version)
+    store.save_experiment(_experiment(2, "idea 2", "kept", 0.5, 0.6))
+    changed, later = store.outlines(version)
+    assert [(o.id, o.status.value, o.after) for o in changed] == [("exp-0002", "kept", 0.6)]
+    assert later > version

@@ -589,3 +589,59 @@ def test_below_100_columns_the_agents_are_tabs(tmp_path: Path) -> None:
 
     asyncio.run(scenario((80, 24)))
     asyncio.run(scenario((160, 45)))
+
+
+def test_watch_starts_at_the_last_run_and_follows_the_log_across_rotations(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    store = Store(root)
+    bus = ev.EventBus(store.events_path, store, rotate_bytes=8 * 1024)
+
+    def run_started(mode: str) -> ev.RunStarted:
+        return ev.RunStarted(
+            project=str(root),
+            mode=mode,
+            runtime="offline",
+            approval="auto",
+            base_branch="main",
+            pid=os.getpid(),
+        )
+
+    def output(label: str, count: int) -> None:
+        for n in range(count):
+            bus.emit(ev.AgentOutput(role=Role.BUILDER, line=f"{label} line {n:04d}"))
+
+    bus.emit(run_started("improve"))
+    output("first run", 200)
+    bus.emit(ev.RunFinished(status="completed"))
+    bus.emit(run_started("focus"))
+    bus.emit(ev.ApprovalChanged(approval="manual"))
+    bus.emit(ev.CycleStarted(cycle=3))
+    bus.emit(ev.AgentStarted(role=Role.BUILDER, runtime="offline"))
+    output("second run", 300)
+    bus.flush()
+    # The log rotated (~25 KiB at 8 KiB a segment), and the index knows where run 2 began.
+    assert store.event_segment() >= 3
+    assert sorted(p.name for p in store.root.glob("events-*.jsonl"))[0] == "events-000001.jsonl"
+    assert store.events_path.stat().st_size <= 8 * 1024
+
+    async def scenario() -> None:
+        app = FactoryApp(root)
+        async with app.run_test(size=SIZE) as pilot:
+            await caught_up(app)
+            # From the segment alone: the run's context carried into it, nothing of run 1.
+            assert (app.view.mode, app.view.approval, app.view.cycle) == ("focus", "manual", 3)
+            pane = app.dashboard.query_one("#pane-builder", AgentPane)
+            shown = "\n".join(pane.log_view.lines)
+            assert "first run" not in shown and "second run line 0299" in shown
+            # Followed live through two more rotations: every line arrives, in order.
+            output("live", 400)
+            bus.flush()
+            await wait_until(pilot, lambda: "live line 0399" in pane.log_view.lines[-1], timeout=30)
+            live = [line for line in pane.log_view.lines if line.startswith("live line")]
+            assert live == [f"live line {n:04d}" for n in range(400)]
+
+    asyncio.run(scenario())
+    bus.close()

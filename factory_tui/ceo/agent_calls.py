@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypedDict, Unpack
 
@@ -26,6 +27,7 @@ from factory_tui.engine.events import (
 from factory_tui.engine.models import (
     AgentUsage,
     Experiment,
+    ExperimentOutline,
     ExperimentStatus,
     Hypothesis,
     Role,
@@ -46,7 +48,9 @@ if TYPE_CHECKING:
 
 RECENT_NOTES = 5  # archive notes the Researcher and Strategist read
 STAGE_NAMES = {stage.value for stage in Stage}
-MAX_LINES_KEPT = 20_000  # of one agent run's output, in its log and the event log
+# Of one agent run's output, in its log and the event log: the first lines and the last.
+HEAD_LINES_KEPT = 18_000
+TAIL_LINES_KEPT = 2_000
 MAX_LINE_CHARS = 10_000
 
 
@@ -70,7 +74,9 @@ class AgentCalls:
         self.pipeline = pipeline
         self.secrets_said: dict[str, set[str]] = {}
 
-    def context(self, history: Sequence[Experiment], **extra: Unpack[StepContext]) -> AgentContext:
+    def context(
+        self, history: Sequence[ExperimentOutline], **extra: Unpack[StepContext]
+    ) -> AgentContext:
         """What every role is told: the spec, the backlog, what was tried and still stands,
         the recent archive notes, and `extra` for the step at hand."""
         run = self.pipeline
@@ -131,44 +137,16 @@ class AgentCalls:
             )
 
     @contextlib.contextmanager
-    def log(
-        self, role: Role, experiment_id: str | None
-    ) -> Iterator[Callable[[str, OutputKind], None]]:
+    def log(self, role: Role, experiment_id: str | None) -> Iterator[CappedOutput]:
         """An `emit` for one agent: each line to the bus and to the agent's log on disk."""
         path = self.pipeline.store.agent_log_path(experiment_id, role.value)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle: IO[str] = path.open("a", encoding="utf-8")
-        kept = dropped = 0
-
-        def emit_line(line: str, kind: OutputKind = "text") -> None:
-            nonlocal kept, dropped
-            # An agent printing without end must not fill the disk or the event log: past
-            # MAX_LINES_KEPT lines only its errors and its result are kept.
-            if kept >= MAX_LINES_KEPT and kind not in ("error", "result"):
-                dropped += 1
-                return
-            kept += 1
-            if len(line) > MAX_LINE_CHARS:
-                line = f"{line[:MAX_LINE_CHARS]}… ({len(line) - MAX_LINE_CHARS:,} more chars)"
-            text = plain(line)
-            clean = redact(text)
-            if clean != text and experiment_id is not None:
-                self.secrets_said.setdefault(experiment_id, set()).add(role.label)
-            handle.write(clean + "\n")
-            self.pipeline.emit(
-                AgentOutput(role=role, line=clean, kind=kind, experiment=experiment_id)
-            )
-
-        try:
-            yield emit_line
-        finally:
-            if dropped:
-                note = f"… {dropped:,} more line(s) of output not kept (over {MAX_LINES_KEPT:,})"
-                handle.write(note + "\n")
-                self.pipeline.emit(
-                    AgentOutput(role=role, line=note, kind="info", experiment=experiment_id)
-                )
-            handle.close()
+        with path.open("a", encoding="utf-8") as handle:
+            output = CappedOutput(self, role, experiment_id, handle)
+            try:
+                yield output
+            finally:
+                output.finish()
 
     async def call(
         self,
@@ -206,6 +184,7 @@ class AgentCalls:
             before = await asyncio.to_thread(run.workspace.git_state) if guarded else None
             config = self._config_bytes() if guarded else None
             result = await run.runtime.run(request, emit_line)
+            emit_line.finish()  # the kept tail of a flood, before the agent is finished
             if before is not None:
                 # Unsandboxed, an agent can reach .git and .factory: undo what it did to
                 # either, and say so.
@@ -249,3 +228,54 @@ class AgentCalls:
             path.unlink(missing_ok=True)
         else:
             write_atomic(path, data.decode("utf-8", "replace"))
+
+
+class CappedOutput:
+    """One agent run's output, line by line, to the bus and the agent's log. An agent
+    printing without end must not fill the disk or the event log: past the first
+    HEAD_LINES_KEPT lines only the last TAIL_LINES_KEPT are kept (said when the agent is
+    done), besides every error and its result. Each line is cut at MAX_LINE_CHARS."""
+
+    def __init__(
+        self, calls: AgentCalls, role: Role, experiment_id: str | None, handle: IO[str]
+    ) -> None:
+        self.calls, self.role, self.experiment_id, self.handle = calls, role, experiment_id, handle
+        self.kept = self.dropped = 0
+        self.tail: deque[tuple[str, OutputKind]] = deque(maxlen=TAIL_LINES_KEPT)
+        self.finished = False
+
+    def __call__(self, line: str, kind: OutputKind = "text") -> None:
+        if self.kept >= HEAD_LINES_KEPT and kind not in ("error", "result"):
+            if len(self.tail) == self.tail.maxlen:
+                self.dropped += 1
+            self.tail.append((line, kind))
+            return
+        self.kept += 1
+        self._write(line, kind)
+
+    def finish(self) -> None:
+        """The tail, after a line saying how much before it was not kept."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.dropped:
+            self._write(
+                f"… {self.dropped:,} line(s) of output not kept: the first "
+                f"{HEAD_LINES_KEPT:,} are above, the last {len(self.tail):,} below",
+                "info",
+            )
+        for line, kind in self.tail:
+            self._write(line, kind)
+        self.tail.clear()
+
+    def _write(self, line: str, kind: OutputKind) -> None:
+        if len(line) > MAX_LINE_CHARS:
+            line = f"{line[:MAX_LINE_CHARS]}… ({len(line) - MAX_LINE_CHARS:,} more chars)"
+        text = plain(line)
+        clean = redact(text)
+        if clean != text and self.experiment_id is not None:
+            self.calls.secrets_said.setdefault(self.experiment_id, set()).add(self.role.label)
+        self.handle.write(clean + "\n")
+        self.calls.pipeline.emit(
+            AgentOutput(role=self.role, line=clean, kind=kind, experiment=self.experiment_id)
+        )

@@ -35,6 +35,7 @@ from factory_tui.engine.events import (
 from factory_tui.engine.models import (
     Check,
     Experiment,
+    ExperimentOutline,
     ExperimentStatus,
     Hypothesis,
     Review,
@@ -83,7 +84,7 @@ class Cycle:
         self.evaluator, self.policy = pipeline.evaluator, pipeline.policy
         self.agents = pipeline.agents
         self.emit, self.notice = pipeline.emit, pipeline.notice
-        self.history = self.store.experiments()
+        self.history = pipeline.history()
 
     async def run(self) -> Experiment | None:
         pipeline, store = self.pipeline, self.store
@@ -457,7 +458,8 @@ class Cycle:
 
         context.verdict = f"{experiment.status.value}: {verdict.reason}"
         context.before, context.after = experiment.before, experiment.after
-        history = [*(e for e in self.history if e.id != experiment.id), experiment]
+        outline = ExperimentOutline.of(experiment)
+        history = [*(e for e in self.history if e.id != experiment.id), outline]
         context.factory_report = "\n".join(
             f"- {m.name}: {'n/a' if m.score is None else f'{m.score:.2f}'} ({m.reason})"
             for m in factory_scorecard(history)

@@ -303,9 +303,10 @@ def curate(
 def ace(store: Store, playbooks: Playbooks, promote: bool = False) -> dict[str, list[str]]:
     """Reflect on every finished experiment not learned from yet, and curate each playbook."""
     state = playbooks.state()
+    outlines, _ = store.outlines()
     fresh = [
-        e
-        for e in store.experiments()
+        store.load_experiment(e.id)
+        for e in outlines
         if e.status in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)
         and e.id not in state.processed
     ]

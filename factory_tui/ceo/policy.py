@@ -19,7 +19,7 @@ from factory_tui.agents.base import AgentContext
 from factory_tui.engine import stats
 from factory_tui.engine.config import EvalConfig, ResearchConfig
 from factory_tui.engine.events import RunMode
-from factory_tui.engine.models import Check, Experiment, Hypothesis, Scorecard
+from factory_tui.engine.models import Check, Experiment, ExperimentOutline, Hypothesis, Scorecard
 from factory_tui.engine.paths import matches
 from factory_tui.eval.diffs import added_text
 from factory_tui.eval.leakage import GroundTruth, Risk, assess
@@ -86,7 +86,7 @@ class Policy:
         settings: EvalConfig,
         guards: list[Check],
         extra: list[Check],
-        history: Sequence[Experiment],
+        history: Sequence[ExperimentOutline],
         diff: str,
     ) -> list[Check]:
         assert experiment.before is not None and experiment.after is not None
@@ -172,7 +172,7 @@ class ResearchPolicy(Policy):
         settings: EvalConfig,
         guards: list[Check],
         extra: list[Check],
-        history: Sequence[Experiment],
+        history: Sequence[ExperimentOutline],
         diff: str,
     ) -> list[Check]:
         assert experiment.before is not None and experiment.after is not None
@@ -187,8 +187,8 @@ class ResearchPolicy(Policy):
         ]
         best = stats.best_score(
             history,
-            before=lambda e: metric_value(e.before),
-            after=lambda e: metric_value(e.after),
+            before=lambda e: e.before_values.get(RESEARCH_METRIC),
+            after=lambda e: e.after_values.get(RESEARCH_METRIC),
             direction=self.direction,
             also=[metric_value(experiment.before)],
         )

@@ -37,7 +37,13 @@ from factory_tui.engine.events import (
     RunStateChanged,
     RunStatus,
 )
-from factory_tui.engine.models import BacklogItem, Experiment, ExperimentStatus, Verdict
+from factory_tui.engine.models import (
+    BacklogItem,
+    Experiment,
+    ExperimentOutline,
+    ExperimentStatus,
+    Verdict,
+)
 from factory_tui.engine.registry import Registry
 from factory_tui.engine.sandbox import Sandbox
 from factory_tui.engine.store import Store
@@ -102,11 +108,14 @@ class Pipeline:
         self.evaluator = evaluator
         self.gate = gate
         self.options = options
-        self.bus = bus or EventBus(store.events_path)
+        self.bus = bus or event_bus(store, config)
         self.python = tools.project_python(workspace.project)
         self.sandbox = evaluator.sandbox or Sandbox("off")
         self.cost_usd = 0.0
         self.experiments_run = 0
+        # The history in outline, read whole once and then only what changed (see history).
+        self._history: dict[str, ExperimentOutline] = {}
+        self._history_version = 0
         self.focus_item: BacklogItem | None = None
         self.last_experiment: Experiment | None = None  # this run's latest, once there is one
         self.playbooks = Playbooks(store.root)
@@ -163,7 +172,7 @@ class Pipeline:
             evaluator,
             gate,
             options,
-            bus or EventBus(store.events_path),
+            bus or event_bus(store, config),
         )
         if isinstance(gate, decide.ManualApproval):
             gate.on_ignored = pipeline._ignored_decision
@@ -366,6 +375,14 @@ class Pipeline:
             self.store.set_backlog_status(self.focus_item.id, "done")
         return self._outcome("completed", f"focus: {experiment.status.value}")
 
+    def history(self) -> list[ExperimentOutline]:
+        """Every experiment of the project in outline, oldest first. A month of experiments
+        is read once per run; each cycle after that reads only the rows that changed."""
+        changed, self._history_version = self.store.outlines(self._history_version)
+        for outline in changed:
+            self._history[outline.id] = outline
+        return list(self._history.values())
+
     async def recover(self) -> None:
         """Abort experiments a killed run left unfinished; their worktree is removed."""
         leftovers = self.store.unfinished_experiments()
@@ -398,9 +415,7 @@ class Pipeline:
                 "warning",
                 experiment.id,
             )
-        for folder in self.store.experiments_dir.iterdir():
-            if folder.is_dir() and not (folder / "experiment.json").exists():
-                self.store.release_experiment_id(folder.name)
+        self.store.release_reserved()
 
     async def reconcile_kept(self, experiment: Experiment) -> bool:
         """Git is the truth: an experiment whose commit the base branch contains was kept,
@@ -496,3 +511,8 @@ class Pipeline:
         if self.policy.hides_paths:
             await asyncio.to_thread(self.workspace.hide_paths, slot, self.policy.hidden)
         return slot
+
+
+def event_bus(store: Store, config: FactoryConfig) -> EventBus:
+    """The run's bus: its log rotates at the configured size and indexes each run's start."""
+    return EventBus(store.events_path, store, int(config.run.event_log_mib * 2**20))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,19 +17,20 @@ RECENT_ROWS = 20  # experiments `factory status` lists without --all
 def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from factory_tui.engine.stats import composite_best, keep_rate
     from factory_tui.engine.store import Store
     from factory_tui.engine.workspace import Workspace
     from factory_tui.eval import tools
     from factory_tui.eval.evaluator import EvalRequest, Evaluator
-    from factory_tui.eval.factory_scorecard import factory_scorecard
+    from factory_tui.eval.factory_scorecard import RECENT, factory_scorecard
     from factory_tui.headless import factory_table, status_table
 
     workspace = Workspace.open(args.path)
     store = Store(workspace.project)
     console = Console(highlight=False)
-    experiments = store.experiments()
-    best = composite_best(experiments)
+    # Asked of the database: the best, the totals and the last few, never every record.
+    totals = store.experiment_totals()
+    count = sum(totals.values())
+    best = store.best_composite()
     console.print(f"[bold]{workspace.project}[/] on {workspace.base_branch}")
     console.print(f"best score: {best:.4f}" if best is not None else "best score: not scored yet")
     # The base's score as last measured: read from the eval's cache, no tool runs.
@@ -45,24 +45,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         if holder
         else "run: none (unlocked)"
     )
-    if experiments:
-        shown = experiments if args.all else experiments[-RECENT_ROWS:]
+    if count:
+        shown = store.experiments(last=None if args.all else RECENT_ROWS)
         title = (
             "experiments"
-            if len(shown) == len(experiments)
-            else (
-                f"the last {len(shown)} of {len(experiments)} experiments (--all lists every one)"
-            )
+            if len(shown) == count
+            else f"the last {len(shown)} of {count} experiments (--all lists every one)"
         )
         console.print(status_table(shown, title))
-        counts = Counter(e.status.value for e in experiments)
-        rate = keep_rate(experiments)
+        rate = _keep_rate(totals)
         console.print(
-            f"{len(experiments)} experiment(s): "
-            + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+            f"{count} experiment(s): "
+            + ", ".join(f"{n} {status}" for status, n in sorted(totals.items()))
             + ("" if rate is None else f"; keep rate {rate:.0%}")
         )
-        console.print(factory_table(factory_scorecard(experiments)))
+        console.print(factory_table(factory_scorecard(store.decided_outlines(RECENT))))
     else:
         console.print("no experiments yet")
     return 0
@@ -74,7 +71,6 @@ def cmd_projects(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from factory_tui.engine.registry import Registry
-    from factory_tui.engine.stats import composite_best, keep_rate
     from factory_tui.engine.store import Store
 
     registry = Registry()
@@ -83,8 +79,12 @@ def cmd_projects(args: argparse.Namespace) -> int:
             print(f"forgot {entry.name} ({entry.path}): its folder is gone", file=sys.stderr)
     rows = []
     for entry in registry.projects():
-        experiments = Store(Path(entry.path)).experiments() if Path(entry.path).is_dir() else []
-        rows.append((entry, composite_best(experiments), len(experiments), keep_rate(experiments)))
+        if Path(entry.path).is_dir():
+            store = Store(Path(entry.path))
+            totals = store.experiment_totals()
+            rows.append((entry, store.best_composite(), sum(totals.values()), _keep_rate(totals)))
+        else:
+            rows.append((entry, None, 0, None))
     if args.markdown:
         print("# Factory projects\n")
         print("| project | best score | experiments | keep rate | last run |")
@@ -183,3 +183,9 @@ def _clock(timestamp: float) -> str:
     import time
 
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _keep_rate(totals: dict[str, int]) -> float | None:
+    """Kept over decided (kept or reverted); None before anything is decided."""
+    decided = totals.get("kept", 0) + totals.get("reverted", 0)
+    return totals.get("kept", 0) / decided if decided else None

@@ -196,6 +196,8 @@ class ResearchConfig(MetricConfig):
 class RunConfig(Section):
     # A run ends at a plateau once this many experiments in a row were reverted.
     plateau: int = Field(default=5, ge=1)
+    # events.jsonl becomes events-NNNNNN.jsonl past this size, and a new one starts.
+    event_log_mib: float = Field(default=64.0, gt=0)
 
 
 class FactoryConfig(Section):

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Annotated, Literal
+from typing import IO, Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -188,6 +188,18 @@ class OutOfReach(Event):
     reason: str = ""
 
 
+class LogContinued(Event):
+    """The first line of a new segment of the event log: the run's context so far (its
+    start, approval, state and cycle), for a reader that begins at this segment. A reader
+    coming from the segment before has seen them and skips this line."""
+
+    type: Literal["log_continued"] = "log_continued"
+    carried: list[str] = Field(default_factory=list)  # the context events, as logged
+
+    def events(self) -> list[Event]:
+        return [event for line in self.carried if (event := parse_event(line)) is not None]
+
+
 AnyEvent = Annotated[
     RunStarted
     | RunStateChanged
@@ -208,7 +220,8 @@ AnyEvent = Annotated[
     | ApprovalRequested
     | ExperimentFinished
     | Notice
-    | OutOfReach,
+    | OutOfReach
+    | LogContinued,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
@@ -223,19 +236,45 @@ def parse_event(line: str | bytes) -> Event | None:
 
 
 Subscriber = Callable[[Event], None]
+# What a reader starting at a segment of the log needs to know first: carried over into
+# each new segment, so `factory watch` never has to read the segments before it.
+CONTEXT_EVENTS = ("run_started", "approval_changed", "run_state", "cycle_started")
+ROTATE_BYTES = 64 * 2**20
+
+
+class EventIndex(Protocol):
+    """Where the log's segments and runs begin (the project's state database)."""
+
+    def rotate_events(self) -> None: ...
+
+    def record_run(self, offset: int, event_json: str, pid: int, mode: str) -> None: ...
 
 
 class EventBus:
-    """Delivers each event to every subscriber and appends it to the event log."""
+    """Delivers each event to every subscriber and appends it to the event log.
+
+    With an index, the log rotates: past `rotate_bytes` the current `events.jsonl` becomes
+    `events-NNNNNN.jsonl` and a new one starts with the run's context, and each run's start
+    is recorded, so a reader finds it without scanning.
+    """
 
     # Agent output may sit this long in the write buffer; every other event is flushed at
     # once. A flush per line cost more than everything else the engine does with it.
     OUTPUT_FLUSH_DELAY = 0.05
 
-    def __init__(self, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        log_path: Path | None = None,
+        index: EventIndex | None = None,
+        rotate_bytes: int = ROTATE_BYTES,
+    ) -> None:
         self._subscribers: list[Subscriber] = []
         self._log_path = log_path
-        self._log: IO[str] | None = None
+        self._log: IO[bytes] | None = None
+        self._size = 0
+        self._index = index
+        self._rotate_bytes = rotate_bytes
+        self._context: dict[str, bytes] = {}
         self._flush_pending: asyncio.TimerHandle | None = None
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
@@ -244,16 +283,7 @@ class EventBus:
 
     def emit(self, event: Event) -> Event:
         if self._log_path is not None:
-            if self._log is None:
-                self._log_path.parent.mkdir(parents=True, exist_ok=True)
-                self._log = self._log_path.open("a", encoding="utf-8")
-            # One write per line: a reader never sees half an event except at a crash,
-            # and `parse_event` skips a torn last line.
-            self._log.write(redact(event.model_dump_json()) + "\n")
-            if isinstance(event, AgentOutput):
-                self._flush_soon()
-            else:
-                self.flush()
+            self._append(event, self._log_path)
         for subscriber in tuple(self._subscribers):
             try:
                 subscriber(event)
@@ -261,6 +291,44 @@ class EventBus:
                 # A front end that fails to draw must not stop the experiment.
                 log.exception("event subscriber failed on %s", type(event).__name__)
         return event
+
+    def _append(self, event: Event, path: Path) -> None:
+        line = (redact(event.model_dump_json()) + "\n").encode()
+        if self._log is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = path.open("ab")
+            self._size = self._log.tell()
+        kind = getattr(event, "type", "")
+        if kind == "run_started":
+            self._context.clear()  # a new run carries nothing of the last one
+        if self._index is not None and self._size and self._size + len(line) > self._rotate_bytes:
+            self._rotate(path)
+        if isinstance(event, RunStarted) and self._index is not None:
+            self._index.record_run(self._size, line.decode().strip(), event.pid, event.mode)
+        if kind in CONTEXT_EVENTS:
+            self._context[kind] = line
+        # One write per line: a reader never sees half an event except at a crash, and
+        # `parse_event` skips a torn last line.
+        self._log.write(line)
+        self._size += len(line)
+        if isinstance(event, AgentOutput):
+            self._flush_soon()
+        else:
+            self.flush()
+
+    def _rotate(self, path: Path) -> None:
+        assert self._log is not None and self._index is not None
+        self._log.close()
+        self._index.rotate_events()
+        self._log = path.open("ab")
+        self._size = 0
+        carried = [
+            line.decode().strip() for kind in CONTEXT_EVENTS if (line := self._context.get(kind))
+        ]
+        if carried:
+            line = (LogContinued(carried=carried).model_dump_json() + "\n").encode()
+            self._log.write(line)
+            self._size += len(line)
 
     def _flush_soon(self) -> None:
         if self._flush_pending is not None:

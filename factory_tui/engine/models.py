@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,6 +123,10 @@ class Scorecard(Record):
         dimension = self.dimension(name)
         value = dimension.raw.get("value") if dimension else None
         return float(value) if isinstance(value, int | float) else None
+
+    def values(self) -> dict[str, float]:
+        """Every dimension's raw value that its command reported, by name."""
+        return {d.name: value for d in self.dimensions if (value := self.value(d.name)) is not None}
 
 
 class LintViolation(Record):
@@ -285,6 +289,63 @@ class Experiment(Record):
     @property
     def cost_usd(self) -> float:
         return sum(u.cost_usd for u in self.usage.values())
+
+
+class ExperimentOutline(Record):
+    """What a long history is read for, without the scorecards' detail: the ideas tried,
+    their files, outcomes and scores. `Store.load_experiment` gives the whole record."""
+
+    id: str
+    status: ExperimentStatus
+    hypothesis: Hypothesis
+    files_changed: list[str] = Field(default_factory=list)
+    before: float | None = None  # composites
+    after: float | None = None
+    # The scorecards' project metrics by name (research mode's metric among them).
+    before_values: dict[str, float] = Field(default_factory=dict)
+    after_values: dict[str, float] = Field(default_factory=dict)
+    cost_usd: float = 0.0
+    started_at: float = 0.0
+    finished_at: float | None = None
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> ExperimentOutline:
+        before, after = experiment.before, experiment.after
+        return cls(
+            id=experiment.id,
+            status=experiment.status,
+            hypothesis=experiment.hypothesis,
+            files_changed=experiment.files_changed,
+            before=before.composite if before else None,
+            after=after.composite if after else None,
+            before_values=before.values() if before else {},
+            after_values=after.values() if after else {},
+            cost_usd=experiment.cost_usd,
+            started_at=experiment.started_at,
+            finished_at=experiment.finished_at,
+        )
+
+    @property
+    def number(self) -> int:
+        return int(self.id.rsplit("-", 1)[1])
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.before is None or self.after is None else self.after - self.before
+
+
+class ExperimentRow(NamedTuple):
+    """One line of the history list: no more than it shows, so ten thousand load at once."""
+
+    id: str
+    title: str
+    status: str
+    before: float | None
+    after: float | None
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.before is None or self.after is None else self.after - self.before
 
 
 class BacklogItem(Record):

@@ -1,35 +1,62 @@
-"""The project's `.factory/` folder: config, backlog, experiments, event log and the run lock.
+"""The project's `.factory/` folder: config, the state database, the experiments' files,
+the event log and the run lock.
 
-Writes are atomic (a temporary file renamed over the target), so a killed process leaves
-either the old record or the new one, never half of one. Nothing here is needed to undo the
-user's git history: git holds that.
+Records (experiments, backlog, messages, the event index) are rows of `state.db`, changed in
+transactions (see database.py); files are written atomically (a temporary file renamed over
+the target). A killed process leaves the old record or the new one, never half of one.
+Nothing here is needed to undo the user's git history: git holds that.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import socket
+import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
-from filelock import FileLock
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from .config import FactoryConfig, load_config
+from .database import Database, upsert_experiment
 from .errors import FactoryError, UsageError
-from .models import BacklogItem, CeoMessage, Experiment, LockInfo
+from .models import (
+    BacklogItem,
+    CeoMessage,
+    Experiment,
+    ExperimentOutline,
+    ExperimentRow,
+    ExperimentStatus,
+    Hypothesis,
+    LockInfo,
+)
 
 FACTORY_DIR = ".factory"
-M = TypeVar("M", bound=BaseModel)
-_BACKLOG = TypeAdapter(list[BacklogItem])
-_MESSAGES = TypeAdapter(list[CeoMessage])
+FINAL = tuple(s.value for s in ExperimentStatus if s.final)
+OUTLINE = (
+    "SELECT id, status, hypothesis, files_changed, before_score, after_score, before_values, "
+    "after_values, cost_usd, started_at, finished_at, version FROM experiments "
+    "WHERE record IS NOT NULL"
+)
+# A word of the history's filter matches an experiment's id, hypothesis or status.
+WORD_MATCHES = (
+    "(id LIKE ? ESCAPE '\\' OR lower(title) LIKE ? ESCAPE '\\' OR status LIKE ? ESCAPE '\\')"
+)
+# The columns the history lists, and how each sorts.
+SORT_COLUMNS = {
+    "id": "number",
+    "hypothesis": "lower(title)",
+    "status": "status",
+    "before": "coalesce(before_score, -1)",
+    "after": "coalesce(after_score, -1)",
+    "delta": "coalesce(after_score - before_score, -9)",
+}
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -133,32 +160,13 @@ class Store:
     def __init__(self, project: Path) -> None:
         self.project = project
         self.root = project / FACTORY_DIR
-        # Files found corrupt and set aside, said once by whoever shows notices.
-        self.set_aside: list[str] = []
+        self.db = Database(self.root / "state.db")
 
     def take_set_aside(self) -> list[str]:
-        said, self.set_aside = self.set_aside, []
+        """What opening the database had to say (an earlier layout read in), said once."""
+        self.db.connection()
+        said, self.db.said = self.db.said, []
         return said
-
-    def _read_list(self, path: Path, adapter: TypeAdapter[list[M]], what: str) -> list[M]:
-        """A JSON list file; a corrupt one is moved aside as `*.corrupt` and read as empty,
-        so a run goes on and nothing of it is lost."""
-        if not path.exists():
-            return []
-        try:
-            return adapter.validate_json(path.read_bytes())
-        except OSError as error:
-            raise UsageError(f"cannot read {path}: {error.strerror}") from None
-        except ValidationError:
-            aside = path.with_name(path.name + ".corrupt")
-            if aside.exists():
-                aside = path.with_name(f"{path.name}.{int(time.time())}.corrupt")
-            path.replace(aside)
-            self.set_aside.append(
-                f"{path} was not a valid {what} file: moved aside as {aside.name}; "
-                "starting from an empty one"
-            )
-            return []
 
     # -- layout ------------------------------------------------------------------------------
     @property
@@ -169,6 +177,10 @@ class Store:
     def events_path(self) -> Path:
         return self.root / "events.jsonl"
 
+    def event_segment_path(self, segment: int) -> Path:
+        """A rotated part of the event log; the current part is `events.jsonl`."""
+        return self.root / f"events-{segment:06d}.jsonl"
+
     @property
     def experiments_dir(self) -> Path:
         return self.root / "experiments"
@@ -178,16 +190,8 @@ class Store:
         return self.root / "worktrees"
 
     @property
-    def backlog_path(self) -> Path:
-        return self.root / "backlog.json"
-
-    @property
     def spec_path(self) -> Path:
         return self.root / "spec.md"
-
-    @property
-    def messages_path(self) -> Path:
-        return self.root / "messages.json"
 
     @property
     def lock(self) -> RunLock:
@@ -208,47 +212,132 @@ class Store:
         return self.experiments_dir / experiment_id
 
     def allocate_experiment_id(self) -> str:
-        """The next free `exp-NNNN`, claimed by creating its folder (safe against races)."""
-        self.experiments_dir.mkdir(parents=True, exist_ok=True)
-        numbers = [_number(p.name) for p in self.experiments_dir.iterdir()]
-        number = max((n for n in numbers if n is not None), default=0) + 1
-        while True:
-            experiment_id = f"exp-{number:04d}"
-            try:
-                self.experiment_dir(experiment_id).mkdir()
-                return experiment_id
-            except FileExistsError:
+        """The next `exp-NNNN`, reserved in the database (a transaction: safe against races)
+        with its folder made for the files."""
+        with self.db.transaction() as db:
+            (last,) = db.execute("SELECT coalesce(max(number), 0) FROM experiments").fetchone()
+            number = last + 1
+            # A folder left by something else (an older version, a hand) is never reused.
+            while self.experiment_dir(f"exp-{number:04d}").exists():
                 number += 1
+            experiment_id = f"exp-{number:04d}"
+            db.execute(
+                "INSERT INTO experiments (number, id, status) VALUES (?, ?, 'reserved')",
+                (number, experiment_id),
+            )
+            try:
+                self.experiment_dir(experiment_id).mkdir(parents=True)
+            except OSError as error:
+                raise FactoryError(
+                    f"cannot create {self.experiment_dir(experiment_id)}: {error.strerror or error}"
+                ) from None
+        return experiment_id
 
     def release_experiment_id(self, experiment_id: str) -> None:
         """Give back an id whose cycle ended before any experiment was recorded."""
-        folder = self.experiment_dir(experiment_id)
-        if not (folder / "experiment.json").exists():
-            shutil.rmtree(folder, ignore_errors=True)
+        with self.db.transaction() as db:
+            gone = db.execute(
+                "DELETE FROM experiments WHERE id = ? AND record IS NULL", (experiment_id,)
+            ).rowcount
+        if gone:
+            shutil.rmtree(self.experiment_dir(experiment_id), ignore_errors=True)
+
+    def release_reserved(self) -> None:
+        """Give back every id reserved by a run that ended before recording its experiment."""
+        for row in self.db.query("SELECT id FROM experiments WHERE record IS NULL"):
+            self.release_experiment_id(row["id"])
 
     def save_experiment(self, experiment: Experiment) -> None:
-        path = self.experiment_dir(experiment.id) / "experiment.json"
-        write_atomic(path, experiment.model_dump_json(indent=2))
+        self.experiment_dir(experiment.id).mkdir(parents=True, exist_ok=True)
+        with self.db.transaction() as db:
+            upsert_experiment(db, experiment)
 
     def load_experiment(self, experiment_id: str) -> Experiment:
-        path = self.experiment_dir(experiment_id) / "experiment.json"
-        return _load_model(path, Experiment)
+        rows = self.db.query(
+            "SELECT record FROM experiments WHERE id = ? AND record IS NOT NULL", (experiment_id,)
+        )
+        if not rows:
+            raise FactoryError(f"no experiment {experiment_id} in {self.db.path}")
+        return _record(rows[0]["record"], experiment_id)
 
-    def experiments(self) -> list[Experiment]:
-        """Every recorded experiment, oldest first."""
-        if not self.experiments_dir.is_dir():
-            return []
+    def experiments(self, last: int | None = None) -> list[Experiment]:
+        """Recorded experiments, whole, oldest first: every one, or the `last` few."""
+        sql = "SELECT id, record FROM experiments WHERE record IS NOT NULL ORDER BY number"
+        if last is not None:
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(last)}) ORDER BY id"
         found = []
-        # By number, not by name: exp-10000 comes after exp-9999, not after exp-1000.
-        for folder in sorted(self.experiments_dir.iterdir(), key=lambda p: _number(p.name) or 0):
-            path = folder / "experiment.json"
-            if _number(folder.name) is not None and path.exists():
-                with contextlib.suppress(FactoryError):
-                    found.append(_load_model(path, Experiment))
+        for row in self.db.query(sql):
+            with contextlib.suppress(FactoryError):
+                found.append(_record(row["record"], row["id"]))
+        found.sort(key=lambda e: e.number)
         return found
 
+    def outlines(self, since: int = 0) -> tuple[list[ExperimentOutline], int]:
+        """Every experiment's outline (oldest first) changed after version `since`, and the
+        version to ask from next time: a run reads its history once, then only changes."""
+        rows = self.db.query(f"{OUTLINE} AND version > ? ORDER BY number", (since,))
+        return _outlines(rows), max((row["version"] for row in rows), default=since)
+
+    def decided_outlines(self, last: int) -> list[ExperimentOutline]:
+        """The `last` kept or reverted experiments in outline, oldest first."""
+        rows = self.db.query(
+            f"{OUTLINE} AND status IN ('kept', 'reverted') ORDER BY number DESC LIMIT ?",
+            (last,),
+        )
+        return _outlines(rows[::-1])
+
     def unfinished_experiments(self) -> list[Experiment]:
-        return [e for e in self.experiments() if not e.status.final]
+        marks = ", ".join("?" for _ in FINAL)
+        rows = self.db.query(
+            "SELECT id, record FROM experiments WHERE record IS NOT NULL "
+            f"AND status NOT IN ({marks}) ORDER BY number",
+            FINAL,
+        )
+        return [_record(row["record"], row["id"]) for row in rows]
+
+    def experiment_rows(
+        self,
+        text: str = "",
+        sort: str = "id",
+        descending: bool = False,
+        limit: int = 500,
+        offset: int = 0,
+    ) -> tuple[list[ExperimentRow], int]:
+        """A page of the history: the experiments whose id, hypothesis or status holds
+        `text`, sorted by a column; and how many match in all."""
+        where, parameters = "record IS NOT NULL", []
+        for word in text.lower().split():
+            where += f" AND {WORD_MATCHES}"
+            parameters += [f"%{_escape_like(word)}%"] * 3
+        order = SORT_COLUMNS.get(sort, "number") + (" DESC" if descending else "")
+        rows = self.db.query(
+            f"SELECT id, title, status, before_score, after_score FROM experiments "
+            f"WHERE {where} ORDER BY {order}, number LIMIT ? OFFSET ?",
+            (*parameters, limit, offset),
+        )
+        (total,) = self.db.query(
+            f"SELECT count(*) FROM experiments WHERE {where}", tuple(parameters)
+        )[0]
+        return [ExperimentRow(*row) for row in rows], total
+
+    def experiment_totals(self) -> dict[str, int]:
+        """How many experiments ended each way (and run or wait now), by status."""
+        rows = self.db.query(
+            "SELECT status, count(*) FROM experiments WHERE record IS NOT NULL GROUP BY status"
+        )
+        return {status: count for status, count in rows}
+
+    def best_composite(self) -> float | None:
+        """The best the project reached: the first experiment's baseline or a kept result
+        (what `stats.composite_best` says of the whole history, asked of the database)."""
+        rows = self.db.query(
+            "SELECT max(score) FROM ("
+            "SELECT * FROM (SELECT before_score AS score FROM experiments "
+            "WHERE record IS NOT NULL ORDER BY number LIMIT 1) "
+            "UNION ALL SELECT after_score FROM experiments WHERE status = 'kept')"
+        )
+        best: float | None = rows[0][0]
+        return best
 
     def write_artifact(self, experiment_id: str, name: str, text: str) -> Path:
         path = self.experiment_dir(experiment_id) / name
@@ -267,25 +356,29 @@ class Store:
 
     # -- backlog -----------------------------------------------------------------------------
     def backlog(self) -> list[BacklogItem]:
-        return self._read_list(self.backlog_path, _BACKLOG, "backlog")
+        rows = self.db.query(
+            "SELECT id, title, detail, status, created_at FROM backlog ORDER BY position"
+        )
+        return [BacklogItem(**dict(row)) for row in rows]
 
-    def save_backlog(self, items: list[BacklogItem]) -> None:
-        write_atomic(self.backlog_path, _BACKLOG.dump_json(items, indent=2).decode())
-
-    @contextlib.contextmanager
-    def _updating(self) -> Iterator[None]:
-        """One read-modify-write of the backlog or the messages at a time, across processes:
-        the CLI, the TUI and the run all change them, and none may lose another's update."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(self.root / "lists.lock", thread_local=False):
-            yield
+    def backlog_version(self) -> tuple[int, int, int]:
+        """Changes whenever the backlog does: cheap enough to ask on every redraw."""
+        row = self.db.query(
+            "SELECT count(*), coalesce(max(position), 0), "
+            "coalesce(sum(status = 'done'), 0) FROM backlog"
+        )[0]
+        return (row[0], row[1], row[2])
 
     def add_backlog_item(self, title: str, detail: str = "") -> BacklogItem:
         if not title.strip():
             raise UsageError("a backlog item needs a title")
         item = BacklogItem(id=uuid.uuid4().hex[:8], title=title.strip(), detail=detail)
-        with self._updating():
-            self.save_backlog([*self.backlog(), item])
+        with self.db.transaction() as db:
+            db.execute(
+                "INSERT INTO backlog (id, title, detail, status, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (item.id, item.title, item.detail, item.status, item.created_at),
+            )
         return item
 
     def find_backlog_item(self, text: str) -> BacklogItem | None:
@@ -301,61 +394,112 @@ class Store:
         return found[0] if found else None
 
     def set_backlog_status(self, item_id: str, status: str) -> BacklogItem:
-        with self._updating():
-            items = self.backlog()
-            for index, item in enumerate(items):
-                if item.id == item_id:
-                    items[index] = item.model_copy(update={"status": status})
-                    self.save_backlog(items)
-                    return items[index]
-        raise UsageError(f"no backlog item {item_id}")
+        with self.db.transaction() as db:
+            changed = db.execute(
+                "UPDATE backlog SET status = ? WHERE id = ?", (status, item_id)
+            ).rowcount
+        if not changed:
+            raise UsageError(f"no backlog item {item_id}")
+        return next(item for item in self.backlog() if item.id == item_id)
 
     def remove_backlog_item(self, item_id: str) -> BacklogItem:
-        with self._updating():
-            items = self.backlog()
-            for item in items:
-                if item.id == item_id:
-                    self.save_backlog([other for other in items if other.id != item_id])
-                    return item
-        raise UsageError(f"no backlog item {item_id}")
+        with self.db.transaction() as db:
+            row = db.execute(
+                "SELECT id, title, detail, status, created_at FROM backlog WHERE id = ?",
+                (item_id,),
+            ).fetchone()
+            if row is None:
+                raise UsageError(f"no backlog item {item_id}")
+            db.execute("DELETE FROM backlog WHERE id = ?", (item_id,))
+        return BacklogItem(**dict(row))
 
     # -- messages to the CEO -----------------------------------------------------------------
     def messages(self) -> list[CeoMessage]:
-        return self._read_list(self.messages_path, _MESSAGES, "messages")
+        rows = self.db.query("SELECT id, text, created_at, read_at FROM messages ORDER BY position")
+        return [CeoMessage(**dict(row)) for row in rows]
 
     def add_message(self, text: str) -> CeoMessage:
         if not text.strip():
             raise UsageError("a message to the CEO cannot be empty")
         message = CeoMessage(id=uuid.uuid4().hex[:8], text=text.strip())
-        with self._updating():
-            self._save_messages([*self.messages(), message])
+        with self.db.transaction() as db:
+            db.execute(
+                "INSERT INTO messages (id, text, created_at) VALUES (?, ?, ?)",
+                (message.id, message.text, message.created_at),
+            )
         return message
 
     def pending_messages(self) -> list[CeoMessage]:
         return [message for message in self.messages() if message.read_at is None]
 
     def mark_read(self, ids: list[str]) -> None:
-        now = time.time()
-        with self._updating():
-            updated = [
-                m.model_copy(update={"read_at": now}) if m.id in ids and m.read_at is None else m
-                for m in self.messages()
-            ]
-            self._save_messages(updated)
+        with self.db.transaction() as db:
+            db.executemany(
+                "UPDATE messages SET read_at = ? WHERE id = ? AND read_at IS NULL",
+                [(time.time(), message_id) for message_id in ids],
+            )
 
-    def _save_messages(self, messages: list[CeoMessage]) -> None:
-        write_atomic(self.messages_path, _MESSAGES.dump_json(messages, indent=2).decode())
+    # -- the event log's index ---------------------------------------------------------------
+    def event_segment(self) -> int:
+        """The number the current `events.jsonl` will have once rotated."""
+        rows = self.db.query("SELECT value FROM settings WHERE key = 'event_segment'")
+        return int(rows[0]["value"]) if rows else 1
+
+    def rotate_events(self) -> None:
+        """Close the current part of the event log: it becomes `events-NNNNNN.jsonl`."""
+        with self.db.transaction() as db:
+            segment = self.event_segment()
+            if self.events_path.exists():
+                self.events_path.replace(self.event_segment_path(segment))
+            db.execute(
+                "INSERT INTO settings (key, value) VALUES ('event_segment', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(segment + 1),),
+            )
+
+    def record_run(self, offset: int, event_json: str, pid: int, mode: str) -> None:
+        """Where a run's events begin: `factory watch` starts there without a scan."""
+        with self.db.transaction() as db:
+            db.execute(
+                "INSERT INTO runs (started_at, pid, mode, segment, offset, event) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), pid, mode, self.event_segment(), offset, event_json),
+            )
+
+    def last_run(self) -> tuple[int, int, str] | None:
+        """The last run's start: (segment, offset, its run_started event as JSON)."""
+        rows = self.db.query("SELECT segment, offset, event FROM runs ORDER BY number DESC LIMIT 1")
+        return (rows[0]["segment"], rows[0]["offset"], rows[0]["event"]) if rows else None
 
 
-def _number(name: str) -> int | None:
-    prefix, _, digits = name.partition("-")
-    return int(digits) if prefix == "exp" and digits.isdigit() else None
-
-
-def _load_model(path: Path, model: type[M]) -> M:
+def _record(text: str, experiment_id: str) -> Experiment:
     try:
-        return model.model_validate_json(path.read_bytes())
-    except OSError as error:
-        raise FactoryError(f"cannot read {path}: {error.strerror}") from None
+        return Experiment.model_validate_json(text)
     except ValidationError as error:
-        raise FactoryError(f"{path}: invalid record: {error.error_count()} problem(s)") from None
+        raise FactoryError(
+            f"{experiment_id}: invalid record: {error.error_count()} problem(s)"
+        ) from None
+
+
+def _escape_like(word: str) -> str:
+    """`word` matched as written: LIKE's wildcards in it are plain characters."""
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _outlines(rows: list[sqlite3.Row]) -> list[ExperimentOutline]:
+    return [
+        ExperimentOutline(
+            id=row["id"],
+            status=ExperimentStatus(row["status"]),
+            hypothesis=Hypothesis.model_validate_json(row["hypothesis"]),
+            files_changed=json.loads(row["files_changed"]),
+            before=row["before_score"],
+            after=row["after_score"],
+            before_values=json.loads(row["before_values"]),
+            after_values=json.loads(row["after_values"]),
+            cost_usd=row["cost_usd"],
+            started_at=row["started_at"] or 0.0,
+            finished_at=row["finished_at"],
+        )
+        for row in rows
+    ]

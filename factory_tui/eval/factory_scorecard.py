@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from factory_tui.engine.models import DimensionScore, Experiment, Hypothesis
+from factory_tui.engine.models import DimensionScore, ExperimentOutline, Hypothesis
 
 RECENT = 10
 GROUNDED_SOURCES = {"backlog", "user", "focus"}
@@ -26,21 +26,14 @@ class Outcome(NamedTuple):
     after: float | None
 
 
-def outcomes(experiments: Iterable[Experiment]) -> list[Outcome]:
-    return [
-        Outcome(
-            e.hypothesis,
-            e.status.value,
-            e.before.composite if e.before else None,
-            e.after.composite if e.after else None,
-        )
-        for e in experiments
-    ]
-
-
-def factory_scorecard(history: Iterable[Experiment] | list[Outcome]) -> list[DimensionScore]:
+def factory_scorecard(
+    history: Iterable[ExperimentOutline] | list[Outcome],
+) -> list[DimensionScore]:
     """Each measure over the last RECENT finished experiments; n/a before there are any."""
-    items = [h if isinstance(h, Outcome) else outcomes([h])[0] for h in history]
+    items = [
+        h if isinstance(h, Outcome) else Outcome(h.hypothesis, h.status.value, h.before, h.after)
+        for h in history
+    ]
     return [diversity(items), grounding(items), effectiveness(items)]
 
 

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from factory_tui.engine.models import Check, Experiment, ExperimentStatus, Hypothesis
+from factory_tui.engine.models import (
+    Check,
+    Experiment,
+    ExperimentOutline,
+    ExperimentStatus,
+    Hypothesis,
+)
 from factory_tui.engine.text import words
 
 # Lint rule ids as ruff (and flake8 plugins) name them: F401, E712, UP031, RUF100, PERF402.
@@ -46,7 +52,7 @@ class Target:
         )
 
     @classmethod
-    def of_experiment(cls, experiment: Experiment) -> Target:
+    def of_experiment(cls, experiment: Experiment | ExperimentOutline) -> Target:
         return cls.of(experiment.hypothesis, experiment.files_changed)
 
 
@@ -87,25 +93,29 @@ def similarity_check(target: Target, reverted: list[Target], limit: float) -> Ch
     )
 
 
-def standing(history: list[Experiment]) -> list[Experiment]:
+def standing(history: Sequence[ExperimentOutline]) -> list[ExperimentOutline]:
     """Kept and reverted experiments whose outcome still stands: one is superseded once a
     later kept experiment has touched any of the files it targeted or touched."""
-    finished = [
-        e for e in history if e.status in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)
-    ]
-    kept = [e for e in finished if e.status == ExperimentStatus.KEPT]
+    finished = sorted(
+        (e for e in history if e.status in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)),
+        key=lambda e: e.number,
+    )
+    # From the newest back, with the files every later kept experiment touched: one pass,
+    # however long the history.
+    touched_later: set[str] = set()
     result = []
-    for experiment in finished:
+    for experiment in reversed(finished):
         files = {*experiment.hypothesis.files, *experiment.files_changed}
-        superseded = any(
-            later.number > experiment.number and files & set(later.files_changed) for later in kept
-        )
-        if not superseded:
+        if not files & touched_later:
             result.append(experiment)
-    return result
+        if experiment.status == ExperimentStatus.KEPT:
+            touched_later.update(experiment.files_changed)
+    return result[::-1]
 
 
-def reverted_targets(history: list[Experiment], exclude: str | None = None) -> list[Target]:
+def reverted_targets(
+    history: Sequence[ExperimentOutline], exclude: str | None = None
+) -> list[Target]:
     """The targets of the reverted experiments that still stand."""
     return [
         Target.of_experiment(e)
