@@ -20,6 +20,7 @@ from factory_tui.engine.models import (
     Check,
     DimensionScore,
     Experiment,
+    ExperimentOutline,
     ExperimentStatus,
     Hypothesis,
     Review,
@@ -269,7 +270,7 @@ def test_the_factory_scorecard_reads_the_history_and_stays_out_of_the_score() ->
         _experiment(3, "tests", "kept", 0.55, 0.60),
         _experiment(4, "style", "reverted", 0.60, 0.58),
     ]
-    diversity, grounding, effectiveness = factory_scorecard(history)
+    diversity, grounding, effectiveness = factory_scorecard(map(ExperimentOutline.of, history))
     assert diversity.raw == {"distinct": 3, "experiments": 4}
     assert diversity.score == pytest.approx(3 / 4)
     assert grounding.score == 0.75  # experiment 2's rationale grounds nothing

@@ -212,8 +212,8 @@ class Store:
         return self.experiments_dir / experiment_id
 
     def allocate_experiment_id(self) -> str:
-        """The next `exp-NNNN`, reserved in the database (a transaction: safe against races)
-        with its folder made for the files."""
+        """The next `exp-NNNN`, reserved in the database (a transaction: safe against races),
+        and its folder for the files."""
         with self.db.transaction() as db:
             (last,) = db.execute("SELECT coalesce(max(number), 0) FROM experiments").fetchone()
             number = last + 1
@@ -225,12 +225,14 @@ class Store:
                 "INSERT INTO experiments (number, id, status) VALUES (?, ?, 'reserved')",
                 (number, experiment_id),
             )
-            try:
-                self.experiment_dir(experiment_id).mkdir(parents=True)
-            except OSError as error:
-                raise FactoryError(
-                    f"cannot create {self.experiment_dir(experiment_id)}: {error.strerror or error}"
-                ) from None
+        # After the commit: a kill in between leaves a reserved row, which the next run
+        # gives back, never a folder that no row accounts for.
+        try:
+            self.experiment_dir(experiment_id).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise FactoryError(
+                f"cannot create {self.experiment_dir(experiment_id)}: {error.strerror or error}"
+            ) from None
         return experiment_id
 
     def release_experiment_id(self, experiment_id: str) -> None:
