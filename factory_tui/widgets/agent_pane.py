@@ -6,7 +6,8 @@ Lines arrive in batches (the dashboard flushes them 20 times a second) and go to
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Self
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -45,6 +46,19 @@ def status_line(agent: AgentView, now: float) -> str:
     if agent.experiment:
         parts.append(agent.experiment)
     return " · ".join(parts)
+
+
+class PaneLog(Log):
+    """Textual's `Log`, repainted once it is full. When `Log.write_lines` (Textual 8.2)
+    drops the oldest lines it refreshes the rows the new lines had before the drop, past
+    the end by then, and a log already scrolled to its end does not move: a full pane
+    stopped showing new output until something else repainted it."""
+
+    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
+        super().write_lines(lines, scroll_end)
+        if self.max_lines is not None and len(self.lines) >= self.max_lines:
+            self.refresh()
+        return self
 
 
 class AgentPane(Vertical):
@@ -98,7 +112,7 @@ class AgentPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield ChangingStatic("○ idle", classes="pane-status")
-        yield Log(max_lines=self.max_lines, auto_scroll=True, classes="pane-log")
+        yield PaneLog(max_lines=self.max_lines, auto_scroll=True, classes="pane-log")
 
     @property
     def log_view(self) -> Log:
