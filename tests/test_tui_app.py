@@ -645,3 +645,24 @@ def test_watch_starts_at_the_last_run_and_follows_the_log_across_rotations(
 
     asyncio.run(scenario())
     bus.close()
+
+
+def test_a_full_pane_keeps_showing_the_newest_output(tmp_path: Path) -> None:
+    # Past its 2,000 lines a pane drops the oldest: the newest must still reach the screen.
+    root = tmp_path / "project"
+    root.mkdir()
+    app = FactoryApp(root, follow=False)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(160, 45)) as pilot:
+            pane = app.dashboard.query_one("#pane-builder", AgentPane)
+            for chunk in range(5):  # as the flushes of a long run write them
+                pane.write_lines([f"early {chunk} {n}" for n in range(500)])
+            await pilot.pause()
+            for batch in range(3):  # each write drops as many old lines as it adds
+                pane.write_lines([f"late {batch} {n}" for n in range(10)])
+                await pilot.pause()
+                screen = app.export_screenshot().replace("&#160;", " ")
+                assert f"late {batch} 9" in screen
+
+    asyncio.run(scenario())
