@@ -381,7 +381,7 @@ class Cycle:
             )
             if settings.smoke_command:
                 extra.append(await self.smoke(settings.smoke_command, slot, experiment.id))
-            checks = self.policy.precheck(experiment, settings, guards, extra, self.history, diff)
+            checks = self.policy.precheck(experiment, settings, guards, extra, diff)
             recommendation = decide.recommend(checks)
             if recommendation.decision == "revert":
                 return recommendation

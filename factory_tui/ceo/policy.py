@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,7 @@ from factory_tui.agents.base import AgentContext
 from factory_tui.engine import stats
 from factory_tui.engine.config import EvalConfig, ResearchConfig
 from factory_tui.engine.events import RunMode
-from factory_tui.engine.models import Check, Experiment, ExperimentOutline, Hypothesis, Scorecard
+from factory_tui.engine.models import Check, Experiment, Hypothesis, Scorecard
 from factory_tui.engine.paths import matches
 from factory_tui.eval.diffs import added_text
 from factory_tui.eval.leakage import GroundTruth, Risk, assess
@@ -86,7 +86,6 @@ class Policy:
         settings: EvalConfig,
         guards: list[Check],
         extra: list[Check],
-        history: Sequence[ExperimentOutline],
         diff: str,
     ) -> list[Check]:
         assert experiment.before is not None and experiment.after is not None
@@ -105,8 +104,12 @@ class ResearchPolicy(Policy):
 
     metric = RESEARCH_METRIC
 
-    def __init__(self, research: ResearchConfig) -> None:
+    def __init__(
+        self, research: ResearchConfig, best_so_far: Callable[[str, str], float | None]
+    ) -> None:
         self.research = research
+        # (metric, direction) -> the best the project reached, over its whole history.
+        self.best_so_far = best_so_far
         self.direction = research.direction
         self.hides_paths = bool(research.fixed)
         self.truth: GroundTruth | None = None
@@ -172,7 +175,6 @@ class ResearchPolicy(Policy):
         settings: EvalConfig,
         guards: list[Check],
         extra: list[Check],
-        history: Sequence[ExperimentOutline],
         diff: str,
     ) -> list[Check]:
         assert experiment.before is not None and experiment.after is not None
@@ -185,12 +187,10 @@ class ResearchPolicy(Policy):
                 detail=leak.describe() if leak else "no ground truth read",
             ),
         ]
-        best = stats.best_score(
-            history,
-            before=lambda e: e.before_values.get(RESEARCH_METRIC),
-            after=lambda e: e.after_values.get(RESEARCH_METRIC),
-            direction=self.direction,
-            also=[metric_value(experiment.before)],
+        # The first baseline and every kept result, asked of the database, and this base.
+        best = stats.best_of(
+            [self.best_so_far(RESEARCH_METRIC, self.direction), metric_value(experiment.before)],
+            self.direction,
         )
         return decide.research_precheck(
             experiment.before,
@@ -225,7 +225,7 @@ def policy_for(
 ) -> Policy:
     if mode == "research":
         assert research is not None
-        return ResearchPolicy(research)
+        return ResearchPolicy(research, store.best_value)
     if mode == "meta":
         return MetaPolicy(lambda: ace(store, playbooks))
     return Policy()

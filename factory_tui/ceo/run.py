@@ -51,6 +51,8 @@ from factory_tui.engine.text import money
 from factory_tui.engine.workspace import KEPT_PREFIX, REVERTED_PREFIX, Workspace
 from factory_tui.eval import tools
 from factory_tui.eval.evaluator import Evaluator
+from factory_tui.eval.factory_scorecard import RECENT
+from factory_tui.eval.similarity import standing_numbers
 
 from . import build, decide
 from .agent_calls import AgentCalls
@@ -58,6 +60,10 @@ from .cycle import SLOT, Cycle
 from .errors import BudgetSpent, StopRequested
 from .playbooks import Playbooks
 from .policy import RESEARCH_METRIC, policy_for
+
+# Finished experiments a cycle reads besides those whose outcome stands: more than the
+# archive notes the agents read (RECENT_NOTES).
+HISTORY_RECENT = 20
 
 
 class Notify(Protocol):
@@ -113,9 +119,6 @@ class Pipeline:
         self.sandbox = evaluator.sandbox or Sandbox("off")
         self.cost_usd = 0.0
         self.experiments_run = 0
-        # The history in outline, read whole once and then only what changed (see history).
-        self._history: dict[str, ExperimentOutline] = {}
-        self._history_version = 0
         self.focus_item: BacklogItem | None = None
         self.last_experiment: Experiment | None = None  # this run's latest, once there is one
         self.playbooks = Playbooks(store.root)
@@ -376,12 +379,14 @@ class Pipeline:
         return self._outcome("completed", f"focus: {experiment.status.value}")
 
     def history(self) -> list[ExperimentOutline]:
-        """Every experiment of the project in outline, oldest first. A month of experiments
-        is read once per run; each cycle after that reads only the rows that changed."""
-        changed, self._history_version = self.store.outlines(self._history_version)
-        for outline in changed:
-            self._history[outline.id] = outline
-        return list(self._history.values())
+        """What a cycle reads of the project's history, in outline, oldest first: every
+        experiment whose outcome still stands and the last HISTORY_RECENT finished. Whatever
+        looks at the history sees the same as over all of it: any experiment after one of
+        the last finished is among them too, so `standing` holds on this part alone."""
+        numbers = standing_numbers(self.store.outcomes())
+        numbers.update(self.store.last_finished(HISTORY_RECENT))
+        numbers.update(self.store.last_finished(RECENT, ("kept", "reverted")))  # the scorecard's
+        return self.store.outlines_of(numbers)
 
     async def recover(self) -> None:
         """Abort experiments a killed run left unfinished; their worktree is removed."""

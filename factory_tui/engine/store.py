@@ -19,6 +19,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -41,7 +42,7 @@ FACTORY_DIR = ".factory"
 FINAL = tuple(s.value for s in ExperimentStatus if s.final)
 OUTLINE = (
     "SELECT id, status, hypothesis, files_changed, before_score, after_score, before_values, "
-    "after_values, cost_usd, started_at, finished_at, version FROM experiments "
+    "after_values, cost_usd, started_at, finished_at, version, number FROM experiments "
     "WHERE record IS NOT NULL"
 )
 # A word of the history's filter matches an experiment's id, hypothesis or status.
@@ -279,6 +280,56 @@ class Store:
         version to ask from next time: a run reads its history once, then only changes."""
         rows = self.db.query(f"{OUTLINE} AND version > ? ORDER BY number", (since,))
         return _outlines(rows), max((row["version"] for row in rows), default=since)
+
+    def outcomes(self) -> list[tuple[int, str, set[str], set[str]]]:
+        """Every kept or reverted experiment, oldest first, as (number, status, the files it
+        targeted or touched, the files it touched): what telling which outcomes still stand
+        needs, and no more."""
+        rows = self.db.query(
+            "SELECT number, status, json_extract(hypothesis, '$.files'), files_changed "
+            "FROM experiments WHERE status IN ('kept', 'reverted') ORDER BY number"
+        )
+        outcomes = []
+        for number, status, targeted, changed in rows:
+            touched = set(json.loads(changed))
+            outcomes.append((number, status, touched.union(json.loads(targeted or "[]")), touched))
+        return outcomes
+
+    def outlines_of(self, numbers: Iterable[int]) -> list[ExperimentOutline]:
+        """The outlines of these experiments, oldest first."""
+        wanted = sorted(set(numbers))
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(wanted), 500):  # under SQLite's limit on parameters
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows += self.db.query(f"{OUTLINE} AND number IN ({marks})", tuple(chunk))
+        return _outlines(sorted(rows, key=lambda row: row["number"]))
+
+    def last_finished(self, count: int, statuses: tuple[str, ...] = FINAL) -> list[int]:
+        """The numbers of the last `count` experiments that ended one of these ways."""
+        marks = ", ".join("?" for _ in statuses)
+        rows = self.db.query(
+            f"SELECT number FROM experiments WHERE status IN ({marks}) "
+            "ORDER BY number DESC LIMIT ?",
+            (*statuses, count),
+        )
+        return [row[0] for row in rows]
+
+    def best_value(self, name: str, direction: str) -> float | None:
+        """The best of a project metric the project reached: at the first experiment's
+        baseline or in a kept result (research mode's best, asked of the database)."""
+        best = "max" if direction == "higher" else "min"
+        key = f'$."{name}"'
+        rows = self.db.query(
+            f"SELECT {best}(value) FROM ("
+            "SELECT * FROM (SELECT json_extract(before_values, ?) AS value FROM experiments "
+            "WHERE record IS NOT NULL ORDER BY number LIMIT 1) "
+            "UNION ALL SELECT json_extract(after_values, ?) FROM experiments "
+            "WHERE status = 'kept')",
+            (key, key),
+        )
+        value: float | None = rows[0][0]
+        return value
 
     def decided_outlines(self, last: int) -> list[ExperimentOutline]:
         """The `last` kept or reverted experiments in outline, oldest first."""

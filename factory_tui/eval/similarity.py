@@ -96,21 +96,27 @@ def similarity_check(target: Target, reverted: list[Target], limit: float) -> Ch
 def standing(history: Sequence[ExperimentOutline]) -> list[ExperimentOutline]:
     """Kept and reverted experiments whose outcome still stands: one is superseded once a
     later kept experiment has touched any of the files it targeted or touched."""
-    finished = sorted(
-        (e for e in history if e.status in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)),
-        key=lambda e: e.number,
-    )
-    # From the newest back, with the files every later kept experiment touched: one pass,
-    # however long the history.
+    outcomes = [
+        (e.number, e.status.value, {*e.hypothesis.files, *e.files_changed}, set(e.files_changed))
+        for e in history
+        if e.status in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)
+    ]
+    still = standing_numbers(outcomes)
+    return [e for e in history if e.number in still]
+
+
+def standing_numbers(outcomes: Iterable[tuple[int, str, set[str], set[str]]]) -> set[int]:
+    """`standing` over (number, status, files targeted or touched, files touched) of each
+    kept or reverted experiment: one pass from the newest back, with the files every later
+    kept experiment touched, however long the history."""
     touched_later: set[str] = set()
-    result = []
-    for experiment in reversed(finished):
-        files = {*experiment.hypothesis.files, *experiment.files_changed}
+    still = set()
+    for number, status, files, changed in sorted(outcomes, key=lambda o: o[0], reverse=True):
         if not files & touched_later:
-            result.append(experiment)
-        if experiment.status == ExperimentStatus.KEPT:
-            touched_later.update(experiment.files_changed)
-    return result[::-1]
+            still.add(number)
+        if status == "kept":
+            touched_later.update(changed)
+    return still
 
 
 def reverted_targets(
