@@ -19,7 +19,8 @@ from factory_tui.engine.text import plain
 
 
 class Contract(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Built on first use, not at import: a command pays only for the models it reads.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -17,7 +17,8 @@ from .errors import UsageError
 
 class Section(BaseModel):
     # No NaN or infinity anywhere: a NaN weight would make every composite NaN.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Built on first use, not at import: a command pays only for the models it reads.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class RoleConfig(Section):

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from .errors import FactoryError, UsageError
 from .models import BacklogItem, CeoMessage, Experiment
@@ -47,11 +47,13 @@ CREATE TABLE experiments (
     after_values TEXT NOT NULL DEFAULT '{}',
     cost_usd REAL NOT NULL DEFAULT 0,
     started_at REAL,
-    finished_at REAL,
-    record TEXT
+    finished_at REAL
 );
-CREATE INDEX experiments_status ON experiments (status);
+-- Covers the totals and the best score, so neither reads a row.
+CREATE INDEX experiments_status ON experiments (status, after_score);
 CREATE INDEX experiments_version ON experiments (version);
+-- The whole record, apart: lists and counts never page through ten thousand of them.
+CREATE TABLE records (number INTEGER PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE backlog (
     position INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -81,8 +83,8 @@ CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 Item = TypeVar("Item")
-_BACKLOG = TypeAdapter(list[BacklogItem])
-_MESSAGES = TypeAdapter(list[CeoMessage])
+_BACKLOG = TypeAdapter(list[BacklogItem], config=ConfigDict(defer_build=True))
+_MESSAGES = TypeAdapter(list[CeoMessage], config=ConfigDict(defer_build=True))
 
 
 class Database:
@@ -196,7 +198,6 @@ def experiment_columns(experiment: Experiment) -> dict[str, object]:
         "cost_usd": experiment.cost_usd,
         "started_at": experiment.started_at,
         "finished_at": experiment.finished_at,
-        "record": experiment.model_dump_json(),
     }
 
 
@@ -210,6 +211,10 @@ def upsert_experiment(connection: sqlite3.Connection, experiment: Experiment) ->
         "(SELECT coalesce(max(version), 0) + 1 FROM experiments)) "
         f"ON CONFLICT (number) DO UPDATE SET {updates}, version = excluded.version",
         columns,
+    )
+    connection.execute(
+        "INSERT OR REPLACE INTO records (number, record) VALUES (?, ?)",
+        (experiment.number, experiment.model_dump_json()),
     )
 
 

@@ -38,7 +38,8 @@ NoticeLevel = Literal["info", "warning", "error"]
 class Event(BaseModel):
     """Base of every event: when it happened and which experiment it belongs to, if any."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Built on first use, not at import: a command pays only for the models it reads.
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     ts: float = Field(default_factory=time.time)
     experiment: str | None = None
@@ -224,7 +225,7 @@ AnyEvent = Annotated[
     | LogContinued,
     Field(discriminator="type"),
 ]
-EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent, config=ConfigDict(defer_build=True))
 
 
 def parse_event(line: str | bytes) -> Event | None:

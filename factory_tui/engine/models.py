@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class Record(BaseModel):
     """Base of every persisted model: unknown fields from newer versions are ignored."""
 
-    model_config = ConfigDict(extra="ignore")
+    # Built on first use, not at import: a command pays only for the models it reads.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class Role(StrEnum):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from filelock import FileLock
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .store import write_atomic
 
@@ -30,7 +30,7 @@ class ProjectEntry(BaseModel):
     runs: int = 0
 
 
-_ENTRIES = TypeAdapter(list[ProjectEntry])
+_ENTRIES = TypeAdapter(list[ProjectEntry], config=ConfigDict(defer_build=True))
 
 
 class Registry:

@@ -43,7 +43,7 @@ FINAL = tuple(s.value for s in ExperimentStatus if s.final)
 OUTLINE = (
     "SELECT id, status, hypothesis, files_changed, before_score, after_score, before_values, "
     "after_values, cost_usd, started_at, finished_at, version, number FROM experiments "
-    "WHERE record IS NOT NULL"
+    "WHERE status != 'reserved'"
 )
 # A word of the history's filter matches an experiment's id, hypothesis or status.
 WORD_MATCHES = (
@@ -240,14 +240,14 @@ class Store:
         """Give back an id whose cycle ended before any experiment was recorded."""
         with self.db.transaction() as db:
             gone = db.execute(
-                "DELETE FROM experiments WHERE id = ? AND record IS NULL", (experiment_id,)
+                "DELETE FROM experiments WHERE id = ? AND status = 'reserved'", (experiment_id,)
             ).rowcount
         if gone:
             shutil.rmtree(self.experiment_dir(experiment_id), ignore_errors=True)
 
     def release_reserved(self) -> None:
         """Give back every id reserved by a run that ended before recording its experiment."""
-        for row in self.db.query("SELECT id FROM experiments WHERE record IS NULL"):
+        for row in self.db.query("SELECT id FROM experiments WHERE status = 'reserved'"):
             self.release_experiment_id(row["id"])
 
     def save_experiment(self, experiment: Experiment) -> None:
@@ -257,7 +257,8 @@ class Store:
 
     def load_experiment(self, experiment_id: str) -> Experiment:
         rows = self.db.query(
-            "SELECT record FROM experiments WHERE id = ? AND record IS NOT NULL", (experiment_id,)
+            "SELECT record FROM records JOIN experiments USING (number) WHERE id = ?",
+            (experiment_id,),
         )
         if not rows:
             raise FactoryError(f"no experiment {experiment_id} in {self.db.path}")
@@ -265,14 +266,13 @@ class Store:
 
     def experiments(self, last: int | None = None) -> list[Experiment]:
         """Recorded experiments, whole, oldest first: every one, or the `last` few."""
-        sql = "SELECT id, record FROM experiments WHERE record IS NOT NULL ORDER BY number"
+        sql = "SELECT number, record FROM records ORDER BY number"
         if last is not None:
-            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(last)}) ORDER BY id"
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(last)}) ORDER BY number"
         found = []
         for row in self.db.query(sql):
             with contextlib.suppress(FactoryError):
-                found.append(_record(row["record"], row["id"]))
-        found.sort(key=lambda e: e.number)
+                found.append(_record(row["record"], f"exp-{row['number']:04d}"))
         return found
 
     def outlines(self, since: int = 0) -> tuple[list[ExperimentOutline], int]:
@@ -323,7 +323,7 @@ class Store:
         rows = self.db.query(
             f"SELECT {best}(value) FROM ("
             "SELECT * FROM (SELECT json_extract(before_values, ?) AS value FROM experiments "
-            "WHERE record IS NOT NULL ORDER BY number LIMIT 1) "
+            "WHERE status != 'reserved' ORDER BY number LIMIT 1) "
             "UNION ALL SELECT json_extract(after_values, ?) FROM experiments "
             "WHERE status = 'kept')",
             (key, key),
@@ -342,8 +342,8 @@ class Store:
     def unfinished_experiments(self) -> list[Experiment]:
         marks = ", ".join("?" for _ in FINAL)
         rows = self.db.query(
-            "SELECT id, record FROM experiments WHERE record IS NOT NULL "
-            f"AND status NOT IN ({marks}) ORDER BY number",
+            "SELECT id, record FROM experiments JOIN records USING (number) "
+            f"WHERE status NOT IN ('reserved', {marks}) ORDER BY number",
             FINAL,
         )
         return [_record(row["record"], row["id"]) for row in rows]
@@ -358,7 +358,7 @@ class Store:
     ) -> tuple[list[ExperimentRow], int]:
         """A page of the history: the experiments whose id, hypothesis or status holds
         `text`, sorted by a column; and how many match in all."""
-        where, parameters = "record IS NOT NULL", []
+        where, parameters = "status != 'reserved'", []
         for word in text.lower().split():
             where += f" AND {WORD_MATCHES}"
             parameters += [f"%{_escape_like(word)}%"] * 3
@@ -376,7 +376,7 @@ class Store:
     def experiment_totals(self) -> dict[str, int]:
         """How many experiments ended each way (and run or wait now), by status."""
         rows = self.db.query(
-            "SELECT status, count(*) FROM experiments WHERE record IS NOT NULL GROUP BY status"
+            "SELECT status, count(*) FROM experiments WHERE status != 'reserved' GROUP BY status"
         )
         return {status: count for status, count in rows}
 
@@ -386,7 +386,7 @@ class Store:
         rows = self.db.query(
             "SELECT max(score) FROM ("
             "SELECT * FROM (SELECT before_score AS score FROM experiments "
-            "WHERE record IS NOT NULL ORDER BY number LIMIT 1) "
+            "WHERE status != 'reserved' ORDER BY number LIMIT 1) "
             "UNION ALL SELECT after_score FROM experiments WHERE status = 'kept')"
         )
         best: float | None = rows[0][0]

@@ -27,7 +27,9 @@ STATUS_STYLE = {
     "awaiting_approval": "magenta",
 }
 COLUMNS = ("id", "hypothesis", "status", "before", "after", "delta")
-PAGE = 500  # rows fetched at a time; the next page comes when the cursor reaches the end
+# Every column but the hypothesis has a fixed width, so adding rows measures nothing.
+WIDTHS = {"id": 10, "status": 8, "before": 6, "after": 6, "delta": 7}
+PAGE = 100  # rows fetched at a time; the next page comes when the cursor reaches the end
 # (filter text, sort column, descending, limit, offset) -> a page of rows, how many match
 RowSource = Callable[[str, str, bool, int, int], tuple[list[ExperimentRow], int]]
 
@@ -79,8 +81,10 @@ class History(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for column in COLUMNS:
-            # The hypothesis takes what the other columns leave, so the deltas stay in view.
-            width = max(24, self.app.size.width - 62) if column == "hypothesis" else None
+            # The hypothesis takes what the other columns (and their padding and the
+            # scrollbar) leave, so the deltas stay in view.
+            rest = self.app.size.width - sum(WIDTHS.values()) - 2 * len(COLUMNS) - 2
+            width = WIDTHS.get(column, max(24, rest))
             table.add_column(column, key=column, width=width)
         self.refresh_table()
         table.focus()
@@ -98,12 +102,17 @@ class History(Screen[None]):
         )
         for row in page:
             delta = row.delta
+            # Text, never str: a str cell is parsed as markup, slowly, and a hypothesis
+            # with brackets in its title would lose them.
             table.add_row(
-                row.id,
-                row.title,
-                Text(row.status, style=STATUS_STYLE.get(row.status, "")),
-                "-" if row.before is None else f"{row.before:.4f}",
-                "-" if row.after is None else f"{row.after:.4f}",
+                Text(row.id),
+                Text(row.title),
+                Text(
+                    row.status.replace("awaiting_approval", "waiting"),
+                    style=STATUS_STYLE.get(row.status, ""),
+                ),
+                Text("-" if row.before is None else f"{row.before:.4f}"),
+                Text("-" if row.after is None else f"{row.after:.4f}"),
                 Text(
                     "-" if delta is None else f"{delta:+.4f}",
                     style="green" if (delta or 0) > 0 else "red" if (delta or 0) < 0 else "",
