@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from factory_tui.engine import events as ev
-from factory_tui.engine.models import DimensionScore, Experiment, Scorecard
+from factory_tui.engine.models import Scorecard
 from factory_tui.engine.text import money, plain
 from factory_tui.event_text import out_of_reach_text
 
@@ -139,41 +137,6 @@ def _dimensions(card: Scorecard) -> str:
     return " · ".join(
         f"{d.name} {'n/a' if d.score is None else f'{d.score:.3f}'}" for d in card.dimensions
     )
-
-
-def status_table(experiments: Iterable[Experiment], title: str = "experiments") -> Table:
-    table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("id", style="bold")
-    table.add_column("hypothesis", overflow="fold")
-    table.add_column("verdict")
-    table.add_column("before", justify="right")
-    table.add_column("after", justify="right")
-    table.add_column("delta", justify="right")
-    for experiment in experiments:
-        status = experiment.status.value
-        delta = experiment.delta
-        table.add_row(
-            experiment.id,
-            escape(experiment.hypothesis.title),
-            f"[{STATUS_STYLE.get(status, 'bold')}]{status}[/]",
-            f"{experiment.before.composite:.4f}" if experiment.before else "-",
-            f"{experiment.after.composite:.4f}" if experiment.after else "-",
-            f"{delta:+.4f}" if delta is not None else "-",
-        )
-    return table
-
-
-def factory_table(measures: list[DimensionScore]) -> Table:
-    """The factory's own scorecard: how well it works on the project (not the project's
-    score, and never part of a verdict)."""
-    table = Table(title="the factory on this project", title_justify="left", expand=False)
-    table.add_column("measure", style="bold")
-    table.add_column("score", justify="right")
-    table.add_column("reason", overflow="fold")
-    for measure in measures:
-        score = "[dim]n/a[/]" if measure.score is None else f"{measure.score:.3f}"
-        table.add_row(measure.name, score, escape(measure.reason))
-    return table
 
 
 def scorecard_table(card: Scorecard, min_delta: float | None = None) -> Table:

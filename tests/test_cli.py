@@ -136,6 +136,32 @@ def test_status_lists_the_last_20_experiments_and_the_totals(make_repo) -> None:
     assert "25 experiment(s): 5 kept, 20 reverted; keep rate 20%" in result.stdout
     everything = run_factory("status", str(root), "--all")
     assert "exp-0001" in everything.stdout and "--all lists" not in everything.stdout
+    # One plain line an experiment, in order, the hypothesis last.
+    lines = [line for line in everything.stdout.splitlines() if line.startswith("exp-")]
+    assert [line.split()[0] for line in lines] == [f"exp-{n:04d}" for n in range(1, 26)]
+    assert lines[4].split()[1] == "kept" and lines[4].endswith("idea 5")
+
+
+def test_status_read_by_head_that_stops_early_is_no_error(make_repo) -> None:
+    root = make_repo({"README.md": "# hello\n"})
+    store = Store(root)
+    for number in range(1, 41):  # far more than a pipe holds: the writer meets a closed pipe
+        experiment_id = store.allocate_experiment_id()
+        store.save_experiment(
+            Experiment(
+                id=experiment_id,
+                hypothesis=Hypothesis(title=f"idea {number} " + "word " * 800),
+                branch=f"factory/{experiment_id}",
+                base_commit="abc",
+            )
+        )
+    piped = subprocess.run(
+        f"{sys.executable} -m factory_tui status {root} --all | head -5; exit ${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    # Quietly, with rich's 1 for a closed pipe (it was a one-line error and 2).
+    assert piped.returncode == 1 and piped.stderr == ""
+    assert piped.stdout.splitlines()[0].endswith(f"on {git.Repo(root).active_branch.name}")
 
 
 def test_uncommitted_changes_at_keep_time_stop_the_run_and_change_nothing(make_repo) -> None:

@@ -8,6 +8,7 @@ answers at once.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from .parser import build_parser
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     except FactoryError as error:
         print(f"factory: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # `factory status --all | head`: the reader has what it wanted
+        # Quietly, with the 1 rich exits with when a pipe closes under its own output.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as error:  # a folder it cannot read or write: .factory chmod 000, a full disk
         where = error.filename or "a file"
         print(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from factory_tui.engine.models import Scorecard
+    from factory_tui.engine.store import Store
 
 
 RECENT_ROWS = 20  # experiments `factory status` lists without --all
@@ -17,28 +18,22 @@ RECENT_ROWS = 20  # experiments `factory status` lists without --all
 def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from factory_tui.cli.tables import factory_table, status_lines, status_table
+    from factory_tui.engine.git_head import read_head
     from factory_tui.engine.store import Store
-    from factory_tui.engine.workspace import Workspace
-    from factory_tui.eval import tools
-    from factory_tui.eval.evaluator import EvalRequest, Evaluator
     from factory_tui.eval.factory_scorecard import RECENT, factory_scorecard
-    from factory_tui.headless import factory_table, status_table
 
-    workspace = Workspace.open(args.path)
-    store = Store(workspace.project)
+    head = read_head(args.path)  # one git call: no GitPython, no eval on the way
+    store = Store(head.project)
     console = Console(highlight=False)
     # Asked of the database: the best, the totals and the last few, never every record.
     totals = store.experiment_totals()
     count = sum(totals.values())
     best = store.best_composite()
-    console.print(f"[bold]{workspace.project}[/] on {workspace.base_branch}")
+    console.print(f"[bold]{head.project}[/] on {head.branch}")
     console.print(f"best score: {best:.4f}" if best is not None else "best score: not scored yet")
-    # The base's score as last measured: read from the eval's cache, no tool runs.
-    evaluator = Evaluator(store.config().eval, store.root, tools.project_python(workspace.project))
-    tree = workspace.tree_of(workspace.base_commit())
-    if (measured := evaluator.cached(tree)) is not None:
-        now = evaluator.assemble(tree, measured, EvalRequest()).composite
-        console.print(f"score now: {now:.4f} ({workspace.base_branch} at {tree[:10]})")
+    if (now := _score_now(store, head.tree)) is not None:
+        console.print(f"score now: {now:.4f} ({head.branch} at {head.tree[:10]})")
     holder = store.lock.holder()
     console.print(
         f"run: pid {holder.pid} holds the lock since {_clock(holder.started_at)}"
@@ -46,13 +41,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         else "run: none (unlocked)"
     )
     if count:
-        shown = store.experiments(last=None if args.all else RECENT_ROWS)
-        title = (
-            "experiments"
-            if len(shown) == count
-            else f"the last {len(shown)} of {count} experiments (--all lists every one)"
-        )
-        console.print(status_table(shown, title))
+        if args.all:
+            rows, _ = store.experiment_rows(limit=count)
+            for line in status_lines(rows):
+                sys.stdout.write(line + "\n")
+        else:
+            rows, _ = store.experiment_rows(descending=True, limit=RECENT_ROWS)
+            title = (
+                "experiments"
+                if len(rows) == count
+                else f"the last {len(rows)} of {count} experiments (--all lists every one)"
+            )
+            console.print(status_table(reversed(rows), title))
         rate = _keep_rate(totals)
         console.print(
             f"{count} experiment(s): "
@@ -63,6 +63,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         console.print("no experiments yet")
     return 0
+
+
+def _score_now(store: Store, tree: str) -> float | None:
+    """The base's score as last measured, from the eval's cache: no tool runs."""
+    # Entries are named <tree>-<16 hex digits of the settings>.json.
+    if not any((store.root / "cache" / "eval").glob(f"{tree}-{'?' * 16}.json")):
+        return None  # never measured: no need to load the eval to say so
+    from factory_tui.eval import tools
+    from factory_tui.eval.evaluator import EvalRequest, Evaluator
+
+    evaluator = Evaluator(store.config().eval, store.root, tools.project_python(store.project))
+    measured = evaluator.cached(tree)
+    return None if measured is None else evaluator.assemble(tree, measured, EvalRequest()).composite
 
 
 def cmd_projects(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from .errors import FactoryError, UsageError
+from .git_head import HARDENED
 from .store import FACTORY_DIR
 
 EXPERIMENT_PREFIX = "factory/"
@@ -50,9 +51,6 @@ FACTORY_ENV = {
 }
 
 
-# Every git command the factory runs: no hooks, no fsmonitor, no pager; a hook or an
-# fsmonitor planted in .git/config would otherwise run with the factory's rights.
-HARDENED = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "core.pager=cat")
 # Diffs read as text, never through an external diff or a textconv: `.gitattributes` must
 # not hide a change from the guards.
 DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "--text")

@@ -1,0 +1,59 @@
+"""What the reporting commands need of a repository, read with one `git rev-parse` and no
+GitPython (whose import alone costs more than the rest of `factory status`)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+
+# Every git command the factory runs: no hooks, no fsmonitor, no pager; a hook or an
+# fsmonitor planted in .git/config would otherwise run with the factory's rights.
+HARDENED = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "core.pager=cat")
+
+
+@dataclass(frozen=True)
+class Head:
+    project: Path
+    branch: str
+    commit: str
+    tree: str
+
+
+def read_head(path: Path) -> Head:
+    """The branch checked out at `path` (a repository's top folder), its commit and tree;
+    a UsageError, worded as a run's would be, for every state a run cannot start from."""
+    path = path.expanduser()
+    if not path.exists():
+        raise UsageError(f"{path}: no such directory")
+    if not path.is_dir():
+        raise UsageError(f"{path}: not a directory")
+    options = [part for option in HARDENED for part in ("-c", option)]
+    result = subprocess.run(
+        ["git", *options, "-C", str(path), "rev-parse", "--show-toplevel"],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0 or Path(result.stdout.strip()).resolve() != path.resolve():
+        if "work tree" in result.stderr:
+            raise UsageError(f"{path}: a bare repository has no working tree to improve")
+        raise UsageError(
+            f"{path}: not a git repository (run again with --init to create one "
+            "with a first commit)"
+        )
+    # An option applies to the names after it: the commit, the tree, then the branch.
+    names = ("HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD")
+    result = subprocess.run(
+        ["git", *options, "-C", str(path), "rev-parse", *names],
+        capture_output=True,
+        text=True,
+    )
+    lines = result.stdout.split()
+    if result.returncode != 0 or len(lines) != 3:
+        raise UsageError(f"{path}: the repository has no commits yet; commit once first")
+    commit, tree, ref = lines
+    if not ref.startswith("refs/heads/"):
+        raise UsageError(f"{path}: HEAD is detached; check out a branch first")
+    return Head(path.resolve(), ref.removeprefix("refs/heads/"), commit, tree)
