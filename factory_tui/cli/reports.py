@@ -17,6 +17,7 @@ RECENT_ROWS = 20  # experiments `factory status` lists without --all
 
 def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     from factory_tui.cli.tables import factory_table, status_lines, status_table
     from factory_tui.engine.git_head import read_head
@@ -31,6 +32,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     count = sum(totals.values())
     best = store.best_composite()
     console.print(f"[bold]{head.project}[/] on {head.branch}")
+    for line in store.take_set_aside():  # the first open of an earlier layout says so
+        console.print(f"[yellow]{escape(line)}[/]")
     console.print(f"best score: {best:.4f}" if best is not None else "best score: not scored yet")
     if (now := _score_now(store, head.tree)) is not None:
         console.print(f"score now: {now:.4f} ({head.branch} at {head.tree[:10]})")
