@@ -19,7 +19,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rich.text import Text
 from textual import on, work
@@ -32,8 +32,6 @@ from textual.worker import Worker, WorkerCancelled, WorkerState
 
 from factory_tui.agents.base import Runtime
 from factory_tui.ceo.decide import Decision, write_decision
-from factory_tui.ceo.playbooks import Playbooks
-from factory_tui.ceo.run import Pipeline
 from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import AgentOutput, ApprovalMode, Event, parse_event
 from factory_tui.engine.models import BacklogItem, KeepOrRevert, Role
@@ -49,11 +47,13 @@ from factory_tui.screens.dashboard import Dashboard
 from factory_tui.screens.event_feed import EventFeed
 from factory_tui.screens.experiment_detail import ExperimentDetail
 from factory_tui.screens.history import History
-from factory_tui.screens.playbooks import PlaybooksScreen
 from factory_tui.screens.spec_editor import SpecEditor
 from factory_tui.screens.text_prompt import TextPrompt
 from factory_tui.widgets.agent_pane import AgentPane
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
+
+if TYPE_CHECKING:  # a run in this process brings the engine; `watch` needs none of it
+    from factory_tui.ceo.run import Pipeline
 
 FLUSH_INTERVAL = 0.05
 FEED_KEEP = 50_000
@@ -610,6 +610,9 @@ class FactoryApp(App[int]):
         self.push_screen(SpecEditor(draft, runtime, self.project.name))
 
     def action_playbooks(self) -> None:
+        from factory_tui.ceo.playbooks import Playbooks
+        from factory_tui.screens.playbooks import PlaybooksScreen
+
         self.push_screen(PlaybooksScreen(Playbooks(self.store.root)))
 
     def _runtime(self) -> Runtime:

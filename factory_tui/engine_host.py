@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from factory_tui.ceo.decide import Decision
-from factory_tui.ceo.run import Pipeline
 from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import ApprovalMode
+
+if TYPE_CHECKING:
+    from factory_tui.ceo.run import Pipeline
 
 
 class EngineHost:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -146,6 +145,8 @@ class ExperimentDetail(Screen[None]):
         self.app.call_from_thread(self._show, files)
 
     def _show(self, files: ExperimentFiles) -> None:
+        from rich.syntax import Syntax  # and pygments: loaded when a diff is first shown
+
         self.files = files
         diff_lines = files.diff.splitlines()
         shown = "\n".join(diff_lines[:MAX_DIFF_LINES])
