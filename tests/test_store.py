@@ -283,3 +283,16 @@ def test_a_run_reads_its_history_once_and_then_only_what_changed(tmp_path: Path)
     changed, later = store.outlines(version)
     assert [(o.id, o.status.value, o.after) for o in changed] == [("exp-0002", "kept", 0.6)]
     assert later > version
+
+
+def test_a_damaged_database_is_one_line_that_says_what_to_do(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.add_backlog_item("keep me")
+    store.db.close()
+    path = tmp_path / ".factory" / "state.db"
+    for leftover in ("state.db-wal", "state.db-shm"):
+        (tmp_path / ".factory" / leftover).unlink(missing_ok=True)
+    path.write_bytes(b"this is not a database" * 300)
+    with pytest.raises(UsageError, match="file is not a database .*move it aside"):
+        Store(tmp_path).backlog()
+    assert path.read_bytes() == b"this is not a database" * 300  # left as it was

@@ -116,8 +116,13 @@ class Database:
             # lose the last transactions, and even then the database stays consistent.
             connection.execute("PRAGMA synchronous = NORMAL")
             self._prepare(connection)
-        except sqlite3.DatabaseError as error:
+        except sqlite3.OperationalError as error:  # locked, unreadable, no room
             raise UsageError(f"cannot open {self.path}: {error}") from None
+        except sqlite3.DatabaseError as error:  # not a database, or a damaged one
+            raise UsageError(
+                f"cannot open {self.path}: {error} (move it aside to start a fresh history; "
+                "the experiments' diffs, logs and notes stay where they are)"
+            ) from None
         except OSError as error:
             raise UsageError(f"cannot open {self.path}: {error.strerror or error}") from None
         return connection
