@@ -293,6 +293,6 @@ def test_a_damaged_database_is_one_line_that_says_what_to_do(tmp_path: Path) -> 
     for leftover in ("state.db-wal", "state.db-shm"):
         (tmp_path / ".factory" / leftover).unlink(missing_ok=True)
     path.write_bytes(b"this is not a database" * 300)
-    with pytest.raises(UsageError, match="file is not a database .*move it aside"):
+    with pytest.raises(UsageError, match=r"file is not a database .*move it aside"):
         Store(tmp_path).backlog()
     assert path.read_bytes() == b"this is not a database" * 300  # left as it was
