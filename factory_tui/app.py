@@ -600,7 +600,10 @@ class FactoryApp(App[int]):
         self.push_screen(EventFeed(self.events, self.events_added))
 
     def action_history(self) -> None:
-        self.push_screen(History(self.store.experiment_rows))
+        # Made once and kept: opening it again only asks the database for the rows.
+        if not self.is_screen_installed("history"):
+            self.install_screen(History(self.store.experiment_rows), "history")
+        self.push_screen("history")
 
     def action_spec(self) -> None:
         draft = SpecDraft(self.store.root)

@@ -666,3 +666,24 @@ def test_a_full_pane_keeps_showing_the_newest_output(tmp_path: Path) -> None:
                 assert f"late {batch} 9" in screen
 
     asyncio.run(scenario())
+
+
+def test_the_history_opened_again_shows_what_happened_since(tmp_path: Path) -> None:
+    root, app = recorded_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await caught_up(app)
+            await pilot.press("h")
+            await pilot.pause()
+            assert app.screen.query_one("#history-table").row_count == 3
+            await pilot.press("escape")
+            store = Store(root)
+            later = store.load_experiment("exp-0003").model_copy(update={"id": "exp-0004"})
+            store.save_experiment(later)  # recorded meanwhile, by a run elsewhere
+            await pilot.press("h")
+            await pilot.pause()
+            table = app.screen.query_one("#history-table")
+            assert table.row_count == 4 and "exp-0004" in str(table.get_row_at(3)[0])
+
+    asyncio.run(scenario())

@@ -86,8 +86,11 @@ class History(Screen[None]):
             rest = self.app.size.width - sum(WIDTHS.values()) - 2 * len(COLUMNS) - 2
             width = WIDTHS.get(column, max(24, rest))
             table.add_column(column, key=column, width=width)
+
+    def on_screen_resume(self) -> None:
+        """Each time it is shown (it is kept between openings): the rows as they are now."""
         self.refresh_table()
-        table.focus()
+        self.query_one(DataTable).focus()
 
     def refresh_table(self) -> None:
         self.query_one(DataTable).clear()
