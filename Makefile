@@ -45,6 +45,7 @@ test: setup tools lint
 bench: setup
 	$(BIN)/python benchmarks/cycle_overhead.py
 	$(BIN)/python benchmarks/tui_stream.py
+	$(BIN)/python benchmarks/key_latency.py
 	$(BIN)/python benchmarks/eval_speed.py
 	$(BIN)/python benchmarks/plateau_loop.py
 	$(BIN)/python benchmarks/sandbox_cost.py
