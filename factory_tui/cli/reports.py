@@ -142,21 +142,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from factory_tui.engine.git_head import exclude_from_git, read_head, tracked_changes
     from factory_tui.engine.sandbox import Sandbox
-    from factory_tui.engine.store import Store
-    from factory_tui.engine.workspace import Workspace
+    from factory_tui.engine.store import FACTORY_DIR, Store
     from factory_tui.eval import tools
     from factory_tui.eval.evaluator import EvalRequest, Evaluator
     from factory_tui.headless import scorecard_table
 
-    workspace = Workspace.open(args.path)
-    store = Store(workspace.project)
+    # GitPython only for what needs it (another revision, or a checkout to measure): the
+    # warm eval of the branch is one `git rev-parse`.
+    head = read_head(args.path)
+    project = head.project
+    store = Store(project)
     config = store.config()
-    commit = workspace.resolve(args.rev) if args.rev else workspace.base_commit()
+    commit, tree = head.commit, head.tree
+    if args.rev:
+        from factory_tui.engine.workspace import Workspace
+
+        workspace = Workspace.open(args.path)
+        commit = workspace.resolve(args.rev)
+        tree = workspace.tree_of(commit)
     store.ensure()
-    workspace.ensure_excluded()
-    tree = workspace.tree_of(commit)
-    python = tools.project_python(workspace.project)
+    exclude_from_git(head.common_dir, FACTORY_DIR)
+    python = tools.project_python(project)
     evaluator = Evaluator(config.eval, store.root, python, Sandbox(config.sandbox))
     request = EvalRequest()
     err = Console(stderr=True, highlight=False)
@@ -168,8 +176,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     async def score() -> Scorecard:
         if evaluator.cached(tree) is not None:
-            return await evaluator.evaluate(workspace.project, tree, on_line, request)
-        with workspace.temporary_checkout(commit) as checkout:
+            return await evaluator.evaluate(project, tree, on_line, request)
+        from factory_tui.engine.workspace import Workspace
+
+        with Workspace.open(project).temporary_checkout(commit) as checkout:
             return await evaluator.evaluate(checkout, tree, on_line, request)
 
     card = asyncio.run(score())
@@ -177,12 +187,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(card.model_dump_json(indent=2))
         return 0
     console = Console(highlight=False)
-    dirty = workspace.tracked_changes() and not args.rev
+    dirty = tracked_changes(project) and not args.rev
     note = " (uncommitted changes are not scored)" if dirty else ""
-    where = (
-        f"{args.rev} = {commit[:10]}" if args.rev else f"{commit[:10]} on {workspace.base_branch}"
-    )
-    console.print(f"[bold]{workspace.project.name}[/] at {where}{note}")
+    where = f"{args.rev} = {commit[:10]}" if args.rev else f"{commit[:10]} on {head.branch}"
+    console.print(f"[bold]{project.name}[/] at {where}{note}")
     console.print(scorecard_table(card, config.eval.min_delta))
     return 0
 

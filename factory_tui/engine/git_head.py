@@ -20,6 +20,7 @@ class Head:
     branch: str
     commit: str
     tree: str
+    common_dir: Path  # the repository's own `.git` (shared by its worktrees)
 
 
 def read_head(path: Path) -> Head:
@@ -32,11 +33,12 @@ def read_head(path: Path) -> Head:
         raise UsageError(f"{path}: not a directory")
     options = [part for option in HARDENED for part in ("-c", option)]
     result = subprocess.run(
-        ["git", *options, "-C", str(path), "rev-parse", "--show-toplevel"],
+        ["git", *options, "-C", str(path), "rev-parse", "--show-toplevel", "--git-common-dir"],
         capture_output=True,
         text=True,
     )
-    if result.returncode != 0 or Path(result.stdout.strip()).resolve() != path.resolve():
+    found = result.stdout.splitlines()
+    if result.returncode != 0 or len(found) != 2 or Path(found[0]).resolve() != path.resolve():
         if "work tree" in result.stderr:
             raise UsageError(f"{path}: a bare repository has no working tree to improve")
         raise UsageError(
@@ -56,4 +58,30 @@ def read_head(path: Path) -> Head:
     commit, tree, ref = lines
     if not ref.startswith("refs/heads/"):
         raise UsageError(f"{path}: HEAD is detached; check out a branch first")
-    return Head(path.resolve(), ref.removeprefix("refs/heads/"), commit, tree)
+    common_dir = (path / found[1]).resolve()  # relative to `path` when git says so
+    return Head(path.resolve(), ref.removeprefix("refs/heads/"), commit, tree, common_dir)
+
+
+def exclude_from_git(common_dir: Path, folder: str) -> None:
+    """Hide `folder` from git through `info/exclude`, never the user's .gitignore."""
+    exclude = common_dir / "info" / "exclude"
+    line = f"/{folder}/"
+    try:
+        existing = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
+        if line not in existing.splitlines():
+            exclude.parent.mkdir(parents=True, exist_ok=True)
+            separator = "" if not existing or existing.endswith("\n") else "\n"
+            exclude.write_text(f"{existing}{separator}{line}\n", encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write {exclude}: {error.strerror}") from None
+
+
+def tracked_changes(project: Path) -> list[str]:
+    """Paths with uncommitted changes to tracked files in the working tree at `project`."""
+    options = [part for option in HARDENED for part in ("-c", option)]
+    result = subprocess.run(
+        ["git", *options, "-C", str(project), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    )
+    return [line[3:] for line in result.stdout.splitlines() if line.strip()]

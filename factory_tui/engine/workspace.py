@@ -24,7 +24,7 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from .errors import FactoryError, UsageError
-from .git_head import HARDENED
+from .git_head import HARDENED, exclude_from_git, tracked_changes
 from .store import FACTORY_DIR
 
 EXPERIMENT_PREFIX = "factory/"
@@ -167,8 +167,7 @@ class Workspace:
 
     def tracked_changes(self) -> list[str]:
         """Paths with uncommitted changes to tracked files in the user's working tree."""
-        output = self.repo.git.status("--porcelain", "--untracked-files=no")
-        return [line[3:] for line in output.splitlines() if line.strip()]
+        return tracked_changes(self.project)
 
     def diff(self, base: str, commit: str) -> str:
         return str(self.repo.git.diff(base, commit, *DIFF_FLAGS))
@@ -214,16 +213,7 @@ class Workspace:
     # -- setup -------------------------------------------------------------------------------
     def ensure_excluded(self) -> None:
         """Hide `.factory/` from git through `.git/info/exclude`, never the user's .gitignore."""
-        exclude = Path(self.repo.common_dir) / "info" / "exclude"
-        line = f"/{FACTORY_DIR}/"
-        try:
-            existing = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
-            if line not in existing.splitlines():
-                exclude.parent.mkdir(parents=True, exist_ok=True)
-                separator = "" if not existing or existing.endswith("\n") else "\n"
-                exclude.write_text(f"{existing}{separator}{line}\n", encoding="utf-8")
-        except OSError as error:
-            raise UsageError(f"cannot write {exclude}: {error.strerror}") from None
+        exclude_from_git(Path(self.repo.common_dir), FACTORY_DIR)
 
     # -- slots -------------------------------------------------------------------------------
     def slot_path(self, name: str) -> Path:
