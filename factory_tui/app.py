@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -34,6 +33,7 @@ from factory_tui.agents.base import Runtime
 from factory_tui.ceo.decide import Decision, write_decision
 from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import AgentOutput, ApprovalMode, Event, parse_event
+from factory_tui.engine.log_tail import LogTail
 from factory_tui.engine.models import BacklogItem, KeepOrRevert, Role
 from factory_tui.engine.redact import redact
 from factory_tui.engine.spec import SpecDraft
@@ -58,83 +58,6 @@ if TYPE_CHECKING:  # a run in this process brings the engine; `watch` needs none
 FLUSH_INTERVAL = 0.05
 FEED_KEEP = 50_000
 SEEDED = 300  # experiments the dashboard starts from; the history screen reaches them all
-RUN_MARKER = b'"type":"run_started"'
-
-
-def last_run_offset(path: Path) -> int:
-    """Where the last run's events begin in a log without an index (written before the
-    state database), found by reading it through."""
-    offset = position = 0
-    with path.open("rb") as handle:
-        for line in handle:
-            if RUN_MARKER in line:
-                offset = position
-            position += len(line)
-    return offset
-
-
-class LogTail:
-    """Follows the event log from the last run's start, across rotations: a segment is read
-    to its end, then the ones rotated after it, then the current `events.jsonl`."""
-
-    CONTINUED = b'"type":"log_continued"'
-
-    def __init__(self, path: Path, store: Store) -> None:
-        self.path = path
-        self.store = store
-        self.handle: BinaryIO | None = None
-        self.segment = 0  # the number of the segment `handle` reads
-        self.buffer = b""
-        self.continuing = False  # skip the next segment's carried context: already seen
-
-    def start(self) -> None:
-        """Open the current segment where the last run begins (asked of the index)."""
-        if not self.path.exists():
-            return
-        start = self.store.last_run()
-        self.segment = self.store.event_segment()
-        self.handle = self.path.open("rb")
-        if self._renamed_to(self.segment - 1):  # rotated just now, between the two lines
-            self.segment -= 1
-        if start is None:  # a log from before the index
-            self.handle.seek(last_run_offset(self.path))
-        elif start[0] == self.segment:
-            self.handle.seek(start[1])
-        # A run begun in an earlier segment: this one starts with the run's context.
-
-    def _renamed_to(self, segment: int) -> bool:
-        assert self.handle is not None
-        try:
-            renamed = self.store.event_segment_path(segment).stat()
-        except OSError:
-            return False
-        return renamed.st_ino == os.fstat(self.handle.fileno()).st_ino
-
-    def read(self) -> list[bytes]:
-        """The whole lines written since the last read."""
-        if self.handle is None:
-            self.start()
-            if self.handle is None:
-                return []
-        lines = self._split(self.handle.read())
-        # The segment we read was rotated away: on to the next, until the current one.
-        while self._renamed_to(self.segment):
-            self.handle.close()
-            self.segment += 1
-            following = self.store.event_segment_path(self.segment)
-            self.handle = (following if following.exists() else self.path).open("rb")
-            self.continuing = True
-            lines += self._split(self.handle.read())
-        return lines
-
-    def _split(self, data: bytes) -> list[bytes]:
-        *lines, self.buffer = (self.buffer + data).split(b"\n")
-        lines = [line for line in lines if line]
-        if self.continuing and lines:
-            self.continuing = False
-            if self.CONTINUED in lines[0]:
-                lines = lines[1:]
-        return lines
 
 
 def quit_confirmation() -> Confirm:
@@ -399,7 +322,7 @@ class FactoryApp(App[int]):
 
         path = self.store.events_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        tail = LogTail(path, self.store)
+        tail = LogTail(self.store)
 
         def read_new() -> None:
             self.enqueue(e for line in tail.read() if (e := parse_event(line)) is not None)

@@ -142,6 +142,13 @@ def test_status_lists_the_last_20_experiments_and_the_totals(make_repo) -> None:
     assert lines[4].split()[1] == "kept" and lines[4].endswith("idea 5")
 
 
+def test_status_of_a_project_never_run_makes_nothing_in_it(make_repo) -> None:
+    root = make_repo({"README.md": "# hello\n"})
+    result = run_factory("status", str(root))
+    assert result.returncode == 0 and "no experiments yet" in result.stdout
+    assert not (root / ".factory").exists() and git.Repo(root).git.status("--porcelain") == ""
+
+
 def test_status_read_by_head_that_stops_early_is_no_error(make_repo) -> None:
     root = make_repo({"README.md": "# hello\n"})
     store = Store(root)

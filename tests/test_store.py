@@ -296,3 +296,11 @@ def test_a_damaged_database_is_one_line_that_says_what_to_do(tmp_path: Path) -> 
     with pytest.raises(UsageError, match=r"file is not a database .*move it aside"):
         Store(tmp_path).backlog()
     assert path.read_bytes() == b"this is not a database" * 300  # left as it was
+
+
+def test_the_history_filter_folds_any_scripts_capitals(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.save_experiment(_experiment(1, "ÜBER-Modul entschlacken", "kept", 0.5, 0.6))
+    store.save_experiment(_experiment(2, "Rename ÉTAT to state", "reverted", 0.5, 0.4))
+    assert [row.id for row in store.experiment_rows("über")[0]] == ["exp-0001"]
+    assert [row.id for row in store.experiment_rows("état")[0]] == ["exp-0002"]

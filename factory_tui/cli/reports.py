@@ -28,11 +28,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = Store(head.project)
     console = Console(highlight=False)
     # Asked of the database: the best, the totals and the last few, never every record.
-    totals = store.experiment_totals()
+    # A project the factory never ran on has none: nothing is made in it to say so.
+    started = store.root.is_dir()
+    totals = store.experiment_totals() if started else {}
     count = sum(totals.values())
-    best = store.best_composite()
+    best = store.best_composite() if started else None
     console.print(f"[bold]{head.project}[/] on {head.branch}")
-    for line in store.take_set_aside():  # the first open of an earlier layout says so
+    for line in store.take_set_aside() if started else []:  # an earlier layout read in
         console.print(f"[yellow]{escape(line)}[/]")
     console.print(f"best score: {best:.4f}" if best is not None else "best score: not scored yet")
     if (now := _score_now(store, head.tree)) is not None:

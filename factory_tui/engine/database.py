@@ -111,6 +111,8 @@ class Database:
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
             )
             connection.row_factory = sqlite3.Row
+            # The history's filter matches any script's capitals: LIKE folds ASCII only.
+            connection.create_function("casefold", 1, _casefold, deterministic=True)
             connection.execute("PRAGMA journal_mode = WAL")
             # NORMAL is durable against a killed process under WAL; only a power cut can
             # lose the last transactions, and even then the database stays consistent.
@@ -164,12 +166,13 @@ class Database:
         try:
             yield
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:  # SQLite may have rolled back itself (disk full)
+                connection.execute("ROLLBACK")
             raise
         try:
             connection.execute("COMMIT")
         except sqlite3.OperationalError as error:  # a full disk, for one
-            with contextlib.suppress(sqlite3.Error):
+            if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise FactoryError(f"cannot write {self.path}: {error}") from None
 
@@ -184,6 +187,10 @@ class Database:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _casefold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()
 
 
 def experiment_columns(experiment: Experiment) -> dict[str, object]:

@@ -17,6 +17,7 @@ from typing import IO, Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .errors import FactoryError
 from .models import AgentUsage, Finding, Hypothesis, Review, Role, Scorecard, Stage, Verdict
 from .redact import redact
 
@@ -275,6 +276,7 @@ class EventBus:
         self._size = 0
         self._index = index
         self._rotate_bytes = rotate_bytes
+        self._rotate_at = rotate_bytes  # moved on when a rotation fails, to try again later
         self._context: dict[str, bytes] = {}
         self._flush_pending: asyncio.TimerHandle | None = None
 
@@ -302,7 +304,7 @@ class EventBus:
         kind = getattr(event, "type", "")
         if kind == "run_started":
             self._context.clear()  # a new run carries nothing of the last one
-        if self._index is not None and self._size and self._size + len(line) > self._rotate_bytes:
+        if self._index is not None and self._size and self._size + len(line) > self._rotate_at:
             self._rotate(path)
         if isinstance(event, RunStarted) and self._index is not None:
             self._index.record_run(self._size, line.decode().strip(), event.pid, event.mode)
@@ -320,9 +322,19 @@ class EventBus:
     def _rotate(self, path: Path) -> None:
         assert self._log is not None and self._index is not None
         self._log.close()
-        self._index.rotate_events()
-        self._log = path.open("ab")
-        self._size = 0
+        try:
+            self._index.rotate_events()
+        except (FactoryError, OSError) as error:
+            # The run goes on in the same file; the rotation is tried again later.
+            log.warning("the event log could not be rotated: %s", error)
+            self._rotate_at = self._size + self._rotate_bytes
+        else:
+            self._rotate_at = self._rotate_bytes
+        finally:
+            self._log = path.open("ab")
+            self._size = self._log.tell()
+        if self._size:
+            return  # not rotated: nothing to carry
         carried = [
             line.decode().strip() for kind in CONTEXT_EVENTS if (line := self._context.get(kind))
         ]

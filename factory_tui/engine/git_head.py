@@ -32,11 +32,17 @@ def read_head(path: Path) -> Head:
     if not path.is_dir():
         raise UsageError(f"{path}: not a directory")
     options = [part for option in HARDENED for part in ("-c", option)]
-    result = subprocess.run(
-        ["git", *options, "-C", str(path), "rev-parse", "--show-toplevel", "--git-common-dir"],
-        capture_output=True,
-        text=True,
-    )
+    try:
+        result = subprocess.run(
+            ["git", *options, "-C", str(path), "rev-parse", "--show-toplevel", "--git-common-dir"],
+            capture_output=True,
+            text=True,
+        )
+    except FileNotFoundError:
+        raise UsageError(
+            "git was not found on PATH; the factory keeps every change in git: "
+            "install git and try again"
+        ) from None
     found = result.stdout.splitlines()
     if result.returncode != 0 or len(found) != 2 or Path(found[0]).resolve() != path.resolve():
         if "work tree" in result.stderr:

@@ -47,7 +47,7 @@ OUTLINE = (
 )
 # A word of the history's filter matches an experiment's id, hypothesis or status.
 WORD_MATCHES = (
-    "(id LIKE ? ESCAPE '\\' OR lower(title) LIKE ? ESCAPE '\\' OR status LIKE ? ESCAPE '\\')"
+    "(id LIKE ? ESCAPE '\\' OR casefold(title) LIKE ? ESCAPE '\\' OR status LIKE ? ESCAPE '\\')"
 )
 # The columns the history lists, and how each sorts.
 SORT_COLUMNS = {
@@ -359,7 +359,7 @@ class Store:
         """A page of the history: the experiments whose id, hypothesis or status holds
         `text`, sorted by a column; and how many match in all."""
         where, parameters = "status != 'reserved'", []
-        for word in text.lower().split():
+        for word in text.casefold().split():
             where += f" AND {WORD_MATCHES}"
             parameters += [f"%{_escape_like(word)}%"] * 3
         order = SORT_COLUMNS.get(sort, "number") + (" DESC" if descending else "")
@@ -502,13 +502,15 @@ class Store:
         """Close the current part of the event log: it becomes `events-NNNNNN.jsonl`."""
         with self.db.transaction() as db:
             segment = self.event_segment()
-            if self.events_path.exists():
-                self.events_path.replace(self.event_segment_path(segment))
             db.execute(
                 "INSERT INTO settings (key, value) VALUES ('event_segment', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(segment + 1),),
             )
+        # After the commit: a kill in between leaves a number unused, never a segment
+        # overwritten by the next rotation.
+        if self.events_path.exists():
+            self.events_path.replace(self.event_segment_path(segment))
 
     def record_run(self, offset: int, event_json: str, pid: int, mode: str) -> None:
         """Where a run's events begin: `factory watch` starts there without a scan."""
