@@ -234,7 +234,8 @@ class CappedOutput:
     """One agent run's output, line by line, to the bus and the agent's log. An agent
     printing without end must not fill the disk or the event log: past the first
     HEAD_LINES_KEPT lines only the last TAIL_LINES_KEPT are kept (said when the agent is
-    done), besides every error and its result. Each line is cut at MAX_LINE_CHARS."""
+    done), besides every error and its result, written as they come (so after a flood they
+    stand ahead of the tail that came before them). Each line is cut at MAX_LINE_CHARS."""
 
     def __init__(
         self, calls: AgentCalls, role: Role, experiment_id: str | None, handle: IO[str]
