@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import math
 import os
 import re
 import signal
@@ -45,13 +46,8 @@ MAXIMISED = re.compile(r"\w (?:─){100,}".encode())
 RESTORED = re.compile("Researcher › Strategist".encode())
 LAYOUTS = (MAXIMISED, RESTORED)
 
-CHILD = (
-    "import sys\n"
-    "role, count = sys.argv[1], int(sys.argv[2])\n"
-    "write = sys.stdout.write\n"
-    "for i in range(count):\n"
-    "    write(f'{role} line {i:06d}: compiling module_{i % 97}.py, 3 warnings, ok\\n')\n"
-)
+# The same agents as tui_stream.py's (this folder is on the path when a benchmark runs).
+from tui_stream import CHILD  # noqa: E402
 
 
 # -- the child: the dashboard on the terminal it was given ---------------------------------------
@@ -282,7 +278,11 @@ def stop(process: subprocess.Popen[bytes], terminal: Terminal) -> None:
 
 
 def percentile(ms: list[float], share: float) -> float:
-    return ms[max(int(len(ms) * share) - 1, 0)] if ms else float("nan")
+    """The nearest-rank percentile: the smallest value at least `share` of them reach."""
+    if not ms:
+        return float("nan")
+    ordered = sorted(ms)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(len(ordered) * share) - 1))]
 
 
 def report(
