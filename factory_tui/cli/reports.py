@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,15 +142,11 @@ def cmd_projects(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import asyncio
 
-    from rich.console import Console
-    from rich.markup import escape
-
     from factory_tui.engine.git_head import exclude_from_git, read_head, tracked_changes
     from factory_tui.engine.sandbox import Sandbox
     from factory_tui.engine.store import FACTORY_DIR, Store
     from factory_tui.eval import tools
     from factory_tui.eval.evaluator import EvalRequest, Evaluator
-    from factory_tui.headless import scorecard_table
 
     # GitPython only for what needs it (another revision, or a checkout to measure): the
     # warm eval of the branch is one `git rev-parse`.
@@ -169,12 +166,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     python = tools.project_python(project)
     evaluator = Evaluator(config.eval, store.root, python, Sandbox(config.sandbox))
     request = EvalRequest()
-    err = Console(stderr=True, highlight=False)
-    on_line = (
-        (lambda line: err.print(f"[dim]│ {escape(line)}[/]", markup=True, soft_wrap=True))
-        if args.verbose
-        else tools.quiet
-    )
+    on_line = _verbose_lines() if args.verbose else tools.quiet
 
     async def score() -> Scorecard:
         if evaluator.cached(tree) is not None:
@@ -185,9 +177,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return await evaluator.evaluate(checkout, tree, on_line, request)
 
     card = asyncio.run(score())
-    if args.json:
+    if args.json:  # for a script: no rich, no tables
         print(card.model_dump_json(indent=2))
         return 0
+    from rich.console import Console
+
+    from factory_tui.headless import scorecard_table
+
     console = Console(highlight=False)
     dirty = tracked_changes(project) and not args.rev
     note = " (uncommitted changes are not scored)" if dirty else ""
@@ -195,6 +191,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     console.print(f"[bold]{project.name}[/] at {where}{note}")
     console.print(scorecard_table(card, config.eval.min_delta))
     return 0
+
+
+def _verbose_lines() -> Callable[[str], None]:
+    """`eval -v`: each line the tools print, dimmed, on stderr."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    err = Console(stderr=True, highlight=False)
+    return lambda line: err.print(f"[dim]│ {escape(line)}[/]", markup=True, soft_wrap=True)
 
 
 def _fmt(value: float | None) -> str:

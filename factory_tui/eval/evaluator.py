@@ -36,7 +36,6 @@ from . import growth, hygiene, project_metrics, tools
 from .code_scan import CodeScan, scan_code
 from .composite import combine
 from .detect import detect
-from .guards import guard_test_counts
 from .hygiene import Checkout
 
 OnLine = Callable[[str], None]
@@ -325,6 +324,8 @@ class Evaluator:
         before_tests = request.baseline.dimension("tests") if request.baseline else None
         guards = [*request.guards]
         if request.baseline is not None:
+            from .guards import guard_test_counts  # only when an experiment is compared
+
             guards.append(guard_test_counts(before_tests, measured.get("tests")))
         dimensions = [
             measured["tests"],
