@@ -4,6 +4,7 @@ atomic records, experiment ids, config validation, the run lock."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -304,3 +305,20 @@ def test_the_history_filter_folds_any_scripts_capitals(tmp_path: Path) -> None:
     store.save_experiment(_experiment(2, "Rename ÉTAT to state", "reverted", 0.5, 0.4))
     assert [row.id for row in store.experiment_rows("über")[0]] == ["exp-0001"]
     assert [row.id for row in store.experiment_rows("état")[0]] == ["exp-0002"]
+
+
+def test_a_database_of_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.save_experiment(_experiment(1, "idea", "kept", 0.5, 0.6))
+    store.db.close()
+    old = sqlite3.connect(tmp_path / ".factory" / "state.db")  # as the first schema had it
+    old.executescript(
+        "DROP INDEX experiments_before_tree;"
+        "ALTER TABLE experiments DROP COLUMN before_tree;"
+        "PRAGMA user_version = 1;"
+    )
+    old.close()
+    again = Store(tmp_path)
+    assert again.baseline_of("t") == 0.5  # filled in from the record
+    assert again.db.query("PRAGMA user_version")[0][0] == 2
+    assert [e.id for e in again.experiments()] == ["exp-0001"]

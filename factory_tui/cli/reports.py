@@ -72,7 +72,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _score_now(store: Store, tree: str) -> float | None:
-    """The base's score as last measured, from the eval's cache: no tool runs."""
+    """The base's score as last measured: a cycle's baseline of this tree, or else the
+    eval's cache (which costs loading the eval); no tool runs."""
+    if store.root.is_dir() and (baseline := store.baseline_of(tree)) is not None:
+        return baseline
     # Entries are named <tree>-<16 hex digits of the settings>.json.
     if not any((store.root / "cache" / "eval").glob(f"{tree}-{'?' * 16}.json")):
         return None  # never measured: no need to load the eval to say so

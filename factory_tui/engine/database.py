@@ -26,7 +26,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from .errors import FactoryError, UsageError
 from .models import BacklogItem, CeoMessage, Experiment
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 
 SCHEMA = """
@@ -43,6 +43,8 @@ CREATE TABLE experiments (
     files_changed TEXT NOT NULL DEFAULT '[]',
     before_score REAL,
     after_score REAL,
+    -- the tree the baseline measured: `factory status` tells the base's score from it
+    before_tree TEXT,
     before_values TEXT NOT NULL DEFAULT '{}',
     after_values TEXT NOT NULL DEFAULT '{}',
     cost_usd REAL NOT NULL DEFAULT 0,
@@ -52,6 +54,7 @@ CREATE TABLE experiments (
 -- Covers the totals and the best score, so neither reads a row.
 CREATE INDEX experiments_status ON experiments (status, after_score);
 CREATE INDEX experiments_version ON experiments (version);
+CREATE INDEX experiments_before_tree ON experiments (before_tree);
 -- The whole record, apart: lists and counts never page through ten thousand of them.
 CREATE TABLE records (number INTEGER PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE backlog (
@@ -83,6 +86,16 @@ CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 Item = TypeVar("Item")
+# From each schema to the next, for a database an earlier version made (SCHEMA is the latest).
+UPGRADES = {
+    1: (
+        "ALTER TABLE experiments ADD COLUMN before_tree TEXT",
+        "CREATE INDEX experiments_before_tree ON experiments (before_tree)",
+        "UPDATE experiments SET before_tree = (SELECT json_extract(record, '$.before.tree') "
+        "FROM records WHERE records.number = experiments.number)",
+    ),
+}
+
 _BACKLOG = TypeAdapter(list[BacklogItem], config=ConfigDict(defer_build=True))
 _MESSAGES = TypeAdapter(list[CeoMessage], config=ConfigDict(defer_build=True))
 
@@ -142,9 +155,15 @@ class Database:
                     f"{self.path} was written by a newer factory (schema {version}); "
                     "upgrade factory-tui to open it"
                 )
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                connection.execute(statement)
-            migrated = _import_files(connection, self.path.parent, self.said)
+            migrated: list[Path] = []
+            if version == 0:
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    connection.execute(statement)
+                migrated = _import_files(connection, self.path.parent, self.said)
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in UPGRADES[step]:
+                        connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         for path in migrated:
             with contextlib.suppress(OSError):
@@ -205,6 +224,7 @@ def experiment_columns(experiment: Experiment) -> dict[str, object]:
         "files_changed": json.dumps(experiment.files_changed),
         "before_score": experiment.before.composite if experiment.before else None,
         "after_score": experiment.after.composite if experiment.after else None,
+        "before_tree": experiment.before.tree if experiment.before else None,
         "before_values": json.dumps(experiment.before.values() if experiment.before else {}),
         "after_values": json.dumps(experiment.after.values() if experiment.after else {}),
         "cost_usd": experiment.cost_usd,

@@ -380,6 +380,16 @@ class Store:
         )
         return {status: count for status, count in rows}
 
+    def baseline_of(self, tree: str) -> float | None:
+        """The composite the last baseline of `tree` measured, if a cycle measured it."""
+        rows = self.db.query(
+            "SELECT before_score FROM experiments WHERE before_tree = ? "
+            "ORDER BY number DESC LIMIT 1",
+            (tree,),
+        )
+        score: float | None = rows[0][0] if rows else None
+        return score
+
     def best_composite(self) -> float | None:
         """The best the project reached: the first experiment's baseline or a kept result
         (what `stats.composite_best` says of the whole history, asked of the database)."""
