@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,6 +141,22 @@ def test_status_lists_the_last_20_experiments_and_the_totals(make_repo) -> None:
     lines = [line for line in everything.stdout.splitlines() if line.startswith("exp-")]
     assert [line.split()[0] for line in lines] == [f"exp-{n:04d}" for n in range(1, 26)]
     assert lines[4].split()[1] == "kept" and lines[4].endswith("idea 5")
+
+
+def test_status_says_the_base_score_the_last_baseline_measured(make_repo) -> None:
+    root = make_repo(FIXABLE)
+    result = run_factory("ceo", str(root), "--headless", "--cycles", "2", "-q")
+    assert result.returncode == 0, result.stderr
+    baselines = [
+        e.scorecard
+        for e in read_events(Store(root).events_path)
+        if e.type == "scored" and e.kind == "baseline"
+    ]
+    head_tree = git.Repo(root).head.commit.tree.hexsha
+    assert baselines[-1].tree == head_tree  # the second cycle measured the kept base
+    shutil.rmtree(root / ".factory" / "cache")  # from the database, not the eval's cache
+    status = run_factory("status", str(root))
+    assert f"score now: {baselines[-1].composite:.4f}" in status.stdout
 
 
 def test_status_of_a_project_never_run_makes_nothing_in_it(make_repo) -> None:

@@ -312,11 +312,7 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> 
     store.save_experiment(_experiment(1, "idea", "kept", 0.5, 0.6))
     store.db.close()
     old = sqlite3.connect(tmp_path / ".factory" / "state.db")  # as the first schema had it
-    old.executescript(
-        "DROP INDEX experiments_before_tree;"
-        "ALTER TABLE experiments DROP COLUMN before_tree;"
-        "PRAGMA user_version = 1;"
-    )
+    old.executescript("DROP TABLE baselines; PRAGMA user_version = 1;")
     old.close()
     again = Store(tmp_path)
     assert again.baseline_of("t") == 0.5  # filled in from the record

@@ -597,6 +597,8 @@ class Cycle:
                     )
                 )
             self.emit(Scored(kind=kind, scorecard=card, experiment=experiment_id))
+            if kind == "baseline":  # what `factory status` says the base scores now
+                self.store.record_baseline(card.tree, card.composite)
             return card
 
 

@@ -43,8 +43,6 @@ CREATE TABLE experiments (
     files_changed TEXT NOT NULL DEFAULT '[]',
     before_score REAL,
     after_score REAL,
-    -- the tree the baseline measured: `factory status` tells the base's score from it
-    before_tree TEXT,
     before_values TEXT NOT NULL DEFAULT '{}',
     after_values TEXT NOT NULL DEFAULT '{}',
     cost_usd REAL NOT NULL DEFAULT 0,
@@ -54,7 +52,8 @@ CREATE TABLE experiments (
 -- Covers the totals and the best score, so neither reads a row.
 CREATE INDEX experiments_status ON experiments (status, after_score);
 CREATE INDEX experiments_version ON experiments (version);
-CREATE INDEX experiments_before_tree ON experiments (before_tree);
+-- Each tree a cycle measured as its base, with the composite: the base's score now.
+CREATE TABLE baselines (tree TEXT PRIMARY KEY, composite REAL NOT NULL, measured_at REAL);
 -- The whole record, apart: lists and counts never page through ten thousand of them.
 CREATE TABLE records (number INTEGER PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE backlog (
@@ -89,10 +88,11 @@ Item = TypeVar("Item")
 # From each schema to the next, for a database an earlier version made (SCHEMA is the latest).
 UPGRADES = {
     1: (
-        "ALTER TABLE experiments ADD COLUMN before_tree TEXT",
-        "CREATE INDEX experiments_before_tree ON experiments (before_tree)",
-        "UPDATE experiments SET before_tree = (SELECT json_extract(record, '$.before.tree') "
-        "FROM records WHERE records.number = experiments.number)",
+        "CREATE TABLE baselines (tree TEXT PRIMARY KEY, composite REAL NOT NULL, measured_at REAL)",
+        # The recorded experiments' baselines, the latest of each tree winning.
+        "INSERT OR REPLACE INTO baselines SELECT json_extract(record, '$.before.tree'), "
+        "json_extract(record, '$.before.composite'), NULL FROM records "
+        "WHERE json_extract(record, '$.before.tree') IS NOT NULL ORDER BY number",
     ),
 }
 
@@ -224,7 +224,6 @@ def experiment_columns(experiment: Experiment) -> dict[str, object]:
         "files_changed": json.dumps(experiment.files_changed),
         "before_score": experiment.before.composite if experiment.before else None,
         "after_score": experiment.after.composite if experiment.after else None,
-        "before_tree": experiment.before.tree if experiment.before else None,
         "before_values": json.dumps(experiment.before.values() if experiment.before else {}),
         "after_values": json.dumps(experiment.after.values() if experiment.after else {}),
         "cost_usd": experiment.cost_usd,

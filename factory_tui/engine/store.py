@@ -380,13 +380,16 @@ class Store:
         )
         return {status: count for status, count in rows}
 
+    def record_baseline(self, tree: str, composite: float) -> None:
+        with self.db.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO baselines (tree, composite, measured_at) VALUES (?, ?, ?)",
+                (tree, composite, time.time()),
+            )
+
     def baseline_of(self, tree: str) -> float | None:
         """The composite the last baseline of `tree` measured, if a cycle measured it."""
-        rows = self.db.query(
-            "SELECT before_score FROM experiments WHERE before_tree = ? "
-            "ORDER BY number DESC LIMIT 1",
-            (tree,),
-        )
+        rows = self.db.query("SELECT composite FROM baselines WHERE tree = ?", (tree,))
         score: float | None = rows[0][0] if rows else None
         return score
 
