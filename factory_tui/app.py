@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # a run in this process brings the engine; `watch` needs none
 
 FLUSH_INTERVAL = 0.05
 FEED_KEEP = 50_000
+CATCH_UP_IN_THREAD = 4 * 2**20  # bytes of event log read inline when catching up
 SEEDED = 300  # experiments the dashboard starts from; the history screen reaches them all
 
 
@@ -327,9 +328,13 @@ class FactoryApp(App[int]):
         def read_new() -> None:
             self.enqueue(e for line in tail.read() if (e := parse_event(line)) is not None)
 
-        # Catching up reads and parses in a thread: the dashboard stays live meanwhile.
-        await asyncio.to_thread(tail.start)
-        await asyncio.to_thread(read_new)
+        # A long catch-up reads and parses in a thread, so the dashboard stays live
+        # meanwhile; a short one is read at once, before the first frame settles.
+        size = path.stat().st_size if path.exists() else 0
+        if size > CATCH_UP_IN_THREAD:
+            await asyncio.to_thread(read_new)
+        else:
+            read_new()
         self.caught_up.set()
         async for _ in awatch(
             path.parent,
