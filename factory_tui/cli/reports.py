@@ -22,6 +22,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from factory_tui.cli.tables import factory_table, status_lines, status_table
     from factory_tui.engine.git_head import read_head
+    from factory_tui.engine.stats import keep_rate_of
     from factory_tui.engine.store import Store
     from factory_tui.eval.factory_scorecard import RECENT, factory_scorecard
 
@@ -59,7 +60,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 else f"the last {len(rows)} of {count} experiments (--all lists every one)"
             )
             console.print(status_table(reversed(rows), title))
-        rate = _keep_rate(totals)
+        rate = keep_rate_of(totals)
         console.print(
             f"{count} experiment(s): "
             + ", ".join(f"{n} {status}" for status, n in sorted(totals.items()))
@@ -93,6 +94,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from factory_tui.engine.registry import Registry
+    from factory_tui.engine.stats import keep_rate_of
     from factory_tui.engine.store import Store
 
     registry = Registry()
@@ -104,7 +106,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
         if Path(entry.path).is_dir():
             store = Store(Path(entry.path))
             totals = store.experiment_totals()
-            rows.append((entry, store.best_composite(), sum(totals.values()), _keep_rate(totals)))
+            rows.append((entry, store.best_composite(), sum(totals.values()), keep_rate_of(totals)))
         else:
             rows.append((entry, None, 0, None))
     if args.markdown:
@@ -217,9 +219,3 @@ def _clock(timestamp: float) -> str:
     import time
 
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
-
-
-def _keep_rate(totals: dict[str, int]) -> float | None:
-    """Kept over decided (kept or reverted); None before anything is decided."""
-    decided = totals.get("kept", 0) + totals.get("reverted", 0)
-    return totals.get("kept", 0) / decided if decided else None

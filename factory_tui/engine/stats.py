@@ -7,11 +7,9 @@ the direction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
-
-if TYPE_CHECKING:
-    from .models import Experiment
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Literal, Protocol, TypeVar
 
 Direction = Literal["higher", "lower"]
 
@@ -66,14 +64,10 @@ def best_so_far(
 
 def keep_rate(experiments: Iterable[Outcome]) -> float | None:
     """Kept over decided (kept or reverted); None before anything is decided."""
-    decided = [e.status for e in experiments if e.status in ("kept", "reverted")]
-    return decided.count("kept") / len(decided) if decided else None
+    return keep_rate_of(Counter(e.status for e in experiments))
 
 
-def composite_best(experiments: Sequence[Experiment]) -> float | None:
-    """The best composite in a stored history (what `status` and `projects` print)."""
-    return best_score(
-        experiments,
-        before=lambda e: e.before.composite if e.before else None,
-        after=lambda e: e.after.composite if e.after else None,
-    )
+def keep_rate_of(totals: Mapping[str, int]) -> float | None:
+    """`keep_rate` from how many experiments ended each way (the database's totals)."""
+    decided = totals.get("kept", 0) + totals.get("reverted", 0)
+    return totals.get("kept", 0) / decided if decided else None
