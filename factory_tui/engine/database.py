@@ -29,7 +29,12 @@ from .models import BacklogItem, CeoMessage, Experiment
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 
-SCHEMA = """
+# Each tree a cycle measured as its base, with the composite: the base's score now.
+BASELINES = (
+    "CREATE TABLE baselines (tree TEXT PRIMARY KEY, composite REAL NOT NULL, measured_at REAL)"
+)
+SCHEMA = (
+    """
 CREATE TABLE experiments (
     number INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -52,8 +57,6 @@ CREATE TABLE experiments (
 -- Covers the totals and the best score, so neither reads a row.
 CREATE INDEX experiments_status ON experiments (status, after_score);
 CREATE INDEX experiments_version ON experiments (version);
--- Each tree a cycle measured as its base, with the composite: the base's score now.
-CREATE TABLE baselines (tree TEXT PRIMARY KEY, composite REAL NOT NULL, measured_at REAL);
 -- The whole record, apart: lists and counts never page through ten thousand of them.
 CREATE TABLE records (number INTEGER PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE backlog (
@@ -83,12 +86,14 @@ CREATE TABLE runs (
 );
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+    + f"{BASELINES};"
+)
 
 Item = TypeVar("Item")
 # From each schema to the next, for a database an earlier version made (SCHEMA is the latest).
 UPGRADES = {
     1: (
-        "CREATE TABLE baselines (tree TEXT PRIMARY KEY, composite REAL NOT NULL, measured_at REAL)",
+        BASELINES,
         # The recorded experiments' baselines, the latest of each tree winning.
         "INSERT OR REPLACE INTO baselines SELECT json_extract(record, '$.before.tree'), "
         "json_extract(record, '$.before.composite'), NULL FROM records "

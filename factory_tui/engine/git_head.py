@@ -12,6 +12,7 @@ from .errors import UsageError
 # Every git command the factory runs: no hooks, no fsmonitor, no pager; a hook or an
 # fsmonitor planted in .git/config would otherwise run with the factory's rights.
 HARDENED = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "core.pager=cat")
+GIT = ("git", *(part for option in HARDENED for part in ("-c", option)))
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,9 @@ def read_head(path: Path) -> Head:
         raise UsageError(f"{path}: no such directory")
     if not path.is_dir():
         raise UsageError(f"{path}: not a directory")
-    options = [part for option in HARDENED for part in ("-c", option)]
     try:
         result = subprocess.run(
-            ["git", *options, "-C", str(path), "rev-parse", "--show-toplevel", "--git-common-dir"],
+            [*GIT, "-C", str(path), "rev-parse", "--show-toplevel", "--git-common-dir"],
             capture_output=True,
             text=True,
         )
@@ -54,7 +54,7 @@ def read_head(path: Path) -> Head:
     # An option applies to the names after it: the commit, the tree, then the branch.
     names = ("HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD")
     result = subprocess.run(
-        ["git", *options, "-C", str(path), "rev-parse", *names],
+        [*GIT, "-C", str(path), "rev-parse", *names],
         capture_output=True,
         text=True,
     )
@@ -84,9 +84,8 @@ def exclude_from_git(common_dir: Path, folder: str) -> None:
 
 def tracked_changes(project: Path) -> list[str]:
     """Paths with uncommitted changes to tracked files in the working tree at `project`."""
-    options = [part for option in HARDENED for part in ("-c", option)]
     result = subprocess.run(
-        ["git", *options, "-C", str(project), "status", "--porcelain", "--untracked-files=no"],
+        [*GIT, "-C", str(project), "status", "--porcelain", "--untracked-files=no"],
         capture_output=True,
         text=True,
     )

@@ -318,18 +318,13 @@ class Store:
     def best_value(self, name: str, direction: str) -> float | None:
         """The best of a project metric the project reached: at the first experiment's
         baseline or in a kept result (research mode's best, asked of the database)."""
-        best = "max" if direction == "higher" else "min"
         key = f'$."{name}"'
-        rows = self.db.query(
-            f"SELECT {best}(value) FROM ("
-            "SELECT * FROM (SELECT json_extract(before_values, ?) AS value FROM experiments "
-            "WHERE status != 'reserved' ORDER BY number LIMIT 1) "
-            "UNION ALL SELECT json_extract(after_values, ?) FROM experiments "
-            "WHERE status = 'kept')",
+        return self._best(
+            "json_extract(before_values, ?)",
+            "json_extract(after_values, ?)",
+            "max" if direction == "higher" else "min",
             (key, key),
         )
-        value: float | None = rows[0][0]
-        return value
 
     def decided_outlines(self, last: int) -> list[ExperimentOutline]:
         """The `last` kept or reverted experiments in outline, oldest first."""
@@ -394,16 +389,24 @@ class Store:
         return score
 
     def best_composite(self) -> float | None:
-        """The best the project reached: the first experiment's baseline or a kept result
-        (what `stats.composite_best` says of the whole history, asked of the database)."""
+        """The best composite the project reached: the first experiment's baseline or a kept
+        result (`stats.best_score` over the whole history, asked of the database)."""
+        return self._best("before_score", "after_score", "max")
+
+    def _best(
+        self, before: str, after: str, best: str, parameters: tuple[str, ...] = ()
+    ) -> float | None:
+        """The `best` (max or min) of `before` at the first experiment and `after` of every
+        kept one: the two SQL expressions name the value to compare."""
         rows = self.db.query(
-            "SELECT max(score) FROM ("
-            "SELECT * FROM (SELECT before_score AS score FROM experiments "
+            f"SELECT {best}(value) FROM ("
+            f"SELECT * FROM (SELECT {before} AS value FROM experiments "
             "WHERE status != 'reserved' ORDER BY number LIMIT 1) "
-            "UNION ALL SELECT after_score FROM experiments WHERE status = 'kept')"
+            f"UNION ALL SELECT {after} FROM experiments WHERE status = 'kept')",
+            parameters,
         )
-        best: float | None = rows[0][0]
-        return best
+        value: float | None = rows[0][0]
+        return value
 
     def write_artifact(self, experiment_id: str, name: str, text: str) -> Path:
         path = self.experiment_dir(experiment_id) / name
