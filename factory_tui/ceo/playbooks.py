@@ -303,12 +303,10 @@ def curate(
 def ace(store: Store, playbooks: Playbooks, promote: bool = False) -> dict[str, list[str]]:
     """Reflect on every finished experiment not learned from yet, and curate each playbook."""
     state = playbooks.state()
-    outlines, _ = store.outlines()
     fresh = [
-        store.load_experiment(e.id)
-        for e in outlines
-        if e.status in (ExperimentStatus.KEPT, ExperimentStatus.REVERTED)
-        and e.id not in state.processed
+        store.load_experiment(experiment_id)
+        for experiment_id in store.decided_ids()
+        if experiment_id not in state.processed
     ]
     candidates: list[Candidate] = []
     for experiment in fresh:

@@ -281,6 +281,13 @@ class Store:
         rows = self.db.query(f"{OUTLINE} AND version > ? ORDER BY number", (since,))
         return _outlines(rows), max((row["version"] for row in rows), default=since)
 
+    def decided_ids(self) -> list[str]:
+        """The ids of the kept and reverted experiments, oldest first."""
+        rows = self.db.query(
+            "SELECT id FROM experiments WHERE status IN ('kept', 'reverted') ORDER BY number"
+        )
+        return [row[0] for row in rows]
+
     def outcomes(self) -> list[tuple[int, str, set[str], set[str]]]:
         """Every kept or reverted experiment, oldest first, as (number, status, the files it
         targeted or touched, the files it touched): what telling which outcomes still stand
