@@ -29,31 +29,30 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerCancelled, WorkerState
 
-from factory_tui.agents.base import Runtime
-from factory_tui.ceo.decide import Decision, write_decision
 from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import AgentOutput, ApprovalMode, Event, parse_event
 from factory_tui.engine.log_tail import LogTail
 from factory_tui.engine.models import BacklogItem, KeepOrRevert, Role
 from factory_tui.engine.redact import redact
-from factory_tui.engine.spec import SpecDraft
 from factory_tui.engine.store import Store
-from factory_tui.engine_host import EngineHost
 from factory_tui.run_view import ExperimentView, RunView
 from factory_tui.screens.approval import ApprovalModal
 from factory_tui.screens.backlog_item import BacklogItemModal
 from factory_tui.screens.confirm import Confirm
 from factory_tui.screens.dashboard import Dashboard
 from factory_tui.screens.event_feed import EventFeed
-from factory_tui.screens.experiment_detail import ExperimentDetail
 from factory_tui.screens.history import History
-from factory_tui.screens.spec_editor import SpecEditor
 from factory_tui.screens.text_prompt import TextPrompt
 from factory_tui.widgets.agent_pane import AgentPane
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
 
 if TYPE_CHECKING:  # a run in this process brings the engine; `watch` needs none of it
+    from factory_tui.agents.base import Runtime
     from factory_tui.ceo.run import Pipeline
+    from factory_tui.engine_host import EngineHost
+
+# The spec editor, the experiment's detail and the engine's modules are imported when first
+# used: a third of what the dashboard would otherwise load before its first frame.
 
 FLUSH_INTERVAL = 0.05
 FEED_KEEP = 50_000
@@ -164,7 +163,11 @@ class FactoryApp(App[int]):
         self.project = project
         self.pipeline = pipeline
         # The only way to the engine from this thread: see engine_host.py.
-        self.host = EngineHost(pipeline) if pipeline is not None else None
+        self.host: EngineHost | None = None
+        if pipeline is not None:
+            from factory_tui.engine_host import EngineHost
+
+            self.host = EngineHost(pipeline)
         self.attached = pipeline is None
         # Attached apps follow the event log; `follow=False` is for a caller that feeds
         # `receive` itself.
@@ -399,7 +402,7 @@ class FactoryApp(App[int]):
             self.notify(f"{experiment_id} was decided elsewhere.")
         elif answer == "diff":
             self._deferred.add(experiment_id)
-            self.push_screen(ExperimentDetail(self.store, experiment))
+            self.show_experiment(experiment)
         else:
             self._deferred.add(experiment_id)
             self.notify("The run waits for your decision: press a to decide.")
@@ -413,6 +416,8 @@ class FactoryApp(App[int]):
                 severity="warning",
             )
             return
+        from factory_tui.ceo.decide import Decision, write_decision
+
         self._answered.add(experiment_id)
         answer = Decision(decision=decision)
         if self.host is not None and self.engine_running:
@@ -534,6 +539,9 @@ class FactoryApp(App[int]):
         self.push_screen("history")
 
     def action_spec(self) -> None:
+        from factory_tui.engine.spec import SpecDraft
+        from factory_tui.screens.spec_editor import SpecEditor
+
         draft = SpecDraft(self.store.root)
         if not draft.state().versions and self.store.spec_path.exists():
             draft.add_version(self.store.spec_path.read_text(encoding="utf-8"), "file", "spec.md")
@@ -552,8 +560,7 @@ class FactoryApp(App[int]):
         config = self.store.config()
         return make_runtime(config.runtime, config)
 
-    @on(SpecEditor.Accepted)
-    def spec_accepted(self) -> None:
+    def on_spec_editor_accepted(self) -> None:
         self.notify("The next cycle's Researcher and Strategist will read the new spec.")
 
     @on(HypothesisBoard.BacklogSelected)
@@ -583,6 +590,11 @@ class FactoryApp(App[int]):
             except FactoryError as error:
                 self.notify(str(error), severity="error")
                 return
+        self.show_experiment(experiment)
+
+    def show_experiment(self, experiment: ExperimentView) -> None:
+        from factory_tui.screens.experiment_detail import ExperimentDetail
+
         self.push_screen(ExperimentDetail(self.store, experiment))
 
     async def action_quit(self) -> None:

@@ -687,3 +687,40 @@ def test_the_history_opened_again_shows_what_happened_since(tmp_path: Path) -> N
             assert table.row_count == 4 and "exp-0004" in str(table.get_row_at(3)[0])
 
     asyncio.run(scenario())
+
+
+def test_the_footer_is_rebuilt_only_when_its_keys_change() -> None:
+    from textual.app import App
+    from textual.widgets._footer import FooterKey
+
+    from factory_tui.widgets.key_footer import KeyFooter
+
+    class Keys(App[None]):
+        BINDINGS = [("x", "act", "Act"), ("y", "other", "Other")]
+        offered = True
+
+        def compose(self):
+            yield KeyFooter()
+
+        def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+            return None if action == "act" and not self.offered else True
+
+    def shown(app: App[None]) -> list[tuple[str, bool]]:
+        return [(k.description, k.has_class("-disabled")) for k in app.query(FooterKey)]
+
+    async def scenario() -> None:
+        app = Keys()
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            keys = list(app.query(FooterKey))
+            assert shown(app)[:2] == [("Act", False), ("Other", False)]
+            for _ in range(3):  # the signal a focus move or a screen change sends
+                app.refresh_bindings()
+                await pilot.pause()
+            assert list(app.query(FooterKey)) == keys  # the same widgets: nothing rebuilt
+            app.offered = False
+            app.refresh_bindings()
+            await pilot.pause()
+            assert shown(app)[:2] == [("Act", True), ("Other", False)]
+
+    asyncio.run(scenario())

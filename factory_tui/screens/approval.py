@@ -11,9 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label, Static
+from textual.widgets import Button, Label, Static
 
 from factory_tui.run_view import ApprovalView, ExperimentView
+from factory_tui.widgets.key_footer import KeyFooter
 
 # "gone": the experiment no longer waits (decided elsewhere); the app closes the dialog.
 Answer = Literal["keep", "revert", "diff", "later", "gone"]
@@ -144,7 +145,7 @@ class ApprovalModal(ModalScreen[Answer]):
                 yield Button("Revert (r)", variant="error", id="revert")
                 yield Button("Diff (d)", id="diff")
                 yield Button("Later (esc)", id="later")
-        yield Footer()
+        yield KeyFooter()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(BUTTON_ANSWERS[event.button.id])

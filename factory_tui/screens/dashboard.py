@@ -9,13 +9,13 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.dom import DOMNode
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from factory_tui.engine.models import BacklogItem, Role
 from factory_tui.run_view import PANE_ROLES, RunView
 from factory_tui.widgets.agent_pane import AgentPane
 from factory_tui.widgets.changing_static import ChangingStatic
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
+from factory_tui.widgets.key_footer import KeyFooter
 from factory_tui.widgets.pipeline_bar import PipelineBar, StagesState
 from factory_tui.widgets.run_header import HeaderState, RunHeader
 from factory_tui.widgets.score_chart import ScoreChart
@@ -87,7 +87,7 @@ class Dashboard(Screen[None]):
                 yield HypothesisBoard(id="board")
                 yield ScoreChart(id="chart")
         yield ChangingStatic("", id="notice")
-        yield Footer()
+        yield KeyFooter()
 
     def pane(self, role: Role) -> AgentPane:
         return self.query_one(f"#pane-{role.value}", AgentPane)

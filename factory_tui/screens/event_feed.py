@@ -10,10 +10,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.signal import Signal
-from textual.widgets import Checkbox, Footer, Label, Log
+from textual.widgets import Checkbox, Label, Log
 
 from factory_tui.engine.events import Event
 from factory_tui.event_text import CATEGORIES, category, describe
+from factory_tui.widgets.key_footer import KeyFooter
 
 FEED_MAX_LINES = 20_000
 
@@ -62,7 +63,7 @@ class EventFeed(Screen[None]):
             for name in CATEGORIES:
                 yield Checkbox(name, value=True, id=f"filter-{name}")
         yield Log(id="feed-log", max_lines=FEED_MAX_LINES)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.render_feed()

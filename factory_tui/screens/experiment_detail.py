@@ -13,7 +13,6 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
-    Footer,
     Label,
     Log,
     Markdown,
@@ -26,6 +25,7 @@ from textual.widgets import (
 from factory_tui.engine.models import Experiment, Role
 from factory_tui.engine.store import Store
 from factory_tui.run_view import ExperimentView
+from factory_tui.widgets.key_footer import KeyFooter
 
 from .approval import dimension_table
 
@@ -134,7 +134,7 @@ class ExperimentDetail(Screen[None]):
             with TabPane("Note", id="note"), VerticalScroll():
                 yield Static("", id="verdict")
                 yield Markdown("", id="note-view")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load()

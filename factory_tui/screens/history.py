@@ -15,9 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label
+from textual.widgets import DataTable, Input, Label
 
 from factory_tui.engine.models import ExperimentRow
+from factory_tui.widgets.key_footer import KeyFooter
 
 STATUS_STYLE = {
     "kept": "green",
@@ -76,7 +77,7 @@ class History(Screen[None]):
             placeholder="filter: id, words of the hypothesis, or a status", id="history-filter"
         )
         yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

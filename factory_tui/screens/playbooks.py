@@ -7,9 +7,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 
 from factory_tui.ceo.playbooks import PLAYBOOK_ROLES, Playbooks
+from factory_tui.widgets.key_footer import KeyFooter
 
 
 class PlaybooksScreen(Screen[None]):
@@ -55,4 +56,4 @@ class PlaybooksScreen(Screen[None]):
                         else Text("no change in the last curation", style="dim"),
                         classes="changes",
                     )
-        yield Footer()
+        yield KeyFooter()

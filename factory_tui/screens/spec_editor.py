@@ -25,7 +25,6 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import (
     ContentSwitcher,
-    Footer,
     Input,
     Label,
     Markdown,
@@ -40,6 +39,7 @@ from factory_tui.engine.models import Role
 from factory_tui.engine.spec import SpecDraft, diff_text
 from factory_tui.run_view import AgentView
 from factory_tui.widgets.agent_pane import AgentPane
+from factory_tui.widgets.key_footer import KeyFooter
 
 OFFLINE_RESEARCH = (
     "The offline runtime cannot research an idea: it has no model and no "
@@ -147,7 +147,7 @@ class SpecEditor(Screen[None]):
                 yield Label("Versions", classes="side-title")
                 yield Select([], prompt="bring back a version", id="versions", allow_blank=True)
                 yield AgentPane(Role.DISTILLER, max_lines=500)
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         self.query_one(TextArea).focus()
