@@ -37,6 +37,8 @@ RowSource = Callable[[str, str, bool, int, int], tuple[list[ExperimentRow], int]
 
 class History(Screen[None]):
     CSS_PATH = "history.tcss"
+    # The table has the focus from the first frame: focused later, every row drew twice.
+    AUTO_FOCUS = "#history-table"
     BINDINGS = [
         Binding(
             "escape", "app.pop_screen", "Back", id="history.back", tooltip="Back to the dashboard"
@@ -90,8 +92,12 @@ class History(Screen[None]):
 
     def on_screen_resume(self) -> None:
         """Each time it is shown (it is kept between openings): the rows as they are now."""
-        self.refresh_table()
-        self.query_one(DataTable).focus()
+        table = self.query_one(DataTable)
+        if table.size:
+            self.refresh_table()
+        else:  # the first time: after the first layout, whose resize would draw them again
+            self.call_after_refresh(self.refresh_table)
+        table.focus()
 
     def refresh_table(self) -> None:
         self.query_one(DataTable).clear()
