@@ -500,13 +500,13 @@ class FactoryApp(App[int]):
         return self.dashboard.focused_pane() or self.dashboard.pane(Role.BUILDER)
 
     def action_maximize_pane(self) -> None:
-        screen = self.dashboard
-        if screen.maximized is not None:
-            screen.minimize()
+        dashboard = self.dashboard
+        if dashboard.alone is not None:
+            dashboard.show_alone(None)
         else:
             pane = self._pane()
             pane.log_view.focus()
-            screen.maximize(pane, container=False)
+            dashboard.show_alone(pane)
 
     def action_search_pane(self) -> None:
         """Search the focused pane; while a search is on, the next match (f ends it)."""

@@ -244,10 +244,21 @@ def test_maximise_search_and_follow_a_pane(make_repo) -> None:
             await engine_done(pilot)
             pane = app.dashboard.query_one("#pane-researcher")
             pane.log_view.focus()
+            others = [p for p in app.dashboard.query(AgentPane) if p is not pane]
             await pilot.press("z")
-            assert app.dashboard.maximized is pane
+            await pilot.pause()
+            assert app.dashboard.alone is pane
+            assert pane.region.width == SIZE[0] and pane.region.height >= SIZE[1] - 2
+            assert not any(p.display for p in others)
+            assert not app.dashboard.query_one("#side").display
             await pilot.press("z")
-            assert app.dashboard.maximized is None
+            await pilot.pause()
+            assert app.dashboard.alone is None and all(p.display for p in others)
+            assert pane.region.width < SIZE[0] // 2
+            assert app.dashboard.query_one("#pipeline-bar").region.height  # all back
+            await pilot.press("z", "escape")  # escape restores too
+            await pilot.pause()
+            assert app.dashboard.alone is None and pane.region.width < SIZE[0] // 2
             await pilot.press("slash", *"F401", "enter")
             await pilot.pause()
             assert pane.log_view.auto_scroll is False
