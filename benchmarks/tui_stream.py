@@ -85,7 +85,7 @@ async def run(total: int, panes: int) -> None:
                 await asyncio.sleep(0.01)
             await pilot.pause()
             elapsed = time.perf_counter() - started
-            shown = sum(app.dashboard.pane(role).log.line_count for role in roles)
+            shown = sum(app.dashboard.pane(role).log_view.line_count for role in roles)
         bus.close()
         log_size = (root / ".factory" / "events.jsonl").stat().st_size / 2**20
     lines = per_pane * len(roles)

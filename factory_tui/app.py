@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 import traceback
 from collections import deque
@@ -35,6 +36,7 @@ from factory_tui.engine.log_tail import LogTail
 from factory_tui.engine.models import BacklogItem, KeepOrRevert, Role
 from factory_tui.engine.redact import redact
 from factory_tui.engine.store import Store
+from factory_tui.event_text import FeedItem, feed_item
 from factory_tui.run_view import ExperimentView, RunView
 from factory_tui.screens.approval import ApprovalModal
 from factory_tui.screens.backlog_item import BacklogItemModal
@@ -181,9 +183,9 @@ class FactoryApp(App[int]):
         if pipeline is not None:
             self.view.min_delta = pipeline.config.eval.min_delta
             self.view.approval = pipeline.gate.mode
-        self.events: deque[Event] = deque(maxlen=FEED_KEEP)
+        self.events: deque[FeedItem] = deque(maxlen=FEED_KEEP)
         # Each flushed batch of events, for whichever screen shows them (the event feed).
-        self.events_added: Signal[list[Event]] = Signal(self, "events-added")
+        self.events_added: Signal[list[FeedItem]] = Signal(self, "events-added")
         self.caught_up = asyncio.Event()
         self._queue: deque[Event] = deque()  # appended from the engine's thread
         self._backlog: tuple[tuple[int, ...], list[BacklogItem]] = ((), [])
@@ -208,6 +210,10 @@ class FactoryApp(App[int]):
         else:
             self.caught_up.set()
         self.call_after_refresh(self.redraw)
+        # What start-up made (modules, Textual's widgets and styles, pydantic's schemas)
+        # lives as long as the app: frozen, the collector's full passes skip it, and a
+        # pass while agents stream pauses the keys for far less.
+        self.call_after_refresh(gc.freeze)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -248,12 +254,13 @@ class FactoryApp(App[int]):
             else:
                 self.view.apply(event)
                 changed = True
-        self.events.extend(batch)
+        kept = [feed_item(event) for event in batch]
+        self.events.extend(kept)
         with self.batch_update(), contextlib.suppress(NoMatches):  # NoMatches: exiting
             self.dashboard.write_output(output)
             if changed:  # output alone changes no state: the panes were enough
                 self.redraw()
-            self.events_added.publish(batch)
+            self.events_added.publish(kept)
         if (self.view.pending is None) != self._pending_shown:
             self._pending_shown = self.view.pending is None
             self.refresh_bindings()  # the Decide key comes and goes with a pending decision

@@ -20,7 +20,23 @@ _EXPERIMENTS = {
 }
 
 
-def category(event: ev.Event) -> str:
+# Agent output as the feed keeps it: (ts, experiment, role label, line). A tuple of strings
+# and a float, which the garbage collector stops tracking: tens of thousands of output
+# events kept as models made each of its full passes pause the keys for 60 ms or more.
+OutputLine = tuple[float, str | None, str, str]
+FeedItem = ev.Event | OutputLine
+
+
+def feed_item(event: ev.Event) -> FeedItem:
+    """What the event feed keeps of an event."""
+    if isinstance(event, ev.AgentOutput):
+        return (event.ts, event.experiment, event.role.label, event.line)
+    return event
+
+
+def category(event: FeedItem) -> str:
+    if isinstance(event, tuple):
+        return "agents"
     kind = getattr(event, "type", "")
     if kind in _AGENTS:
         return "agents"
@@ -31,8 +47,12 @@ def category(event: ev.Event) -> str:
     return "system"
 
 
-def describe(event: ev.Event) -> str:
+def describe(event: FeedItem) -> str:
     """`HH:MM:SS exp-0003 text` for the event feed."""
+    if isinstance(event, tuple):
+        ts, experiment, label, line = event
+        where = f"{experiment} " if experiment else ""
+        return f"{time.strftime('%H:%M:%S', time.localtime(ts))} {where}{label} │ {line}"
     clock = time.strftime("%H:%M:%S", time.localtime(event.ts))
     where = f"{event.experiment} " if event.experiment else ""
     return f"{clock} {where}{_text(event)}"

@@ -302,10 +302,14 @@ def test_feed_history_detail_and_spec_screens(tmp_path: Path) -> None:
             await pilot.press("e")
             feed = app.screen
             assert isinstance(feed, EventFeed)
-            everything = feed.query_one("#feed-log").line_count
+            lines = feed.query_one("#feed-log").lines
+            everything = len(lines)
+            # Agent output is kept as plain text for the feed, and shown as any event is.
+            assert any(" exp-0001 Builder │ " in line for line in lines)
             await pilot.press("1")  # hide agents
             await pilot.pause()
             assert 0 < feed.query_one("#feed-log").line_count < everything
+            assert not any(" Builder │ " in line for line in feed.query_one("#feed-log").lines)
             await pilot.press("escape", "h")
             history = app.screen
             assert isinstance(history, History)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
 from textual import on
@@ -12,8 +13,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Checkbox, Label, Log
 
-from factory_tui.engine.events import Event
-from factory_tui.event_text import CATEGORIES, category, describe
+from factory_tui.event_text import CATEGORIES, FeedItem, category, describe
 from factory_tui.widgets.key_footer import KeyFooter
 
 FEED_MAX_LINES = 20_000
@@ -51,9 +51,12 @@ class EventFeed(Screen[None]):
         ),
     ]
 
-    def __init__(self, events: Iterable[Event], added: Signal[list[Event]] | None = None) -> None:
+    def __init__(
+        self, events: Iterable[FeedItem], added: Signal[list[FeedItem]] | None = None
+    ) -> None:
         super().__init__()
-        self.events = list(events)
+        # As many as the log shows: left open for a week, the feed holds no more.
+        self.events: deque[FeedItem] = deque(events, maxlen=FEED_MAX_LINES)
         self.shown = set(CATEGORIES)
         self.added = added  # the app publishes each batch of new events here
 
@@ -74,7 +77,7 @@ class EventFeed(Screen[None]):
         if self.added is not None:
             self.added.unsubscribe(self)
 
-    def add(self, events: list[Event]) -> None:
+    def add(self, events: list[FeedItem]) -> None:
         """New events from the run, appended when their kind is shown."""
         self.events.extend(events)
         lines = [describe(e) for e in events if category(e) in self.shown]
