@@ -273,19 +273,6 @@ def test_the_history_is_filtered_sorted_and_paged_by_the_database(tmp_path: Path
     assert store.best_composite() == pytest.approx(0.62)
 
 
-def test_a_run_reads_its_history_once_and_then_only_what_changed(tmp_path: Path) -> None:
-    store = Store(tmp_path)
-    for number in range(1, 4):
-        store.save_experiment(_experiment(number, f"idea {number}", "reverted", 0.5, 0.4))
-    outlines, version = store.outlines()
-    assert [o.id for o in outlines] == ["exp-0001", "exp-0002", "exp-0003"]
-    assert store.outlines(version) == ([], version)
-    store.save_experiment(_experiment(2, "idea 2", "kept", 0.5, 0.6))
-    changed, later = store.outlines(version)
-    assert [(o.id, o.status.value, o.after) for o in changed] == [("exp-0002", "kept", 0.6)]
-    assert later > version
-
-
 def test_a_damaged_database_is_one_line_that_says_what_to_do(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.add_backlog_item("keep me")

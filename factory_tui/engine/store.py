@@ -275,12 +275,6 @@ class Store:
                 found.append(_record(row["record"], f"exp-{row['number']:04d}"))
         return found
 
-    def outlines(self, since: int = 0) -> tuple[list[ExperimentOutline], int]:
-        """Every experiment's outline (oldest first) changed after version `since`, and the
-        version to ask from next time: a run reads its history once, then only changes."""
-        rows = self.db.query(f"{OUTLINE} AND version > ? ORDER BY number", (since,))
-        return _outlines(rows), max((row["version"] for row in rows), default=since)
-
     def decided_ids(self) -> list[str]:
         """The ids of the kept and reverted experiments, oldest first."""
         rows = self.db.query(
