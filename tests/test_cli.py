@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import json
 import shutil
 import signal
 import subprocess
@@ -157,6 +158,16 @@ def test_status_says_the_base_score_the_last_baseline_measured(make_repo) -> Non
     shutil.rmtree(root / ".factory" / "cache")  # from the database, not the eval's cache
     status = run_factory("status", str(root))
     assert f"score now: {baselines[-1].composite:.4f}" in status.stdout
+
+
+def test_status_says_the_score_factory_eval_measured(make_repo) -> None:
+    root = make_repo(FIXABLE)
+    result = run_factory("eval", str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    composite = json.loads(result.stdout)["composite"]
+    shutil.rmtree(root / ".factory" / "cache")  # from the database, not the eval's cache
+    status = run_factory("status", str(root))
+    assert f"score now: {composite:.4f}" in status.stdout
 
 
 def test_status_of_a_project_never_run_makes_nothing_in_it(make_repo) -> None:

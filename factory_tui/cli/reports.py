@@ -182,6 +182,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return await evaluator.evaluate(checkout, tree, on_line, request)
 
     card = asyncio.run(score())
+    # What `factory status` says the base scores now, without loading the eval to ask.
+    store.record_baseline(tree, card.composite)
     if args.json:  # for a script: no rich, no tables
         print(card.model_dump_json(indent=2))
         return 0
