@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import json
 import shutil
 import signal
 import subprocess
