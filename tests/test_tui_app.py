@@ -739,3 +739,29 @@ def test_the_footer_is_rebuilt_only_when_its_keys_change() -> None:
             assert shown(app)[:2] == [("Act", True), ("Other", False)]
 
     asyncio.run(scenario())
+
+
+def test_the_board_lists_the_newest_of_each_kind_and_points_to_the_history(
+    tmp_path: Path,
+) -> None:
+    from .test_store import _experiment
+
+    store = Store(tmp_path)
+    for number in range(1, 31):
+        status = "kept" if number <= 2 else "reverted"
+        store.save_experiment(_experiment(number, f"idea {number}", status, 0.5, 0.4))
+    app = FactoryApp(tmp_path, follow=False)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            board = app.dashboard.query_one("#board")
+            prompts = [str(board.get_option_at_index(i).prompt) for i in range(board.option_count)]
+            listed = [p for p in prompts if "idea" in p]
+            assert "REVERTED (28)" in prompts and "KEPT (2)" in prompts
+            # The 20 newest reverted, newest first, then where the other 8 are.
+            assert listed[:2] == ["  exp-0002 idea 2  -0.1000", "  exp-0001 idea 1  -0.1000"]
+            assert listed[2] == "  exp-0030 idea 30  -0.1000" and len(listed) == 22
+            assert prompts[-1] == "  … 8 more: h lists them all"
+
+    asyncio.run(scenario())

@@ -14,6 +14,10 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 from factory_tui.engine.models import BacklogItem
 from factory_tui.run_view import ExperimentView, RunView
 
+# Experiments listed under each status, newest first; the history (h) has every one. A
+# month of reverted experiments would otherwise be wrapped and laid out on each redraw.
+LISTED = 20
+
 COLUMNS = (
     ("running", "RUNNING", "bold green"),
     ("awaiting_approval", "AWAITING APPROVAL", "bold magenta"),
@@ -94,7 +98,7 @@ class HypothesisBoard(OptionList):
             if not items and key in ("awaiting_approval", "aborted"):
                 continue
             header(title, len(items), style)
-            for experiment in items:
+            for experiment in items[:LISTED]:
                 delta = "" if experiment.delta is None else f"  {experiment.delta:+.4f}"
                 options.append(
                     Option(
@@ -102,6 +106,9 @@ class HypothesisBoard(OptionList):
                         id=f"exp:{experiment.id}",
                     )
                 )
+            if len(items) > LISTED:
+                more = Text(f"  … {len(items) - LISTED} more: h lists them all", style="dim")
+                options.append(Option(more, disabled=True))
         self.set_options(options)
         if highlighted is not None:
             # The item highlighted may be gone (a backlog item done): keep the place then.
