@@ -765,3 +765,35 @@ def test_the_board_lists_the_newest_of_each_kind_and_points_to_the_history(
             assert prompts[-1] == "  … 8 more: h lists them all"
 
     asyncio.run(scenario())
+
+
+def test_the_history_fetches_more_rows_as_the_cursor_or_the_wheel_reaches_the_end(
+    tmp_path: Path,
+) -> None:
+    from .test_store import _experiment
+
+    store = Store(tmp_path)
+    for number in range(1, 301):
+        store.save_experiment(_experiment(number, f"idea {number}", "reverted", 0.5, 0.4))
+    app = FactoryApp(tmp_path, follow=False)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:  # 40 rows: pages of 80
+            await pilot.press("h")
+            await pilot.pause()
+            history = app.screen
+            assert isinstance(history, History)
+            table = history.query_one("#history-table")
+            assert table.row_count == 80
+            assert "300 experiment(s), 80 shown (more as you scroll)" in str(
+                history.query_one("#history-title").render()
+            )
+            await pilot.press("ctrl+end")  # the cursor to the last row fetched
+            await pilot.pause()
+            assert table.row_count == 160
+            table.scroll_end(animate=False, immediate=True)  # as the wheel would
+            await pilot.pause()
+            assert table.row_count == 240
+            assert table.get_row_at(239)[0].plain == "exp-0240"
+
+    asyncio.run(scenario())

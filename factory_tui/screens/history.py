@@ -30,7 +30,10 @@ STATUS_STYLE = {
 COLUMNS = ("id", "hypothesis", "status", "before", "after", "delta")
 # Every column but the hypothesis has a fixed width, so adding rows measures nothing.
 WIDTHS = {"id": 10, "status": 8, "before": 6, "after": 6, "delta": 7}
-PAGE = 100  # rows fetched at a time; the next page comes when the cursor reaches the end
+# Rows fetched at a time: two screens' worth, at least 50. The next page comes when the
+# cursor or the scroll reaches the end. Each row added is measured and each shown is drawn,
+# so a filter keystroke costs what a screen shows, not a fixed hundred rows.
+PAGE_MIN = 50
 # (filter text, sort column, descending, limit, offset) -> a page of rows, how many match
 RowSource = Callable[[str, str, bool, int, int], tuple[list[ExperimentRow], int]]
 
@@ -83,6 +86,7 @@ class History(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
+        self.watch(table, "scroll_y", self._scrolled, init=False)
         for column in COLUMNS:
             # The hypothesis takes what the other columns (and their padding and the
             # scrollbar) leave, so the deltas stay in view.
@@ -108,7 +112,11 @@ class History(Screen[None]):
         """The next page of the rows that match, in order."""
         table = self.query_one(DataTable)
         page, self.matching = self.rows(
-            self.filter_text, self.sort_column, self.descending, PAGE, self.shown
+            self.filter_text,
+            self.sort_column,
+            self.descending,
+            max(PAGE_MIN, 2 * self.app.size.height),
+            self.shown,
         )
         for row in page:
             delta = row.delta
@@ -140,6 +148,12 @@ class History(Screen[None]):
     @on(DataTable.RowHighlighted)
     def row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.cursor_row >= self.shown - 1 and self.shown < self.matching:
+            self.load_page()
+
+    def _scrolled(self, scroll_y: float) -> None:
+        """Scrolled (the wheel, the scrollbar) to the last rows: the next page."""
+        table = self.query_one(DataTable)
+        if scroll_y >= table.max_scroll_y - 1 and 0 < self.shown < self.matching:
             self.load_page()
 
     @on(Input.Changed, "#history-filter")
