@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python benchmarks/plateau_loop.py
 	$(BIN)/python benchmarks/sandbox_cost.py
 	$(BIN)/python benchmarks/history_scale.py
+	$(BIN)/python benchmarks/filter_latency.py
 
 # Style, the layer contracts (pyproject's [tool.importlinter]) and strict types.
 lint: setup
