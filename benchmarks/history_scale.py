@@ -52,7 +52,7 @@ started = float(sys.argv[2])
 from pathlib import Path
 from factory_tui.app import FactoryApp
 from factory_tui.screens.history import History
-from textual.widgets import DataTable
+from factory_tui.widgets.experiment_table import ExperimentTable
 
 async def main():
     app = FactoryApp(Path(sys.argv[1]))
@@ -64,7 +64,7 @@ async def main():
         pressed = time.perf_counter()
         await pilot.press("h")
         while not (isinstance(app.screen, History)
-                   and app.screen.query_one(DataTable).row_count):
+                   and app.screen.query_one(ExperimentTable).row_count):
             await asyncio.sleep(0.001)
         await pilot.pause()
         history = time.perf_counter() - pressed

@@ -683,6 +683,11 @@ def test_a_full_pane_keeps_showing_the_newest_output(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def drawn(widget) -> list[str]:
+    """The lines a line-API widget draws, as text."""
+    return [widget.render_line(y).text for y in range(widget.size.height)]
+
+
 def test_the_history_opened_again_shows_what_happened_since(tmp_path: Path) -> None:
     root, app = recorded_app(tmp_path)
 
@@ -699,7 +704,7 @@ def test_the_history_opened_again_shows_what_happened_since(tmp_path: Path) -> N
             await pilot.press("h")
             await pilot.pause()
             table = app.screen.query_one("#history-table")
-            assert table.row_count == 4 and "exp-0004" in str(table.get_row_at(3)[0])
+            assert table.row_count == 4 and drawn(table)[4].startswith(" exp-0004 ")
 
     asyncio.run(scenario())
 
@@ -794,6 +799,20 @@ def test_the_history_fetches_more_rows_as_the_cursor_or_the_wheel_reaches_the_en
             table.scroll_end(animate=False, immediate=True)  # as the wheel would
             await pilot.pause()
             assert table.row_count == 240
-            assert table.get_row_at(239)[0].plain == "exp-0240"
+            assert table.rows[239].id == "exp-0240"
+            lines = drawn(table)
+            assert lines[0].split() == ["id", "hypothesis", "status", "before", "after", "delta"]
+            # The view stays where the wheel took it, the new page below it.
+            assert lines[-1].startswith(" exp-0161 ")
+            await pilot.press("ctrl+home")  # the cursor back to the top: the rows follow it
+            await pilot.pause()
+            assert drawn(table)[1].split()[:3] == ["exp-0001", "idea", "1"]
+            await pilot.click("#history-table", offset=(15, 0))  # the hypothesis header
+            await pilot.pause()
+            assert history.sort_column == "hypothesis" and table.row_count == 80
+            assert drawn(table)[1].split()[:3] == ["exp-0001", "idea", "1"]  # "idea 1" < "idea 10"
+            await pilot.click("#history-table", offset=(15, 0))  # again: the other way
+            await pilot.pause()
+            assert drawn(table)[1].split()[:3] == ["exp-0099", "idea", "99"]
 
     asyncio.run(scenario())

@@ -9,27 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import Input, Label
 
 from factory_tui.engine.models import ExperimentRow
+from factory_tui.widgets.experiment_table import COLUMNS, ExperimentTable
 from factory_tui.widgets.key_footer import KeyFooter
 
-STATUS_STYLE = {
-    "kept": "green",
-    "reverted": "yellow",
-    "aborted": "red",
-    "running": "bold green",
-    "awaiting_approval": "magenta",
-}
-COLUMNS = ("id", "hypothesis", "status", "before", "after", "delta")
-# Every column but the hypothesis has a fixed width, so adding rows measures nothing.
-WIDTHS = {"id": 10, "status": 8, "before": 6, "after": 6, "delta": 7}
 # Rows fetched at a time: two screens' worth, at least 50. The next page comes when the
 # cursor or the scroll reaches the end. Each row added is measured and each shown is drawn,
 # so a filter keystroke costs what a screen shows, not a fixed hundred rows.
@@ -81,36 +71,26 @@ class History(Screen[None]):
         yield Input(
             placeholder="filter: id, words of the hypothesis, or a status", id="history-filter"
         )
-        yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
+        yield ExperimentTable(id="history-table")
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(ExperimentTable)
         self.watch(table, "scroll_y", self._scrolled, init=False)
-        for column in COLUMNS:
-            # The hypothesis takes what the other columns (and their padding and the
-            # scrollbar) leave, so the deltas stay in view.
-            rest = self.app.size.width - sum(WIDTHS.values()) - 2 * len(COLUMNS) - 2
-            width = WIDTHS.get(column, max(24, rest))
-            table.add_column(column, key=column, width=width)
 
     def on_screen_resume(self) -> None:
         """Each time it is shown (it is kept between openings): the rows as they are now."""
-        table = self.query_one(DataTable)
-        if table.size:
-            self.refresh_table()
-        else:  # the first time: after the first layout, whose resize would draw them again
-            self.call_after_refresh(self.refresh_table)
-        table.focus()
+        self.refresh_table()
+        self.query_one(ExperimentTable).focus()
 
     def refresh_table(self) -> None:
-        self.query_one(DataTable).clear()
+        self.query_one(ExperimentTable).clear()
         self.shown = 0
         self.load_page()
 
     def load_page(self) -> None:
         """The next page of the rows that match, in order."""
-        table = self.query_one(DataTable)
+        table = self.query_one(ExperimentTable)
         page, self.matching = self.rows(
             self.filter_text,
             self.sort_column,
@@ -118,25 +98,7 @@ class History(Screen[None]):
             max(PAGE_MIN, 2 * self.app.size.height),
             self.shown,
         )
-        for row in page:
-            delta = row.delta
-            # Text, never str: a str cell is parsed as markup, slowly, and a hypothesis
-            # with brackets in its title would lose them.
-            table.add_row(
-                Text(row.id),
-                Text(row.title),
-                Text(
-                    row.status.replace("awaiting_approval", "waiting"),
-                    style=STATUS_STYLE.get(row.status, ""),
-                ),
-                Text("-" if row.before is None else f"{row.before:.4f}"),
-                Text("-" if row.after is None else f"{row.after:.4f}"),
-                Text(
-                    "-" if delta is None else f"{delta:+.4f}",
-                    style="green" if (delta or 0) > 0 else "red" if (delta or 0) < 0 else "",
-                ),
-                key=row.id,
-            )
+        table.add_rows(page)
         self.shown += len(page)
         order = "descending" if self.descending else "ascending"
         more = f", {self.shown} shown (more as you scroll)" if self.shown < self.matching else ""
@@ -145,14 +107,14 @@ class History(Screen[None]):
             f"History: {what} experiment(s){more}, sorted by {self.sort_column} ({order})"
         )
 
-    @on(DataTable.RowHighlighted)
-    def row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.cursor_row >= self.shown - 1 and self.shown < self.matching:
+    @on(ExperimentTable.Highlighted)
+    def row_highlighted(self, event: ExperimentTable.Highlighted) -> None:
+        if event.index >= self.shown - 1 and self.shown < self.matching:
             self.load_page()
 
     def _scrolled(self, scroll_y: float) -> None:
         """Scrolled (the wheel, the scrollbar) to the last rows: the next page."""
-        table = self.query_one(DataTable)
+        table = self.query_one(ExperimentTable)
         if scroll_y >= table.max_scroll_y - 1 and 0 < self.shown < self.matching:
             self.load_page()
 
@@ -163,20 +125,19 @@ class History(Screen[None]):
 
     @on(Input.Submitted, "#history-filter")
     def filter_done(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one(ExperimentTable).focus()
 
-    @on(DataTable.HeaderSelected)
-    def header_selected(self, event: DataTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
+    @on(ExperimentTable.HeaderClicked)
+    def header_selected(self, event: ExperimentTable.HeaderClicked) -> None:
+        column = event.column
         if column == self.sort_column:
             self.descending = not self.descending
         self.sort_column = column
         self.refresh_table()
 
-    @on(DataTable.RowSelected)
-    def row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.post_message(self.Open(str(event.row_key.value)))
+    @on(ExperimentTable.Selected)
+    def row_selected(self, event: ExperimentTable.Selected) -> None:
+        self.post_message(self.Open(event.experiment_id))
 
     def action_cycle_sort(self) -> None:
         index = COLUMNS.index(self.sort_column)
