@@ -49,6 +49,8 @@ ENV = {
 DASHBOARD = """
 import asyncio, json, resource, sys, time
 started = float(sys.argv[2])
+from factory_tui import startup
+startup.hold()  # as `factory` does at its start
 from pathlib import Path
 from factory_tui.app import FactoryApp
 from factory_tui.screens.history import History

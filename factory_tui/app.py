@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 import traceback
 from collections import deque
@@ -30,6 +29,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerCancelled, WorkerState
 
+from factory_tui import startup
 from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import AgentOutput, ApprovalMode, Event, parse_event
 from factory_tui.engine.log_tail import LogTail
@@ -210,10 +210,10 @@ class FactoryApp(App[int]):
         else:
             self.caught_up.set()
         self.call_after_refresh(self.redraw)
-        # What start-up made (modules, Textual's widgets and styles, pydantic's schemas)
-        # lives as long as the app: frozen, the collector's full passes skip it, and a
-        # pass while agents stream pauses the keys for far less.
-        self.call_after_refresh(gc.freeze)
+        # Painted: start-up is over. What it made lives as long as the app; frozen, the
+        # collector's full passes skip it, and a pass while agents stream pauses the keys
+        # for far less.
+        self.call_after_refresh(startup.release)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

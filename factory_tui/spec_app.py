@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import App
 
+from factory_tui import startup
 from factory_tui.agents.base import Runtime
 from factory_tui.engine.spec import SpecDraft
 from factory_tui.screens.spec_editor import SpecEditor
@@ -22,6 +23,7 @@ class SpecApp(App[str | None]):
         self.project = project
 
     def on_mount(self) -> None:
+        self.call_after_refresh(startup.release)  # painted: start-up is over
         self.push_screen(
             SpecEditor(self.draft, self.runtime, self.project), lambda _: self.exit(None)
         )

@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from factory_tui import startup
+
 from .parser import build_parser
 
 EXIT_INTERRUPTED = 130
@@ -35,6 +37,7 @@ __all__ = ["COMMANDS", "EXIT_INTERRUPTED", "build_parser", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    startup.hold()  # collection resumes once start-up is over (see startup.py)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

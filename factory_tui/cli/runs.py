@@ -143,6 +143,9 @@ async def _headless(pipeline: Pipeline) -> RunFinished:
     import asyncio
     import signal
 
+    from factory_tui import startup
+
+    startup.release()  # the run begins: start-up is over
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, pipeline.request_stop)
     try:
