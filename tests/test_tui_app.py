@@ -746,16 +746,20 @@ def test_the_footer_is_rebuilt_only_when_its_keys_change() -> None:
     asyncio.run(scenario())
 
 
+def app_with_ideas(root: Path, statuses: list[str]) -> FactoryApp:
+    """An app on a project whose experiments "idea 1", "idea 2"... ended so."""
+    from .test_store import _experiment
+
+    store = Store(root)
+    for number, status in enumerate(statuses, 1):
+        store.save_experiment(_experiment(number, f"idea {number}", status, 0.5, 0.4))
+    return FactoryApp(root, follow=False)
+
+
 def test_the_board_lists_the_newest_of_each_kind_and_points_to_the_history(
     tmp_path: Path,
 ) -> None:
-    from .test_store import _experiment
-
-    store = Store(tmp_path)
-    for number in range(1, 31):
-        status = "kept" if number <= 2 else "reverted"
-        store.save_experiment(_experiment(number, f"idea {number}", status, 0.5, 0.4))
-    app = FactoryApp(tmp_path, follow=False)
+    app = app_with_ideas(tmp_path, ["kept"] * 2 + ["reverted"] * 28)
 
     async def scenario() -> None:
         async with app.run_test(size=SIZE) as pilot:
@@ -775,12 +779,7 @@ def test_the_board_lists_the_newest_of_each_kind_and_points_to_the_history(
 def test_the_history_fetches_more_rows_as_the_cursor_or_the_wheel_reaches_the_end(
     tmp_path: Path,
 ) -> None:
-    from .test_store import _experiment
-
-    store = Store(tmp_path)
-    for number in range(1, 301):
-        store.save_experiment(_experiment(number, f"idea {number}", "reverted", 0.5, 0.4))
-    app = FactoryApp(tmp_path, follow=False)
+    app = app_with_ideas(tmp_path, ["reverted"] * 300)
 
     async def scenario() -> None:
         async with app.run_test(size=SIZE) as pilot:  # 40 rows: pages of 80
