@@ -120,7 +120,9 @@ class ExperimentTable(ScrollView, can_focus=True):
         self._resized()
 
     def _resized(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self.rows) + 1)  # + the header
+        # No width of its own: the rows are cut to the widget's, so there is never a
+        # horizontal scrollbar, whatever the terminal is resized to.
+        self.virtual_size = Size(0, len(self.rows) + 1)  # + the header
         self.refresh()
 
     # -- drawing -------------------------------------------------------------------------------
