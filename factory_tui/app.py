@@ -36,7 +36,7 @@ from factory_tui.engine.log_tail import LogTail
 from factory_tui.engine.models import BacklogItem, KeepOrRevert, Role
 from factory_tui.engine.redact import redact
 from factory_tui.engine.store import Store
-from factory_tui.event_text import FeedItem, feed_item
+from factory_tui.event_text import FEED_KEEP, FeedItem, feed_item
 from factory_tui.run_view import ExperimentView, RunView
 from factory_tui.screens.approval import ApprovalModal
 from factory_tui.screens.backlog_item import BacklogItemModal
@@ -57,7 +57,6 @@ if TYPE_CHECKING:  # a run in this process brings the engine; `watch` needs none
 # used: a third of what the dashboard would otherwise load before its first frame.
 
 FLUSH_INTERVAL = 0.05
-FEED_KEEP = 50_000
 CATCH_UP_IN_THREAD = 4 * 2**20  # bytes of event log read inline when catching up
 SEEDED = 300  # experiments the dashboard starts from; the history screen reaches them all
 

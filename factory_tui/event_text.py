@@ -24,6 +24,7 @@ _EXPERIMENTS = {
 # and a float, which the garbage collector stops tracking: tens of thousands of output
 # events kept as models made each of its full passes pause the keys for 60 ms or more.
 OutputLine = tuple[float, str | None, str, str]
+FEED_KEEP = 50_000  # events the feed holds: with agents hidden, the older ones still show
 FeedItem = ev.Event | OutputLine
 
 

@@ -18,24 +18,27 @@ import threading
 RELEASE_AFTER = 10.0  # seconds: a command that never says start-up is over still collects
 
 _timer: threading.Timer | None = None
+_lock = threading.Lock()  # released by the timer's thread and the main one, maybe at once
 
 
 def hold() -> None:
     global _timer
-    if _timer is not None:
-        return
-    gc.disable()
-    _timer = threading.Timer(RELEASE_AFTER, release)
-    _timer.daemon = True
-    _timer.start()
+    with _lock:
+        if _timer is not None:
+            return
+        gc.disable()
+        _timer = threading.Timer(RELEASE_AFTER, release)
+        _timer.daemon = True
+        _timer.start()
 
 
 def release() -> None:
     """Start-up is over: collect again, and leave what start-up made out of full passes."""
     global _timer
-    if _timer is not None:
-        _timer.cancel()
-        _timer = None
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
+    with _lock:
+        timer, _timer = _timer, None
+        if timer is not None:
+            timer.cancel()
+        if not gc.isenabled():
+            gc.freeze()
+            gc.enable()

@@ -815,3 +815,64 @@ def test_the_history_fetches_more_rows_as_the_cursor_or_the_wheel_reaches_the_en
             assert drawn(table)[1].split()[:3] == ["exp-0099", "idea", "99"]
 
     asyncio.run(scenario())
+
+
+def test_a_title_with_a_newline_or_a_tab_stays_on_its_row_even_narrow(tmp_path: Path) -> None:
+    from .test_store import _experiment
+
+    Store(tmp_path).save_experiment(
+        _experiment(1, "Cache the parser\nso each\tfile is read once", "kept", 0.5, 0.6)
+    )
+    app = FactoryApp(tmp_path, follow=False)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(72, 24)) as pilot:
+            await pilot.press("h")
+            await pilot.pause()
+            lines = drawn(app.screen.query_one("#history-table"))
+            assert lines[0].split()[-1] == "delta"  # every score in view, even at 72
+            assert lines[1].split()[:3] == ["exp-0001", "Cache", "the"]
+            assert lines[1].rstrip().endswith("+0.1000")
+            assert not any(mark in line for line in lines for mark in "\n\t\r")
+
+    asyncio.run(scenario())
+
+
+def test_hiding_agent_output_in_the_feed_still_shows_the_older_events(tmp_path: Path) -> None:
+    app = FactoryApp(tmp_path, follow=False)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            app.enqueue(ev.CycleStarted(cycle=n) for n in range(1, 31))
+            app.enqueue(
+                ev.AgentOutput(role=Role.BUILDER, line=f"line {n}", experiment="exp-0001")
+                for n in range(25_000)
+            )
+            app.flush()
+            await pilot.press("e")
+            await pilot.pause()
+            await pilot.press("1")  # agents hidden: the 30 cycles are still there
+            await pilot.pause()
+            lines = app.screen.query_one("#feed-log").lines
+            assert len(lines) == 30 and "cycle 30" in lines[-1]
+
+    asyncio.run(scenario())
+
+
+def test_the_next_agent_while_one_pane_is_alone_is_shown_alone_in_its_place(
+    tmp_path: Path,
+) -> None:
+    app = FactoryApp(tmp_path, follow=False)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            first = app.dashboard.pane(Role.RESEARCHER)
+            first.log_view.focus()
+            await pilot.press("z", "right_square_bracket")
+            await pilot.pause()
+            second = app.dashboard.pane(Role.STRATEGIST)
+            assert app.dashboard.alone is second and second.region.width == SIZE[0]
+            assert not first.display and app.dashboard.focused_pane() is second
+
+    asyncio.run(scenario())

@@ -141,7 +141,10 @@ class Dashboard(Screen[None]):
         self.active_role = PANE_ROLES[(index + step) % len(PANE_ROLES)]
         self.picked = True
         self.show_active()
-        self.pane(self.active_role).log_view.focus()
+        pane = self.pane(self.active_role)
+        if self.alone is not None:  # the next pane alone, never focus in a hidden one
+            self.show_alone(pane)
+        pane.log_view.focus()
 
     def show_alone(self, pane: AgentPane | None) -> None:
         """Show one agent's pane on the whole screen, or (None) every part again.

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Checkbox, Label, Log
 
-from factory_tui.event_text import CATEGORIES, FeedItem, category, describe
+from factory_tui.event_text import CATEGORIES, FEED_KEEP, FeedItem, category, describe
 from factory_tui.widgets.key_footer import KeyFooter
 
 FEED_MAX_LINES = 20_000
@@ -55,8 +55,8 @@ class EventFeed(Screen[None]):
         self, events: Iterable[FeedItem], added: Signal[list[FeedItem]] | None = None
     ) -> None:
         super().__init__()
-        # As many as the log shows: left open for a week, the feed holds no more.
-        self.events: deque[FeedItem] = deque(events, maxlen=FEED_MAX_LINES)
+        # As many as the app keeps: left open for a week, the feed holds no more.
+        self.events: deque[FeedItem] = deque(events, maxlen=FEED_KEEP)
         self.shown = set(CATEGORIES)
         self.added = added  # the app publishes each batch of new events here
 

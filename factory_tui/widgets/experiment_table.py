@@ -26,7 +26,7 @@ from factory_tui.engine.models import ExperimentRow
 COLUMNS = ("id", "hypothesis", "status", "before", "after", "delta")
 # Every column but the hypothesis has a fixed width; the hypothesis takes the rest.
 WIDTHS = {"id": 10, "status": 8, "before": 7, "after": 7, "delta": 8}
-MIN_HYPOTHESIS = 24
+MIN_HYPOTHESIS = 8  # narrower than this, the scores would be cut off the right edge
 PADDING = 1  # a space each side of a cell
 STATUS_STYLE = {
     "kept": Style(color="green"),
@@ -161,6 +161,9 @@ class ExperimentTable(ScrollView, can_focus=True):
         segments = []
         pad = " " * PADDING
         for (name, cell_width), (text, style) in zip(self.widths().items(), cells, strict=True):
+            # One line each: a tab or a newline in a title (an agent's, a note's) would
+            # reach the terminal as it is and draw the rest of the row on the next line.
+            text = " ".join(text.split())
             if cell_len(text) > cell_width:
                 text = set_cell_size(text, cell_width - 1) + "…"
             right = name in ("before", "after", "delta")
