@@ -73,8 +73,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _score_now(store: Store, tree: str) -> float | None:
-    """The base's score as last measured: a cycle's baseline of this tree, or else the
-    eval's cache (which costs loading the eval); no tool runs."""
+    """The base's score as last measured: the baseline a cycle or `factory eval` recorded
+    for this tree, or else the eval's cache (which costs loading the eval); no tool runs."""
     if store.root.is_dir() and (baseline := store.baseline_of(tree)) is not None:
         return baseline
     # Entries are named <tree>-<16 hex digits of the settings>.json.

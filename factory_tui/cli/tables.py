@@ -9,12 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from factory_tui.engine.models import DimensionScore, ExperimentRow
+from factory_tui.engine.text import score_cell
 
 STATUS_STYLE = {"kept": "bold green", "reverted": "bold yellow", "aborted": "bold red"}
-
-
-def _score(value: float | None, sign: str = "") -> str:
-    return "-" if value is None else f"{value:{sign}.4f}"
 
 
 def status_table(rows: Iterable[ExperimentRow], title: str = "experiments") -> Table:
@@ -30,9 +27,9 @@ def status_table(rows: Iterable[ExperimentRow], title: str = "experiments") -> T
             row.id,
             escape(row.title),
             f"[{STATUS_STYLE.get(row.status, 'bold')}]{row.status}[/]",
-            _score(row.before),
-            _score(row.after),
-            _score(row.delta, "+"),
+            score_cell(row.before),
+            score_cell(row.after),
+            score_cell(row.delta, "+"),
         )
     return table
 
@@ -43,8 +40,8 @@ def status_lines(rows: Iterable[ExperimentRow]) -> Iterator[str]:
     yield f"{'id':<10} {'verdict':<17} {'before':>7} {'after':>7} {'delta':>8}  hypothesis"
     for row in rows:
         yield (
-            f"{row.id:<10} {row.status:<17} {_score(row.before):>7} {_score(row.after):>7} "
-            f"{_score(row.delta, '+'):>8}  {row.title}"
+            f"{row.id:<10} {row.status:<17} {score_cell(row.before):>7} {score_cell(row.after):>7} "
+            f"{score_cell(row.delta, '+'):>8}  {row.title}"
         )
 
 

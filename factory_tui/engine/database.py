@@ -29,7 +29,7 @@ from .models import BacklogItem, CeoMessage, Experiment
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 
-# Each tree a cycle measured as its base, with the composite: the base's score now.
+# Each tree measured as a base (by a cycle or `factory eval`), with its composite.
 BASELINES = (
     "CREATE TABLE baselines (tree TEXT PRIMARY KEY, composite REAL NOT NULL, measured_at REAL)"
 )

@@ -384,7 +384,8 @@ class Store:
             )
 
     def baseline_of(self, tree: str) -> float | None:
-        """The composite the last baseline of `tree` measured, if a cycle measured it."""
+        """The composite last measured for `tree` (a cycle's baseline or `factory eval`),
+        if either measured it."""
         rows = self.db.query("SELECT composite FROM baselines WHERE tree = ?", (tree,))
         score: float | None = rows[0][0] if rows else None
         return score

@@ -47,6 +47,12 @@ def plain(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def score_cell(value: float | None, sign: str = "") -> str:
+    """A score as the tables show it: four decimals (`sign="+"` for a delta), "-" when
+    there is none."""
+    return "-" if value is None else f"{value:{sign}.4f}"
+
+
 def money(usd: float) -> str:
     """Dollars with the digits the amount needs: $1.50, $0.12, $0.002, $0.0043, never a
     limit of $0.002 shown as $0.00."""

@@ -20,9 +20,8 @@ from factory_tui.engine.models import ExperimentRow
 from factory_tui.widgets.experiment_table import COLUMNS, ExperimentTable
 from factory_tui.widgets.key_footer import KeyFooter
 
-# Rows fetched at a time: two screens' worth, at least 50. The next page comes when the
-# cursor or the scroll reaches the end. Each row added is measured and each shown is drawn,
-# so a filter keystroke costs what a screen shows, not a fixed hundred rows.
+# Rows fetched at a time: two screens' worth, at least 50, so a tall terminal is filled.
+# The next page comes when the cursor or the scroll reaches the end.
 PAGE_MIN = 50
 # (filter text, sort column, descending, limit, offset) -> a page of rows, how many match
 RowSource = Callable[[str, str, bool, int, int], tuple[list[ExperimentRow], int]]
@@ -30,7 +29,7 @@ RowSource = Callable[[str, str, bool, int, int], tuple[list[ExperimentRow], int]
 
 class History(Screen[None]):
     CSS_PATH = "history.tcss"
-    # The table has the focus from the first frame: focused later, every row drew twice.
+    # The table, not the filter, has the focus from the first frame.
     AUTO_FOCUS = "#history-table"
     BINDINGS = [
         Binding(

@@ -22,6 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from factory_tui.engine.models import ExperimentRow
+from factory_tui.engine.text import score_cell
 
 COLUMNS = ("id", "hypothesis", "status", "before", "after", "delta")
 # Every column but the hypothesis has a fixed width; the hypothesis takes the rest.
@@ -36,10 +37,6 @@ STATUS_STYLE = {
     "awaiting_approval": Style(color="magenta"),
 }
 GAIN, LOSS = Style(color="green"), Style(color="red")
-
-
-def _score(value: float | None, sign: str = "") -> str:
-    return "-" if value is None else f"{value:{sign}.4f}"
 
 
 class ExperimentTable(ScrollView, can_focus=True):
@@ -113,13 +110,13 @@ class ExperimentTable(ScrollView, can_focus=True):
         self.rows = []
         self.set_reactive(ExperimentTable.cursor, 0)
         self.scroll_to(y=0, animate=False, immediate=True)
-        self._resized()
+        self._rows_changed()
 
     def add_rows(self, rows: Sequence[ExperimentRow]) -> None:
         self.rows.extend(rows)
-        self._resized()
+        self._rows_changed()
 
-    def _resized(self) -> None:
+    def _rows_changed(self) -> None:
         # No width of its own: the rows are cut to the widget's, so there is never a
         # horizontal scrollbar, whatever the terminal is resized to.
         self.virtual_size = Size(0, len(self.rows) + 1)  # + the header
@@ -147,13 +144,14 @@ class ExperimentTable(ScrollView, can_focus=True):
         else:
             style = self.rich_style
         delta = row.delta
+        gain = GAIN if (delta or 0) > 0 else LOSS if (delta or 0) < 0 else None
         cells = [
             (row.id, None),
             (row.title, None),
             (row.status.replace("awaiting_approval", "waiting"), STATUS_STYLE.get(row.status)),
-            (_score(row.before), None),
-            (_score(row.after), None),
-            (_score(delta, "+"), GAIN if (delta or 0) > 0 else LOSS if (delta or 0) < 0 else None),
+            (score_cell(row.before), None),
+            (score_cell(row.after), None),
+            (score_cell(delta, "+"), gain),
         ]
         return self._strip(cells, style, width)
 
