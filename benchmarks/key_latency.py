@@ -222,6 +222,8 @@ def run(total: int, panes: int, presses: int, interval: float) -> None:
     streaming: list[float] = []  # presses made before the last line was in
     idle: list[float] = []  # the baseline's, and those after the stream
     lost = 0
+    opened: list[float] = []  # streaming presses, by what they drew
+    closed: list[float] = []
     try:
         if not terminal.wait_for(RESTORED, 0, 60):
             raise SystemExit("the dashboard never painted:\n" + terminal.tail())
@@ -240,6 +242,8 @@ def run(total: int, panes: int, presses: int, interval: float) -> None:
             start = terminal.press(KEY)
             if terminal.wait_for(expected, start, PRESS_TIMEOUT):
                 sample.append(time.perf_counter() - pressed)
+                if sample is streaming:
+                    (opened if expected is MAXIMISED else closed).append(sample[-1])
                 shown = expected
             else:
                 lost += 1
@@ -252,6 +256,13 @@ def run(total: int, panes: int, presses: int, interval: float) -> None:
         os.close(go_write)  # an engine still waiting for go gives up
         stop(process, terminal)
     report(total, panes, streaming, idle, lost, streamed, wall, terminal.written)
+    for label, sample in (("maximise", opened), ("restore", closed)):
+        if sample:
+            ms = sorted(latency * 1000 for latency in sample)
+            print(
+                f"  of which {label}, {len(ms)} presses: median "
+                f"{statistics.median(ms):.1f} ms, p95 {percentile(ms, 0.95):.1f} ms"
+            )
 
 
 def stop(process: subprocess.Popen[bytes], terminal: Terminal) -> None:

@@ -44,6 +44,7 @@ from factory_tui.screens.confirm import Confirm
 from factory_tui.screens.dashboard import Dashboard
 from factory_tui.screens.event_feed import EventFeed
 from factory_tui.screens.history import History
+from factory_tui.screens.pane_alone import PaneAlone
 from factory_tui.screens.text_prompt import TextPrompt
 from factory_tui.widgets.agent_pane import AgentPane
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
@@ -193,6 +194,7 @@ class FactoryApp(App[int]):
         self._approval_open: str | None = None
         self._pending_shown = True
         self.dashboard = Dashboard(attached=self.attached)
+        self._alone: PaneAlone | None = None  # made at the first z, kept
 
     # -- setup -------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -257,6 +259,8 @@ class FactoryApp(App[int]):
         self.events.extend(kept)
         with self.batch_update(), contextlib.suppress(NoMatches):  # NoMatches: exiting
             self.dashboard.write_output(output)
+            if (alone := self.pane_alone) is not None:
+                alone.write_output(output)
             if changed:  # output alone changes no state: the panes were enough
                 self.redraw()
             self.events_added.publish(kept)
@@ -272,6 +276,8 @@ class FactoryApp(App[int]):
             # A timer may fire while the app exits and the dashboard's widgets are gone.
             with contextlib.suppress(NoMatches):
                 self.dashboard.tick(self.view, self.clock())
+                if (alone := self.pane_alone) is not None:
+                    alone.show_status(self.view.agents[alone.role], self.clock())
 
     def _notice_a_run_gone(self) -> None:
         """Following a run from another process: when no process holds the project's lock,
@@ -503,16 +509,36 @@ class FactoryApp(App[int]):
         self.push_screen(TextPrompt("Message to the CEO", "what should it focus on?"), send)
 
     def _pane(self) -> AgentPane:
+        if (alone := self.pane_alone) is not None:
+            return alone.pane
         return self.dashboard.focused_pane() or self.dashboard.pane(Role.BUILDER)
 
+    @property
+    def pane_alone(self) -> PaneAlone | None:
+        """The screen of one pane alone, while it is the one shown."""
+        screen = self.screen
+        return screen if isinstance(screen, PaneAlone) else None
+
     def action_maximize_pane(self) -> None:
-        dashboard = self.dashboard
-        if dashboard.alone is not None:
-            dashboard.show_alone(None)
-        else:
-            pane = self._pane()
-            pane.log_view.focus()
-            dashboard.show_alone(pane)
+        if self.pane_alone is not None:
+            self.pop_screen()
+            return
+        pane = self._pane()
+        pane.log_view.focus()  # back on the dashboard, the same pane has the focus
+        # Chosen by hand: [ and ] go on from this pane, and the compact layout keeps it.
+        self.dashboard.active_role, self.dashboard.picked = pane.role, True
+        self.dashboard.show_active()
+        if self._alone is None:  # made once, installed so that popping it keeps it
+            self._alone = PaneAlone(pane)
+            self.install_screen(self._alone, "pane-alone")
+        self._alone.open(pane)
+        self.push_screen("pane-alone")
+
+    def action_switch_pane(self, step: int) -> None:
+        """The next agent's pane (the compact layout's tabs), alone if one is alone."""
+        self.dashboard.action_switch_pane(step)
+        if (alone := self.pane_alone) is not None:
+            alone.show(self.dashboard.pane(self.dashboard.active_role))
 
     def action_search_pane(self) -> None:
         """Search the focused pane; while a search is on, the next match (f ends it)."""

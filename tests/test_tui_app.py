@@ -25,6 +25,7 @@ from factory_tui.screens.confirm import Confirm
 from factory_tui.screens.event_feed import EventFeed
 from factory_tui.screens.experiment_detail import ExperimentDetail
 from factory_tui.screens.history import History
+from factory_tui.screens.pane_alone import PaneAlone
 from factory_tui.screens.spec_editor import SpecEditor
 from factory_tui.screens.text_prompt import TextPrompt
 from factory_tui.widgets.agent_pane import AgentPane
@@ -244,21 +245,33 @@ def test_maximise_search_and_follow_a_pane(make_repo) -> None:
             await engine_done(pilot)
             pane = app.dashboard.query_one("#pane-researcher")
             pane.log_view.focus()
-            others = [p for p in app.dashboard.query(AgentPane) if p is not pane]
+            layout = [(p.id, p.region) for p in app.dashboard.query(AgentPane)]
             await pilot.press("z")
             await pilot.pause()
-            assert app.dashboard.alone is pane
-            assert pane.region.width == SIZE[0] and pane.region.height >= SIZE[1] - 2
-            assert not any(p.display for p in others)
-            assert not app.dashboard.query_one("#side").display
+            alone = app.screen
+            assert isinstance(alone, PaneAlone) and alone.role is Role.RESEARCHER
+            assert alone.pane.region.width == SIZE[0] and alone.pane.region.height >= SIZE[1] - 2
+            assert alone.pane.log_view.lines == pane.log_view.lines  # all it had
+            assert alone.pane.log_view.has_focus
+            # Output goes on arriving on the pane shown alone.
+            app.enqueue([ev.AgentOutput(role=Role.RESEARCHER, line="arrived while alone")])
+            app.flush()
+            await pilot.pause()
+            assert alone.pane.log_view.lines[-1] == "arrived while alone"
             await pilot.press("z")
             await pilot.pause()
-            assert app.dashboard.alone is None and all(p.display for p in others)
-            assert pane.region.width < SIZE[0] // 2
-            assert app.dashboard.query_one("#pipeline-bar").region.height  # all back
+            assert app.screen is app.dashboard and pane.log_view.has_focus
+            assert [(p.id, p.region) for p in app.dashboard.query(AgentPane)] == layout
+            assert pane.log_view.lines[-1] == "arrived while alone"
             await pilot.press("z", "escape")  # escape restores too
             await pilot.pause()
-            assert app.dashboard.alone is None and pane.region.width < SIZE[0] // 2
+            assert app.screen is app.dashboard and pane.region.width < SIZE[0] // 2
+            await pilot.press("z", "slash", *"F401", "enter")  # searching the pane alone
+            await pilot.pause()
+            assert app.screen is alone and alone.pane.log_view.auto_scroll is False
+            assert "F401" in alone.pane.log_view.lines[alone.pane._search_from]
+            await pilot.press("z")
+            await pilot.pause()
             await pilot.press("slash", *"F401", "enter")
             await pilot.pause()
             assert pane.log_view.auto_scroll is False
@@ -871,8 +884,11 @@ def test_the_next_agent_while_one_pane_is_alone_is_shown_alone_in_its_place(
             first.log_view.focus()
             await pilot.press("z", "right_square_bracket")
             await pilot.pause()
-            second = app.dashboard.pane(Role.STRATEGIST)
-            assert app.dashboard.alone is second and second.region.width == SIZE[0]
-            assert not first.display and app.dashboard.focused_pane() is second
+            alone = app.screen
+            assert isinstance(alone, PaneAlone) and alone.role is Role.STRATEGIST
+            assert alone.pane.border_title == Role.STRATEGIST.label
+            await pilot.press("z")
+            await pilot.pause()
+            assert app.dashboard.focused_pane() is app.dashboard.pane(Role.STRATEGIST)
 
     asyncio.run(scenario())

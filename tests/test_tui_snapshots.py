@@ -109,11 +109,11 @@ def _pressing(*keys: str):
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize(
     "keys",
-    [("e",), ("l",), ("m",)],
-    ids=["event-feed", "playbooks", "message-prompt"],
+    [("e",), ("l",), ("m",), ("z",)],
+    ids=["event-feed", "playbooks", "message-prompt", "pane-alone"],
 )
 def test_every_other_screen(snap_compare, tmp_path: Path, size, keys) -> None:
-    """The event feed, the playbooks and the message prompt."""
+    """The event feed, the playbooks, the message prompt and the Builder's pane alone."""
     assert snap_compare(
         attached_app(tmp_path, running_scene), terminal_size=size, run_before=_pressing(*keys)
     )

@@ -45,7 +45,6 @@ class Dashboard(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
-        Binding("escape", "restore_panes", "Restore", id="dashboard.restore", show=False),
         # Not in the footer (the tab row says them): a narrow footer keeps the run's keys.
         Binding(
             "left_square_bracket",
@@ -70,13 +69,9 @@ class Dashboard(Screen[None]):
     header: reactive[HeaderState] = reactive(HeaderState())
     stages: reactive[StagesState] = reactive(StagesState())
 
-    # Shown with a pane alone (z): everything else but the footer is hidden.
-    AROUND_PANES = ("#run-header", "#pipeline-bar", "#agent-tabs", "#side", "#notice")
-
     def __init__(self, attached: bool = False) -> None:
         super().__init__(id="dashboard")
         self.attached = attached
-        self.alone: AgentPane | None = None  # the pane shown alone, if one is
         self.active_role: Role = PANE_ROLES[0]
         self.picked = False  # a pane chosen by hand stays until another is chosen
 
@@ -141,37 +136,7 @@ class Dashboard(Screen[None]):
         self.active_role = PANE_ROLES[(index + step) % len(PANE_ROLES)]
         self.picked = True
         self.show_active()
-        pane = self.pane(self.active_role)
-        if self.alone is not None:  # the next pane alone, never focus in a hidden one
-            self.show_alone(pane)
-        pane.log_view.focus()
-
-    def show_alone(self, pane: AgentPane | None) -> None:
-        """Show one agent's pane on the whole screen, or (None) every part again.
-
-        Done with inline `display` rather than Textual's maximize: maximize puts a class on
-        the screen, which restyles every widget of the dashboard and redraws them all, a
-        third of what the key cost while agents stream.
-        """
-        grid = self.query_one("#panes", Grid)
-        around = [self.query_one(selector) for selector in self.AROUND_PANES]
-        if pane is None:
-            # Back to what the stylesheet says (the compact layout hides some of these).
-            for widget in (*around, *self.query(AgentPane)):
-                widget.styles.display = None
-            grid.styles.grid_size_columns = None
-        else:
-            for widget in (*around, *self.query(AgentPane)):
-                widget.styles.display = "block" if widget is pane else "none"
-            grid.styles.grid_size_columns = 1
-        self.alone = pane
-
-    def action_restore_panes(self) -> None:
-        self.show_alone(None)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Escape restores the panes only when one is shown alone; otherwise it does nothing.
-        return self.alone is not None if action == "restore_panes" else True
+        self.pane(self.active_role).log_view.focus()
 
     def focused_pane(self) -> AgentPane | None:
         node: DOMNode | None = self.focused

@@ -101,14 +101,31 @@ class AgentPane(Vertical):
 
     ALLOW_MAXIMIZE = True
 
-    def __init__(self, role: Role, max_lines: int = PANE_MAX_LINES, **kwargs: Any) -> None:
-        super().__init__(id=f"pane-{role.value}", **kwargs)
+    def __init__(
+        self, role: Role, max_lines: int = PANE_MAX_LINES, id: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(id=id or f"pane-{role.value}", **kwargs)
         self.role = role
         self.max_lines = max_lines
         self.border_title = role.label
         self._experiment: str | None = None
         self._search: str = ""
         self._search_from = 0
+
+    def copy_of(self, source: AgentPane) -> None:
+        """Become a copy of `source`: its role, its look and the lines it holds."""
+        self.role = source.role
+        self.border_title = source.role.label
+        self._experiment = source._experiment
+        self._search, self._search_from = "", 0
+        self.set_class(source.has_class("-running"), "-running")
+        self.set_class(source.has_class("-failed"), "-failed")
+        status = source.query_one(".pane-status", ChangingStatic)
+        self.query_one(".pane-status", ChangingStatic).show_text(status.shown)
+        log = self.log_view
+        log.clear()
+        log.auto_scroll = True
+        log.write_lines(source.log_view.lines)
 
     def compose(self) -> ComposeResult:
         yield ChangingStatic("○ idle", classes="pane-status")

@@ -13,6 +13,10 @@ from textual.widgets import Static
 class ChangingStatic(Static):
     _shown: Text | str | None = None
 
+    @property
+    def shown(self) -> Text | str:
+        return self._shown or ""
+
     def show_text(self, content: Text | str) -> None:
         if content != self._shown:
             self._shown = content
