@@ -194,7 +194,7 @@ def scripted_config(root: Path, extra: str = "") -> None:
     off = "" if sandbox_usable() else 'sandbox = "off"\n'
     config.write_text(
         f'runtime = "command"\n{off}[agents]\n'
-        f'command = "{sys.executable} {SCRIPTED_AGENT} {{role}}"\n' + extra,
+        f'command = "{sys.executable} {SCRIPTED_AGENT} {{role}} {{prompt_file}}"\n' + extra,
         encoding="utf-8",
     )
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import shlex
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,7 +59,7 @@ from factory_tui.eval.factory_scorecard import factory_scorecard
 from factory_tui.eval.guards import GuardInput, guard_test_counts, needs_a_person, run_guards
 from factory_tui.eval.project_metrics import metric_paths
 from factory_tui.eval.secrets import SecretFinding, scan_diff
-from factory_tui.eval.similarity import Target, reverted_targets, similarity_check
+from factory_tui.eval.similarity import Target, reverted_targets, similarity, similarity_check
 from factory_tui.eval.special_cases import special_cases, test_literals
 
 from . import decide
@@ -68,14 +68,36 @@ from .errors import BudgetSpent, CycleFailed, StopRequested
 if TYPE_CHECKING:
     from .run import Pipeline
 
-SLOT = "slot-1"  # the agents' checkout
-EVAL_SLOT = "eval-1"  # the checkout the eval measures; agents never see it
-TESTS_SLOT = "tests-1"  # an experiment's code with the base's tests, where its tests run
+
+@dataclass(frozen=True)
+class Slots:
+    """The worktrees one experiment uses, under `.factory/worktrees/`."""
+
+    agent: str  # the agents' checkout
+    eval: str  # the checkout the eval measures; agents never see it
+    tests: str  # the experiment's code with the base's tests, where its tests run
+
+    @classmethod
+    def numbered(cls, number: int) -> Slots:
+        return cls(f"slot-{number}", f"eval-{number}", f"tests-{number}")
+
+
+FIRST = Slots.numbered(1)  # a cycle's research and strategy, and its first experiment
+
+
+@dataclass
+class Measured:
+    """What the verdict weighs besides the scores: the diff, the guards, and why a person
+    must decide (when one must)."""
+
+    diff: str
+    guards: list[Check]
+    person: str | None
 
 
 class Cycle:
-    """One cycle of a run; `await Cycle(pipeline, number).run()` returns its experiment, or
-    None when nothing was left to try."""
+    """One cycle of a run; `await Cycle(pipeline, number).run()` returns its experiments
+    (several with `[run] parallel`), none when nothing was left to try."""
 
     def __init__(self, pipeline: Pipeline, number: int) -> None:
         self.pipeline = pipeline
@@ -86,48 +108,111 @@ class Cycle:
         self.emit, self.notice = pipeline.emit, pipeline.notice
         self.history = pipeline.history()
 
-    async def run(self) -> Experiment | None:
+    async def run(self) -> list[Experiment]:
         pipeline, store = self.pipeline, self.store
         self.emit(CycleStarted(cycle=self.number))
         pipeline.say_out_of_reach()
         experiment_id = store.allocate_experiment_id()
+        reserved = [experiment_id]
         base = await asyncio.to_thread(self.workspace.base_commit)
-        slot = await pipeline.agent_slot(base)
+        slot = await pipeline.agent_slot(base, FIRST.agent)
         try:
             before = await self.score(
-                Stage.BASELINE, experiment_id, base, "baseline", EvalRequest()
+                Stage.BASELINE, experiment_id, base, "baseline", EvalRequest(), FIRST
             )
             pipeline.failure = self.metric_problems()
-            hypothesis = None
+            chosen: list[Hypothesis] = []
             if pipeline.failure is None:
-                hypothesis, findings_summary = await self.plan(experiment_id, slot, before)
+                hypotheses, findings_summary = await self.plan(experiment_id, slot, before)
+                chosen = self.choose(hypotheses)
+            reserved += [store.allocate_experiment_id() for _ in chosen[1:]]
         except BaseException:
-            store.release_experiment_id(experiment_id)
+            for reservation in reserved:
+                store.release_experiment_id(reservation)
             raise
-        if hypothesis is None:
+        if not chosen:
             store.release_experiment_id(experiment_id)
             self.emit(CycleFinished(cycle=self.number, outcome="nothing to try"))
-            return None
-        experiment = Experiment(
-            id=experiment_id,
-            hypothesis=hypothesis,
-            branch=f"{EXPERIMENT_PREFIX}{experiment_id}",
-            base_commit=base,
-            before=before,
-        )
-        store.save_experiment(experiment)
-        pipeline.experiments_run += 1
-        try:
-            await self.experiment(experiment, slot, findings_summary)
-        except BaseException as error:
-            await asyncio.shield(self.abort(experiment, error))
-            raise
+            return []
+        experiments = [
+            Experiment(
+                id=number,
+                hypothesis=hypothesis,
+                branch=f"{EXPERIMENT_PREFIX}{number}",
+                base_commit=base,
+                before=before,
+                runner=Slots.numbered(index).agent,
+            )
+            for index, (number, hypothesis) in enumerate(zip(reserved, chosen, strict=True), 1)
+        ]
+        for experiment in experiments:
+            store.save_experiment(experiment)
+        pipeline.experiments_run += len(experiments)
+        if len(experiments) == 1:
+            await self.one(experiments[0], FIRST, findings_summary)
+        else:
+            await self.side_by_side(experiments, findings_summary)
+        outcome = ", ".join(f"{e.id} {e.status.value}" for e in experiments)
         self.emit(
             CycleFinished(
-                cycle=self.number, outcome=experiment.status.value, experiment=experiment.id
+                cycle=self.number,
+                outcome=experiments[0].status.value if len(experiments) == 1 else outcome,
+                experiment=experiments[-1].id,
             )
         )
-        return experiment
+        return experiments
+
+    def choose(self, hypotheses: list[Hypothesis]) -> list[Hypothesis]:
+        """The hypotheses this cycle tries, in the Strategist's order: the first, and with
+        `[run] parallel` the next ones that change something else (no file in common with
+        one chosen, and less alike than the similarity limit)."""
+        wanted = 1 if self.pipeline.focus_item is not None else self.pipeline.parallel
+        limit = self.pipeline.config.eval.max_similarity
+        chosen: list[Hypothesis] = []
+        for hypothesis in hypotheses:
+            if len(chosen) == wanted:
+                break
+            target = Target.of(hypothesis)
+            if all(
+                not (target.files & other.files) and similarity(target, other) < limit
+                for other in map(Target.of, chosen)
+            ):
+                chosen.append(hypothesis)
+        return chosen
+
+    async def one(self, experiment: Experiment, slots: Slots, findings: str) -> None:
+        """One experiment from build to verdict; cut short, it is aborted and recorded."""
+        try:
+            await self.experiment(experiment, slots, findings)
+        except BaseException as error:
+            await asyncio.shield(self.abort(experiment, error, slots))
+            raise
+
+    async def side_by_side(self, experiments: list[Experiment], findings: str) -> None:
+        """Several experiments at once, each in its own slots. The first to fail for a
+        reason of the run (stop, budget, Ctrl-C) ends them all, each aborted and recorded;
+        one failing on its own is aborted alone and the others go on."""
+        failed: list[Exception] = []
+
+        async def one(experiment: Experiment, slots: Slots) -> None:
+            try:
+                await self.one(experiment, slots, findings)
+            except (StopRequested, BudgetSpent):
+                raise
+            except Exception as error:
+                failed.append(error)
+
+        pipeline = self.pipeline
+        for index in range(2, len(experiments) + 1):
+            await pipeline.agent_slot(experiments[0].base_commit, Slots.numbered(index).agent)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, experiment in enumerate(experiments, 1):
+                    group.create_task(one(experiment, Slots.numbered(index)))
+        except BaseExceptionGroup as errors:  # the run's own reason, as one experiment's
+            raise errors.exceptions[0] from None
+        if failed:
+            raise failed[0]
 
     def metric_problems(self) -> str | None:
         """Tell the user why a metric failed on the base; the policy says whether the run
@@ -142,8 +227,9 @@ class Cycle:
     # -- plan ----------------------------------------------------------------------------------
     async def plan(
         self, experiment_id: str, slot: Path, before: Scorecard
-    ) -> tuple[Hypothesis | None, str]:
-        """Research and strategy: the hypothesis to try, and the research summary."""
+    ) -> tuple[list[Hypothesis], str]:
+        """Research and strategy: the hypotheses to try, best first, and the research
+        summary."""
         pipeline, store = self.pipeline, self.store
         messages = store.pending_messages()
         context = self.agents.context(
@@ -192,10 +278,10 @@ class Cycle:
             fresh = [h.model_copy(update={"source": "focus"}) for h in chosen]
         fresh = self.policy.screen(fresh, self.notice, experiment_id)
         self.emit(HypothesesProposed(experiment=experiment_id, hypotheses=fresh))
-        return (fresh[0] if fresh else None), research.result.summary
+        return fresh, research.result.summary
 
     # -- build, review, score, decide ----------------------------------------------------------
-    async def experiment(self, experiment: Experiment, slot: Path, findings: str) -> None:
+    async def experiment(self, experiment: Experiment, slots: Slots, findings: str) -> None:
         workspace, store, pipeline = self.workspace, self.store, self.pipeline
         self.emit(
             ExperimentStarted(
@@ -206,7 +292,7 @@ class Cycle:
             )
         )
         # Research ran in the slot: reset it so only the Builder's edits get committed.
-        await pipeline.agent_slot(experiment.base_commit)
+        slot = await pipeline.agent_slot(experiment.base_commit, slots.agent)
         await asyncio.to_thread(workspace.start_branch, slot, experiment.branch)
         context = self.agents.context(
             self.history, hypothesis=experiment.hypothesis, research_summary=findings
@@ -220,6 +306,8 @@ class Cycle:
             for path in main_before.keys() | main_after.keys()
             if main_before.get(path) != main_after.get(path)
         )
+        if "HEAD" in outside and await self.head_is_a_keep():
+            outside.remove("HEAD")  # another experiment of this cycle was kept meanwhile
         secrets_found: list[SecretFinding] = []
         if built.ok:
             experiment.builder_summary = built.result.summary
@@ -249,14 +337,7 @@ class Cycle:
             await self.conclude(experiment, slot, engine_revert(reason), context)
             return
 
-        diff = await asyncio.to_thread(workspace.diff, experiment.base_commit, experiment.commit)
-        experiment.diffstat = await asyncio.to_thread(
-            workspace.diffstat, experiment.base_commit, experiment.commit
-        )
-        experiment.files_changed = await asyncio.to_thread(
-            workspace.changed_files, experiment.base_commit, experiment.commit
-        )
-        store.write_artifact(experiment.id, "diff.patch", diff)
+        diff = await self.record_diff(experiment)
         context.diff = diff
         context.builder_summary = experiment.builder_summary
         leak = self.policy.leak(diff)
@@ -282,7 +363,55 @@ class Cycle:
             )
         self.emit(Reviewed(experiment=experiment.id, review=experiment.review))
 
-        config = pipeline.config
+        measured = await self.measure(experiment, slots, diff, outside)
+        context.after, context.review = experiment.after, experiment.review
+        if tests_regressed(experiment.before, experiment.after):
+            analysed = await self.agents.call(
+                contracts.FAILURE_ANALYST, slot, context, experiment.id, experiment
+            )
+            if analysed.ok:
+                context.failures = analysed.result.summary
+
+        await pipeline.checkpoint()
+        # Verdicts one at a time, in the order experiments get here: a keep moves the base,
+        # and whoever comes next is replayed onto it and measured again before its verdict.
+        waiting = time.monotonic()
+        async with pipeline.verdicts:
+            experiment.waited = round(time.monotonic() - waiting, 3)
+            moved = await self.catch_up(experiment, slots, outside)
+            if isinstance(moved, Verdict):
+                verdict = moved
+            else:
+                measured = moved or measured
+                verdict = await self.decide(
+                    experiment, measured.guards, slot, measured.diff, measured.person
+                )
+            await self.settle(experiment, slot, verdict)
+        await self.write_note(experiment, slot, context)
+
+    async def head_is_a_keep(self) -> bool:
+        """Whether the user's HEAD is at a commit a keep of this run moved it to."""
+        head = await asyncio.to_thread(self.workspace.repo.git.rev_parse, "HEAD")
+        return str(head) in self.pipeline.kept_bases
+
+    async def record_diff(self, experiment: Experiment) -> str:
+        """The experiment's diff on its base, kept as a file; its stat and files recorded."""
+        workspace = self.workspace
+        assert experiment.commit is not None
+        base, commit = experiment.base_commit, experiment.commit
+        diff = await asyncio.to_thread(workspace.diff, base, commit)
+        experiment.diffstat = await asyncio.to_thread(workspace.diffstat, base, commit)
+        experiment.files_changed = await asyncio.to_thread(workspace.changed_files, base, commit)
+        self.store.write_artifact(experiment.id, "diff.patch", diff)
+        return diff
+
+    async def measure(
+        self, experiment: Experiment, slots: Slots, diff: str, outside: list[str]
+    ) -> Measured:
+        """The guards on the diff, and the commit scored with the base's tests."""
+        workspace, config = self.workspace, self.pipeline.config
+        assert experiment.commit is not None
+        slot = workspace.slot_path(slots.agent)
         guard_input = GuardInput(
             diff=diff,
             worktree=slot,
@@ -295,27 +424,50 @@ class Cycle:
         guards = await asyncio.to_thread(run_guards, guard_input)
         person = await asyncio.to_thread(self.needs_a_person, guard_input, experiment)
 
-        await pipeline.checkpoint()
+        await self.pipeline.checkpoint()
         experiment.after = await self.score(
             Stage.EVALUATOR,
             experiment.id,
             experiment.commit,
             "experiment",
             EvalRequest(guards=guards, baseline=experiment.before),
+            slots,
             tests_from=experiment.base_commit,
         )
-        store.save_experiment(experiment)
-        context.after, context.review = experiment.after, experiment.review
-        if tests_regressed(experiment.before, experiment.after):
-            analysed = await self.agents.call(
-                contracts.FAILURE_ANALYST, slot, context, experiment.id, experiment
-            )
-            if analysed.ok:
-                context.failures = analysed.result.summary
+        self.store.save_experiment(experiment)
+        return Measured(diff, guards, person)
 
-        await pipeline.checkpoint()
-        verdict = await self.decide(experiment, guards, slot, diff, person)
-        await self.conclude(experiment, slot, verdict, context)
+    async def catch_up(
+        self, experiment: Experiment, slots: Slots, outside: list[str]
+    ) -> Measured | Verdict | None:
+        """An experiment whose base a keep of this run moved is replayed onto the new base
+        and measured again there (base and experiment): nothing is kept against a base it
+        was not measured on. Returns the new measurement, a revert when the change no
+        longer applies, or None when the base is where the experiment began."""
+        workspace, pipeline = self.workspace, self.pipeline
+        base = await asyncio.to_thread(workspace.base_commit)
+        kept_by = pipeline.kept_bases.get(base)
+        if base == experiment.base_commit or kept_by is None or experiment.commit is None:
+            return None  # moved by someone else: the keep refuses, as it always has
+        slot = workspace.slot_path(slots.agent)
+        replayed = await asyncio.to_thread(workspace.replay, slot, experiment.commit, base)
+        if replayed.conflict or replayed.commit is None:
+            reason = f"conflicts with {kept_by}: its change no longer applies to the base"
+            check = Check(name="applies to the new base", ok=False, detail=reason)
+            return engine_revert(reason, check)
+        if replayed.empty:
+            reason = f"{kept_by} made the same change: nothing is left to add"
+            return engine_revert(reason, Check(name="adds a change", ok=False, detail=reason))
+        self.notice(
+            f"{experiment.id}: {kept_by} was kept first; replayed onto it and measured again",
+            experiment=experiment.id,
+        )
+        experiment.base_commit, experiment.commit = base, replayed.commit
+        experiment.before = await self.score(
+            Stage.BASELINE, experiment.id, base, "baseline", EvalRequest(), slots
+        )
+        diff = await self.record_diff(experiment)
+        return await self.measure(experiment, slots, diff, outside)
 
     def needs_a_person(self, guard: GuardInput, experiment: Experiment) -> str | None:
         """Why the experiment may not be kept automatically: it changes what the base's
@@ -413,7 +565,12 @@ class Cycle:
     async def conclude(
         self, experiment: Experiment, slot: Path, verdict: Verdict, context: AgentContext
     ) -> None:
-        """Apply the verdict to git, record it, and have the Archivist write the note."""
+        """Apply the verdict, and have the Archivist write the note."""
+        await self.settle(experiment, slot, verdict)
+        await self.write_note(experiment, slot, context)
+
+    async def settle(self, experiment: Experiment, slot: Path, verdict: Verdict) -> None:
+        """Apply the verdict to git and record it."""
         workspace, store = self.workspace, self.store
         if verdict.decision == "keep":
             # The record says "keeping" before the branch moves: a run killed in between is
@@ -421,11 +578,15 @@ class Cycle:
             experiment.status = ExperimentStatus.KEEPING
             store.save_experiment(experiment)
             try:
-                await asyncio.to_thread(workspace.keep, experiment.branch, experiment.base_commit)
+                kept = await asyncio.to_thread(
+                    workspace.keep, experiment.branch, experiment.base_commit
+                )
             except BaseMoved as moved:
                 verdict = Verdict(
                     decision="revert", reason=str(moved), decided_by="engine", checks=verdict.checks
                 )
+            else:
+                self.pipeline.kept_bases[kept] = experiment.id
         if verdict.decision == "keep":
             assert experiment.commit is not None
             await asyncio.to_thread(workspace.release_slot, slot, experiment.commit)
@@ -456,6 +617,12 @@ class Cycle:
             )
         )
 
+    async def write_note(self, experiment: Experiment, slot: Path, context: AgentContext) -> None:
+        """The Archivist's note on the decided experiment (it reads the worktree, never the
+        user's tree; the engine writes the note)."""
+        store = self.store
+        verdict = experiment.verdict
+        assert verdict is not None
         context.verdict = f"{experiment.status.value}: {verdict.reason}"
         context.before, context.after = experiment.before, experiment.after
         outline = ExperimentOutline.of(experiment)
@@ -464,7 +631,6 @@ class Cycle:
             f"- {m.name}: {'n/a' if m.score is None else f'{m.score:.2f}'} ({m.reason})"
             for m in factory_scorecard(history)
         )
-        # The Archivist reads the worktree, never the user's tree; the engine writes its note.
         archived = await self.agents.call(
             contracts.ARCHIVIST, slot, context, experiment.id, experiment
         )
@@ -472,7 +638,9 @@ class Cycle:
             store.write_artifact(experiment.id, "note.md", archived.result.note)
         store.save_experiment(experiment)
 
-    async def abort(self, experiment: Experiment, error: BaseException) -> None:
+    async def abort(
+        self, experiment: Experiment, error: BaseException, slots: Slots = FIRST
+    ) -> None:
         """An experiment cut short (Ctrl-C, a fault): drop its worktree, keep the record."""
         pipeline = self.pipeline
         reason = (
@@ -483,7 +651,7 @@ class Cycle:
             else f"failed: {error}"
         )
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.workspace.remove_slot, SLOT)
+            await asyncio.to_thread(self.workspace.remove_slot, slots.agent)
         # Cut short after the branch moved: it was kept, and the record says so.
         with contextlib.suppress(Exception):
             # A reconciled experiment has its verdict: the engine's keep.
@@ -554,6 +722,7 @@ class Cycle:
         commit: str,
         kind: ScoreKind,
         request: EvalRequest,
+        slots: Slots,
         tests_from: str | None = None,
     ) -> Scorecard:
         """Score `commit` in a checkout no agent touched; with `tests_from`, its tests are
@@ -566,7 +735,7 @@ class Cycle:
             if tests_from is not None:
                 tests = await asyncio.to_thread(
                     workspace.prepare_test_slot,
-                    TESTS_SLOT,
+                    slots.tests,
                     commit,
                     tests_from,
                     tools.is_test_surface,
@@ -578,7 +747,7 @@ class Cycle:
                 root = workspace.project
             else:
                 # A checkout of the commit no agent works in (the agents' slot may hold more).
-                root = await asyncio.to_thread(workspace.prepare_slot, EVAL_SLOT, commit)
+                root = await asyncio.to_thread(workspace.prepare_slot, slots.eval, commit)
                 await self.policy.read_truth(root)
             with self.agents.log(Role.EVALUATOR, experiment_id) as emit_line:
                 self.emit(

@@ -56,7 +56,7 @@ from factory_tui.eval.similarity import standing_numbers
 
 from . import build, decide
 from .agent_calls import AgentCalls
-from .cycle import SLOT, Cycle
+from .cycle import FIRST, Cycle
 from .errors import BudgetSpent, StopRequested
 from .playbooks import Playbooks
 from .policy import RESEARCH_METRIC, policy_for
@@ -91,6 +91,8 @@ class RunOptions:
     interval: float = 0.0
     # Build mode on a new project (its first commit empty): make the project first.
     build: BuildPlan | None = None
+    # Experiments side by side in a cycle; None: the project's `[run] parallel`.
+    parallel: int | None = None
 
 
 class Pipeline:
@@ -136,6 +138,11 @@ class Pipeline:
         self.nothing = ""  # why the Strategist had nothing to propose, when it said
         self.failure: str | None = None  # why the run cannot go on (a metric failing on the base)
         self.out_of_reach: list[str] = []  # backlog items the runtime said it cannot do
+        self.parallel = options.parallel or config.run.parallel
+        # Verdicts are taken one at a time (asyncio's lock wakes waiters in turn), and each
+        # base a keep of this run made says which experiment made it.
+        self.verdicts = asyncio.Lock()
+        self.kept_bases: dict[str, str] = {}
 
     @classmethod
     def open(cls, project: Path, options: RunOptions, bus: EventBus | None = None) -> Pipeline:
@@ -391,8 +398,8 @@ class Pipeline:
     async def recover(self) -> None:
         """Abort experiments a killed run left unfinished; their worktree is removed."""
         leftovers = self.store.unfinished_experiments()
-        if leftovers or self.workspace.slot_path(SLOT).exists():
-            await asyncio.to_thread(self.workspace.remove_slot, SLOT)
+        for name in await asyncio.to_thread(self.workspace.slot_names):
+            await asyncio.to_thread(self.workspace.remove_slot, name)
         for experiment in leftovers:
             if await self.reconcile_kept(experiment):
                 self.notice(
@@ -499,20 +506,22 @@ class Pipeline:
 
     # -- one cycle ---------------------------------------------------------------------------
     async def cycle(self, number: int) -> Experiment | None:
-        """Run one cycle. Returns the experiment, or None when nothing is left to try."""
-        experiment = await Cycle(self, number).run()
-        self.last_experiment = experiment or self.last_experiment
-        if experiment is None:
+        """Run one cycle. Returns its last experiment (by number), or None when nothing is
+        left to try."""
+        experiments = await Cycle(self, number).run()
+        if not experiments:
             if self.failure is None:
                 self._note_outcome(None, self.nothing or "the Strategist has nothing new to try")
             return None
-        self._note_outcome(experiment, "")
-        self.policy.after_experiment(experiment, self.notice)
-        return experiment
+        for experiment in sorted(experiments, key=lambda e: e.finished_at or 0.0):
+            self._note_outcome(experiment, "")
+            self.policy.after_experiment(experiment, self.notice)
+        self.last_experiment = experiments[-1]
+        return experiments[-1]
 
-    async def agent_slot(self, commit: str) -> Path:
+    async def agent_slot(self, commit: str, name: str = FIRST.agent) -> Path:
         """The agents' checkout of `commit`, without what the policy hides from them."""
-        slot = await asyncio.to_thread(self.workspace.prepare_slot, SLOT, commit)
+        slot = await asyncio.to_thread(self.workspace.prepare_slot, name, commit)
         if self.policy.hides_paths:
             await asyncio.to_thread(self.workspace.hide_paths, slot, self.policy.hidden)
         return slot

@@ -240,8 +240,25 @@ def _agent_options(parser: argparse.ArgumentParser) -> None:
         help="stop the run cleanly once the agents have cost this much",
     )
     parser.add_argument(
+        "--parallel",
+        type=_parallel,
+        default=None,
+        metavar="N",
+        help="experiments side by side in a cycle, each in its own worktree "
+        "(default: the config's [run] parallel, else 1)",
+    )
+    parser.add_argument(
         "--quiet", "-q", action="store_true", help="headless: hide the agents' output lines"
     )
+
+
+def _parallel(text: str) -> int:
+    from factory_tui.engine.config import MAX_PARALLEL  # only when given: --help stays quick
+
+    value = _positive_int(text)
+    if value > MAX_PARALLEL:
+        raise argparse.ArgumentTypeError(f"at most {MAX_PARALLEL}")
+    return value
 
 
 def _duration(text: str) -> float:

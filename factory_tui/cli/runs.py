@@ -118,6 +118,7 @@ def _run(path: Path, args: argparse.Namespace, plan: build.BuildPlan | None = No
         runtime=args.runtime,
         approval=args.approval,
         max_cost=args.max_cost,
+        parallel=args.parallel,
         focus=focus,
         build=plan,
     )
@@ -165,6 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cycles=args.max_cycles if args.loop else (args.max_cycles or 1),
         runtime=args.runtime,
         max_cost=args.max_cost,
+        parallel=args.parallel,
         loop=args.loop,
         interval=args.interval,
     )

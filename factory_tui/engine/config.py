@@ -194,11 +194,17 @@ class ResearchConfig(MetricConfig):
     show_output: bool = False
 
 
+MAX_PARALLEL = 16
+
+
 class RunConfig(Section):
     # A run ends at a plateau once this many experiments in a row were reverted.
     plateau: int = Field(default=5, ge=1)
     # events.jsonl becomes events-NNNNNN.jsonl past this size, and a new one starts.
     event_log_mib: float = Field(default=64.0, gt=0)
+    # Experiments run side by side in a cycle, each in its own worktree slot; verdicts are
+    # still taken one at a time.
+    parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
 
 
 class FactoryConfig(Section):

@@ -276,6 +276,10 @@ class Experiment(Record):
     usage: dict[str, AgentUsage] = Field(default_factory=dict)
     started_at: float = Field(default_factory=time.time)
     finished_at: float | None = None
+    # Where it ran ("slot-2": a worktree slot of this machine) and how long, measured, it
+    # waited for its verdict behind others of its cycle (seconds).
+    runner: str = ""
+    waited: float = 0.0
 
     @property
     def number(self) -> int:

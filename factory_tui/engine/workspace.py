@@ -60,6 +60,17 @@ DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "--text")
 class GitState:
     refs: dict[str, str]
     files: dict[Path, bytes]
+    moves_seen: int = 0  # how many of the engine's own ref moves had happened
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """An experiment's commit replayed onto a base that moved: the new commit, or None with
+    `conflict` (it does not apply) or `empty` (the base holds its change already)."""
+
+    commit: str | None
+    conflict: bool = False
+    empty: bool = False
 
 
 def _files_below(folder: Path) -> list[Path]:
@@ -121,6 +132,10 @@ class Workspace:
         self.base_branch = base_branch
         self.project = Path(repo.working_tree_dir or ".").resolve()
         self.worktrees = self.project / FACTORY_DIR / "worktrees"
+        # Every ref the engine itself moved, in order ((name, commit), None: deleted). With
+        # several experiments at once, an unsandboxed agent's ref check must not undo the
+        # engine's moves for the others made while it ran.
+        self.moves: list[tuple[str, str | None]] = []
 
     @classmethod
     def open(cls, path: Path) -> Workspace:
@@ -265,7 +280,9 @@ class Workspace:
     def start_branch(self, slot: Path, branch: str) -> None:
         if self.branch_exists(branch):
             raise FactoryError(f"branch {branch} already exists; the experiment id was reused")
-        open_repo(slot).git.switch("--quiet", "-c", branch)
+        repo = open_repo(slot)
+        repo.git.switch("--quiet", "-c", branch)
+        self.moves.append((f"refs/heads/{branch}", repo.head.commit.hexsha))
 
     def stage_slot(self, slot: Path) -> str:
         """Stage everything the Builder changed in the slot; returns the staged diff (what
@@ -284,7 +301,34 @@ class Workspace:
             return None
         with repo.git.custom_environment(**FACTORY_ENV):
             repo.git.commit("--quiet", "--no-verify", "-m", message)
+        self._moved_head(repo)
         return repo.head.commit.hexsha
+
+    def _moved_head(self, repo: git.Repo) -> None:
+        if not repo.head.is_detached:
+            self.moves.append((repo.head.ref.path, repo.head.commit.hexsha))
+
+    def replay(self, slot: Path, commit: str, onto: str) -> Replayed:
+        """Put the experiment's change (`commit`, one commit on its base) on `onto`, in the
+        slot, on the branch checked out there. A change that does not apply leaves the
+        branch at `commit`, for the record of what was tried."""
+        repo = open_repo(slot)
+        branch = repo.head.ref.name
+        repo.git.checkout("--force", "--quiet", "-B", branch, onto)
+        try:
+            with repo.git.custom_environment(**FACTORY_ENV):
+                repo.git.cherry_pick("--allow-empty", "--keep-redundant-commits", commit)
+        except GitCommandError:
+            with contextlib.suppress(GitCommandError):
+                repo.git.cherry_pick("--abort")
+            repo.git.checkout("--force", "--quiet", "-B", branch, commit)
+            self._moved_head(repo)
+            return Replayed(None, conflict=True)
+        self._moved_head(repo)
+        new = repo.head.commit.hexsha
+        if repo.git.rev_parse(f"{new}^{{tree}}") == repo.git.rev_parse(f"{onto}^{{tree}}"):
+            return Replayed(new, empty=True)
+        return Replayed(new)
 
     def clean_slot(self, slot: Path) -> None:
         """The slot exactly at its commit: what a Builder left uncommitted (ignored files
@@ -314,6 +358,12 @@ class Workspace:
 
     def remove_slot(self, name: str) -> None:
         self._remove_worktree(self.slot_path(name))
+
+    def slot_names(self) -> list[str]:
+        """The slots there are on disk (a parallel run leaves several)."""
+        if not self.worktrees.is_dir():
+            return []
+        return sorted(path.name for path in self.worktrees.iterdir())
 
     def _remove_worktree(self, path: Path) -> None:
         with contextlib.suppress(GitCommandError):
@@ -350,6 +400,7 @@ class Workspace:
                 self.repo.git.merge("--ff-only", "--quiet", target)
             else:
                 self.repo.git.update_ref(ref, target, expected)
+            self.moves.append((ref, target))
         except GitCommandError as error:
             if self.base_commit() != expected:
                 raise BaseMoved(self._moved(expected)) from None
@@ -377,7 +428,7 @@ class Workspace:
         for path in self._runnable_git_files():
             with contextlib.suppress(OSError):
                 files[path] = path.read_bytes()
-        return GitState(self.refs(), files)
+        return GitState(self.refs(), files, len(self.moves))
 
     def _runnable_git_files(self) -> list[Path]:
         common = Path(self.repo.common_dir)
@@ -397,7 +448,13 @@ class Workspace:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
                 found.append(f"{path.relative_to(common)} in .git was changed: restored")
-        return found + self.restore_refs(before.refs)
+        refs = dict(before.refs)
+        for name, commit in self.moves[before.moves_seen :]:  # the engine's, not the agent's
+            if commit is None:
+                refs.pop(name, None)
+            else:
+                refs[name] = commit
+        return found + self.restore_refs(refs)
 
     # -- refs an agent may have touched ------------------------------------------------------
     def refs(self) -> dict[str, str]:
@@ -438,4 +495,6 @@ class Workspace:
         if self.branch_exists(name):
             self.repo.git.branch("-D", name)
         self.repo.git.branch("-m", branch, name)
+        self.moves.append((f"refs/heads/{branch}", None))
+        self.moves.append((f"refs/heads/{name}", self.repo.git.rev_parse(f"refs/heads/{name}")))
         return name

@@ -201,14 +201,15 @@ class Evaluator:
         key = tree if tests is None else f"{tree}-tests-{tests[1]}"
         measurement = self.cached(key)
         cached = measurement is not None
-        self.metric_problems = {}
+        problems: dict[str, str] = {}  # this evaluation's own: several may run at once
         if measurement is None:
-            measurement = await self.measure(root, on_line, tests[0] if tests else None)
+            measurement = await self.measure(root, on_line, tests[0] if tests else None, problems)
             # A failed metric is measured again next time: the failure may pass.
-            if not self.metric_problems:
+            if not problems:
                 self._store(key, measurement)
         else:
             on_line(f"tree {tree[:10]} was measured before: no tool runs")
+        self.metric_problems = problems
         self.evidence[tree] = measurement.evidence
         card = self.assemble(tree, measurement, request)
         card.cached, card.elapsed = cached, time.monotonic() - started
@@ -223,10 +224,16 @@ class Evaluator:
         return card
 
     async def measure(
-        self, root: Path, on_line: OnLine = tools.quiet, tests_root: Path | None = None
+        self,
+        root: Path,
+        on_line: OnLine = tools.quiet,
+        tests_root: Path | None = None,
+        problems: dict[str, str] | None = None,
     ) -> TreeMeasurement:
         """Run every tree dimension concurrently, each under its own time limit; the tests
-        (and coverage) in `tests_root` when given."""
+        (and coverage) in `tests_root` when given. A metric that fails says why in
+        `problems`."""
+        problems = {} if problems is None else problems
         started = time.monotonic()
         config = self.config
         checkout = Checkout(
@@ -276,7 +283,7 @@ class Evaluator:
                     [name],
                     "project",
                     metric.timeout * repeats,
-                    self._metric(name, metric, root, on_line),
+                    self._metric(name, metric, root, on_line, problems),
                 )
             )
         results = await asyncio.gather(*(_limited(*job) for job in jobs))
@@ -306,13 +313,13 @@ class Evaluator:
         return Jail(self.sandbox, view)
 
     async def _metric(
-        self, name: str, metric: MetricConfig, root: Path, on_line: OnLine
+        self, name: str, metric: MetricConfig, root: Path, on_line: OnLine, problems: dict[str, str]
     ) -> DimensionScore:
         run = await project_metrics.measure(
             name, metric, root, on_line, self.noise.noisy(name, metric), self._jail(root)
         )
         if run.problem is not None:
-            self.metric_problems[name] = run.problem
+            problems[name] = run.problem
         else:
             self.noise.learn(name, metric, run.score.samples)
         return run.score

@@ -6,7 +6,10 @@ lines of output), `builder=garbage` (no JSON),
 `builder=crash` (exit 3), `builder=slow` (three seconds, then done), `builder=leak` (also
 writes `$SCRIPTED_CONTENT` to leak.py), `strategist=fresh` (a new title every time).
 `$SCRIPTED_FILES`, a JSON object of path -> text (null deletes), is what the Builder writes
-instead of greet.py. `<role>=attack` runs the attacks `$SCRIPTED_ATTACK` names
+instead of greet.py. For runs of several experiments at once, `$SCRIPTED_HYPOTHESES` (a JSON
+list) is what the Strategist proposes, and `$SCRIPTED_BUILDS` maps a hypothesis title to
+`{"files": {...}, "sleep": seconds}`: what the Builder does when its prompt (the file given
+as the second argument) names that title. `<role>=attack` runs the attacks `$SCRIPTED_ATTACK` names
 (`tests/support/attacks.py`, joined with +) before the role answers as usual. When it hangs
 it writes its pid to `$SCRIPTED_AGENT_PIDFILE` and exits on its own once orphaned, so a
 killed test run leaves nothing behind.
@@ -21,6 +24,7 @@ import uuid
 from pathlib import Path
 
 role = sys.argv[1]
+prompt = Path(sys.argv[2]).read_text() if len(sys.argv) > 2 else ""
 behaviour = dict(
     item.split("=", 1) for item in os.environ.get("SCRIPTED_AGENT", "").split(",") if "=" in item
 ).get(role, "")
@@ -69,6 +73,9 @@ if role == "researcher":
             ],
         }
     )
+elif role == "strategist" and os.environ.get("SCRIPTED_HYPOTHESES"):
+    proposed = json.loads(os.environ["SCRIPTED_HYPOTHESES"])
+    final({"hypotheses": [{"rationale": "asked", "expected_gain": 0.1, **h} for h in proposed]})
 elif role == "strategist":
     title = "Add a greeting module"
     if behaviour == "fresh":
@@ -84,6 +91,21 @@ elif role == "strategist":
                     "files": ["greet.py"],
                 }
             ]
+        }
+    )
+elif role == "builder" and os.environ.get("SCRIPTED_BUILDS"):
+    builds = json.loads(os.environ["SCRIPTED_BUILDS"])
+    title, build = next((t, b) for t, b in builds.items() if t in prompt)
+    time.sleep(build.get("sleep", 0))
+    for name, text in build["files"].items():
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).write_text(text)
+        print(f"Edit {name}", flush=True)
+    final(
+        {
+            "summary": f"built {title}",
+            "files_changed": list(build["files"]),
+            "commit_message": title,
         }
     )
 elif role == "builder":
