@@ -178,3 +178,61 @@ def test_a_slot_is_reused_and_follows_the_base(make_repo) -> None:
     workspace.remove_slot("slot-1")
     assert not slot.exists()
     assert len(git.Repo(root).git.worktree("list").splitlines()) == 1
+
+
+def test_an_agents_ref_check_undoes_its_own_moves_but_not_the_engines_meanwhile(make_repo):
+    """Several experiments at once: while one unsandboxed agent runs, the engine starts,
+    commits and keeps another experiment's branch. The check after the agent undoes what
+    the agent did to the refs, and none of what the engine did."""
+    root = make_repo({"a.py": "A = 1\n"})
+    workspace = Workspace.open(root)
+    base = workspace.base_commit()
+    before = workspace.git_state()  # the agent starts
+    slot = workspace.prepare_slot("slot-2", base)
+    workspace.start_branch(slot, "factory/exp-0002")
+    (slot / "a.py").write_text("A = 2\n")
+    commit = workspace.commit_slot(slot, "another experiment")
+    assert commit is not None
+    workspace.keep("factory/exp-0002", base)
+    workspace.archive_branch("factory/exp-0002", "factory/kept/")
+    repo = git.Repo(root)
+    repo.create_head("agent-made", base)  # the agent's own doing
+    found = workspace.restore_git_state(before)
+    assert found == [f"refs/heads/agent-made was created ({base[:10]}): removed"]
+    assert workspace.base_commit() == commit
+    assert repo.commit("factory/kept/exp-0002").hexsha == commit
+
+
+def test_a_change_replayed_onto_a_base_that_moved_applies_conflicts_or_is_already_there(
+    make_repo,
+):
+    root = make_repo({"a.py": "A = 1\n", "b.py": "B = 1\n"})
+    workspace = Workspace.open(root)
+    base = workspace.base_commit()
+
+    def built(name: str, files: dict[str, str]) -> tuple[Path, str]:
+        slot = workspace.prepare_slot(name, base)
+        workspace.start_branch(slot, f"factory/{name}")
+        for path, text in files.items():
+            (slot / path).write_text(text)
+        commit = workspace.commit_slot(slot, name)
+        assert commit is not None
+        return slot, commit
+
+    _, first = built("exp-0001", {"a.py": "A = 2\n"})
+    workspace.keep("factory/exp-0001", base)
+    slot, other = built("exp-0002", {"b.py": "B = 2\n"})
+    replayed = workspace.replay(slot, other, first)
+    assert replayed.commit is not None and not (replayed.conflict or replayed.empty)
+    assert git.Repo(root).commit(replayed.commit).parents[0].hexsha == first
+    assert git.Repo(slot).head.ref.name == "factory/exp-0002"
+    assert (slot / "a.py").read_text() == "A = 2\n" and (slot / "b.py").read_text() == "B = 2\n"
+
+    slot, clash = built("exp-0003", {"a.py": "A = 3\n"})
+    conflicted = workspace.replay(slot, clash, first)
+    assert conflicted.conflict and conflicted.commit is None
+    assert git.Repo(slot).head.commit.hexsha == clash  # the branch keeps what was tried
+    assert not git.Repo(slot).is_dirty(untracked_files=True)
+
+    slot, same = built("exp-0004", {"a.py": "A = 2\n"})
+    assert workspace.replay(slot, same, first).empty

@@ -41,3 +41,20 @@ def wait_gone(mark: str, timeout: float = 10.0) -> list[int]:
     while (left := marked(mark)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return left
+
+
+def working_in(folder: Path) -> list[int]:
+    """The live processes whose working directory is inside `folder` (an agent in its
+    worktree, sandboxed or not: bubblewrap binds the worktree at its own path)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and cwd.is_relative_to(folder):
+            found.append(int(entry.name))
+    return found
