@@ -37,7 +37,7 @@ from factory_tui.engine.models import BacklogItem, KeepOrRevert, Role
 from factory_tui.engine.redact import redact
 from factory_tui.engine.store import Store
 from factory_tui.event_text import FEED_KEEP, FeedItem, feed_item
-from factory_tui.run_view import ExperimentView, RunView
+from factory_tui.run_view import ExperimentView, Output, RunView
 from factory_tui.screens.approval import ApprovalModal
 from factory_tui.screens.backlog_item import BacklogItemModal
 from factory_tui.screens.confirm import Confirm
@@ -246,21 +246,24 @@ class FactoryApp(App[int]):
             return
         queue = self._queue
         batch = [queue.popleft() for _ in range(len(queue))]
-        output: dict[Role, tuple[str | None, list[str]]] = {}
+        output: Output = {}
         changed = False
         for event in batch:
             if isinstance(event, AgentOutput):
-                _, lines = output.setdefault(event.role, (event.experiment, []))
-                lines.append(event.line)
+                runs = output.setdefault(event.role, [])
+                if not runs or runs[-1][0] != event.experiment:
+                    runs.append((event.experiment, []))
+                runs[-1][1].append(event.line)
             else:
                 self.view.apply(event)
                 changed = True
         kept = [feed_item(event) for event in batch]
         self.events.extend(kept)
         with self.batch_update(), contextlib.suppress(NoMatches):  # NoMatches: exiting
-            self.dashboard.write_output(output)
+            tagged = self.view.parallel > 1  # several experiments: say whose each line is
+            self.dashboard.write_output(output, tagged)
             if (alone := self.pane_alone) is not None:
-                alone.write_output(output)
+                alone.write_output(output, tagged)
             if changed:  # output alone changes no state: the panes were enough
                 self.redraw()
             self.events_added.publish(kept)

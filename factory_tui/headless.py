@@ -21,6 +21,7 @@ class HeadlessPrinter:
     def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
         self.console = console or Console(highlight=False)
         self.quiet = quiet
+        self.parallel = False  # several experiments at once: each line says whose it is
 
     def __call__(self, event: ev.Event) -> None:
         handler = getattr(self, f"on_{getattr(event, 'type', '')}", None)
@@ -32,30 +33,38 @@ class HeadlessPrinter:
         # terminal as plain text: no escape sequence gets through.
         self.console.print(plain(text), soft_wrap=True)
 
+    def whose(self, event: ev.Event) -> str:
+        """`exp-0002 ` before a line of a parallel run's experiment, else nothing."""
+        experiment = getattr(event, "experiment", None)
+        return f"[cyan]{experiment}[/] " if self.parallel and experiment else ""
+
     def on_run_started(self, event: ev.RunStarted) -> None:
+        self.parallel = event.parallel > 1
         cycles = "until done" if event.cycles is None else f"{event.cycles} cycle(s)"
         unsandboxed = "" if event.sandboxed else " · [bold white on red] UNSANDBOXED [/]"
         self.print(
             f"[bold]factory[/] {escape(event.project)} · {event.mode} · runtime "
             f"{event.runtime} · approval {event.approval} · branch "
-            f"{escape(event.base_branch)} · {cycles}{unsandboxed}"
+            f"{escape(event.base_branch)} · {cycles}"
+            + (f" · {event.parallel} at once" if event.parallel > 1 else "")
+            + unsandboxed
         )
 
     def on_cycle_started(self, event: ev.CycleStarted) -> None:
         self.console.rule(f"cycle {event.cycle}", style="blue")
 
     def on_stage_started(self, event: ev.StageStarted) -> None:
-        self.print(f"[blue]▶[/] {event.stage.label}")
+        self.print(f"[blue]▶[/] {self.whose(event)}{event.stage.label}")
 
     def on_stage_finished(self, event: ev.StageFinished) -> None:
         mark = "[green]✓[/]" if event.ok else "[red]✗[/]"
-        self.print(f"{mark} {event.stage.label} [dim]{event.elapsed:.1f}s[/]")
+        self.print(f"{mark} {self.whose(event)}{event.stage.label} [dim]{event.elapsed:.1f}s[/]")
 
     def on_agent_output(self, event: ev.AgentOutput) -> None:
         if self.quiet and event.kind not in ("error",):
             return
         style = KIND_STYLE.get(event.kind, "dim")
-        self.print(f"  [dim]│[/] [{style}]{escape(event.line)}[/]")
+        self.print(f"  [dim]│[/] {self.whose(event)}[{style}]{escape(event.line)}[/]")
 
     def on_agent_finished(self, event: ev.AgentFinished) -> None:
         if not event.ok:
@@ -90,13 +99,16 @@ class HeadlessPrinter:
         card = event.scorecard
         cached = " [dim](cached)[/]" if card.cached else ""
         self.print(
-            f"  {event.kind} score {card.composite:.4f}{cached}  "
+            f"  {self.whose(event)}{event.kind} score {card.composite:.4f}{cached}  "
             f"[dim]{escape(_dimensions(card))}[/]"
         )
 
     def on_reviewed(self, event: ev.Reviewed) -> None:
         colour = "green" if event.review.verdict == "approve" else "yellow"
-        self.print(f"  review: [{colour}]{event.review.verdict}[/] {escape(event.review.summary)}")
+        self.print(
+            f"  {self.whose(event)}review: [{colour}]{event.review.verdict}[/] "
+            f"{escape(event.review.summary)}"
+        )
 
     def on_approval_requested(self, event: ev.ApprovalRequested) -> None:
         self.print(

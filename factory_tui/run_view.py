@@ -7,6 +7,7 @@ No Textual here: the view is plain data, tested without a screen.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -55,6 +56,8 @@ class AgentView:
     finished: float | None = None
     usage: AgentUsage = field(default_factory=AgentUsage)
     error: str | None = None
+    # The experiments this role runs for right now (several side by side with parallel).
+    running_for: list[str] = field(default_factory=list)
 
     def elapsed(self, now: float) -> float:
         if self.started is None:
@@ -121,6 +124,9 @@ class RunView:
     cost_usd: float = 0.0
     stage: Stage | None = None
     stage_started: float | None = None
+    parallel: int = 1
+    # With several experiments at once: the stage each running one is in.
+    stage_of: dict[str, Stage] = field(default_factory=dict)
     finished_status: str | None = None
     agents: dict[Role, AgentView] = field(
         default_factory=lambda: {role: AgentView(role) for role in PANE_ROLES}
@@ -221,6 +227,8 @@ class RunView:
         self.direction = event.direction
         self.sandboxed = event.sandboxed
         self.base_branch = event.base_branch
+        self.parallel = event.parallel
+        self.stage_of.clear()
         self.state, self.finished_status = "running", None
 
     def _on_run_state(self, event: ev.RunStateChanged) -> None:
@@ -249,17 +257,31 @@ class RunView:
         # The baseline is the Evaluator's work too; the bar shows it there.
         self.stage = Stage.EVALUATOR if event.stage is Stage.BASELINE else event.stage
         self.stage_started = event.ts
+        if event.experiment is not None and self.parallel > 1:
+            self.stage_of[event.experiment] = self.stage
 
     def _on_stage_finished(self, event: ev.StageFinished) -> None:
         self.stage_started = None
 
     def _on_agent_started(self, event: ev.AgentStarted) -> None:
+        earlier = self.agents.get(event.role)
+        running = [*(earlier.running_for if earlier else []), event.experiment or ""]
         self.agents[event.role] = AgentView(
-            role=event.role, state="running", experiment=event.experiment, started=event.ts
+            role=event.role,
+            state="running",
+            experiment=event.experiment,
+            started=event.ts,
+            running_for=running,
         )
 
     def _on_agent_finished(self, event: ev.AgentFinished) -> None:
         agent = self.agents.setdefault(event.role, AgentView(event.role))
+        with contextlib.suppress(ValueError):
+            agent.running_for.remove(event.experiment or "")
+        if agent.running_for:  # the same role still runs for another experiment
+            agent.usage = agent.usage + event.usage
+            self.cost_usd += event.usage.cost_usd
+            return
         agent.state = "done" if event.ok else "failed"
         agent.finished = event.ts
         if agent.started is None:
@@ -302,6 +324,7 @@ class RunView:
             self.experiments[event.experiment].status = "awaiting_approval"
 
     def _on_experiment_finished(self, event: ev.ExperimentFinished) -> None:
+        self.stage_of.pop(event.experiment or "", None)
         experiment = self.experiments.get(event.experiment or "")
         if experiment is None:
             return
@@ -320,3 +343,7 @@ class RunView:
         if event.items:
             text = out_of_reach_text(event)
             self.last_notice = ev.Notice(ts=event.ts, level="warning", message=text)
+
+
+# One flush of agent output: per role, its lines in runs of the same experiment, in order.
+Output = dict[Role, list[tuple[str | None, list[str]]]]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from factory_tui.engine.config import load_config
+from factory_tui.engine.database import SCHEMA_VERSION
 from factory_tui.engine.errors import UsageError
 from factory_tui.engine.models import Experiment, ExperimentStatus, Hypothesis, Scorecard
 from factory_tui.engine.store import RunLock, Store, write_atomic
@@ -299,9 +300,19 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> 
     store.save_experiment(_experiment(1, "idea", "kept", 0.5, 0.6))
     store.db.close()
     old = sqlite3.connect(tmp_path / ".factory" / "state.db")  # as the first schema had it
-    old.executescript("DROP TABLE baselines; PRAGMA user_version = 1;")
+    old.executescript(
+        "DROP TABLE baselines; ALTER TABLE experiments DROP COLUMN runner; "
+        "ALTER TABLE experiments DROP COLUMN waited; PRAGMA user_version = 1;"
+    )
     old.close()
     again = Store(tmp_path)
     assert again.baseline_of("t") == 0.5  # filled in from the record
-    assert again.db.query("PRAGMA user_version")[0][0] == 2
+    assert again.db.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 3
     assert [e.id for e in again.experiments()] == ["exp-0001"]
+    # Where an experiment ran and how long it waited: columns of their own from schema 3.
+    ran = _experiment(2, "another", "kept", 0.6, 0.7).model_copy(
+        update={"runner": "slot-2", "waited": 4.2}
+    )
+    again.save_experiment(ran)
+    rows, _ = again.experiment_rows(sort="id", descending=True)
+    assert (rows[0].runner, rows[0].waited, rows[0].ran) == ("slot-2", 4.2, "slot-2 +4s")

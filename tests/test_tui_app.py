@@ -18,7 +18,7 @@ from factory_tui.ceo.decide import Decision
 from factory_tui.ceo.run import Pipeline, RunOptions
 from factory_tui.engine import build
 from factory_tui.engine import events as ev
-from factory_tui.engine.models import AgentUsage, Role, Verdict
+from factory_tui.engine.models import AgentUsage, Role, Stage, Verdict
 from factory_tui.engine.store import Store
 from factory_tui.screens.approval import ApprovalModal
 from factory_tui.screens.confirm import Confirm
@@ -29,6 +29,7 @@ from factory_tui.screens.pane_alone import PaneAlone
 from factory_tui.screens.spec_editor import SpecEditor
 from factory_tui.screens.text_prompt import TextPrompt
 from factory_tui.widgets.agent_pane import AgentPane
+from factory_tui.widgets.pipeline_bar import PipelineBar
 from factory_tui.widgets.run_header import RunHeader
 
 from .conftest import FIXABLE, TRAP, scripted_config, start_factory
@@ -890,5 +891,59 @@ def test_the_next_agent_while_one_pane_is_alone_is_shown_alone_in_its_place(
             await pilot.press("z")
             await pilot.pause()
             assert app.dashboard.focused_pane() is app.dashboard.pane(Role.STRATEGIST)
+
+    asyncio.run(scenario())
+
+
+def test_a_parallel_run_says_whose_each_line_is_and_the_stage_each_experiment_is_in(
+    tmp_path: Path,
+) -> None:
+    app = FactoryApp(tmp_path, follow=False)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            app.enqueue(
+                [
+                    ev.RunStarted(
+                        project=str(tmp_path),
+                        mode="improve",
+                        runtime="command",
+                        approval="auto",
+                        base_branch="main",
+                        pid=1,
+                        parallel=2,
+                    ),
+                    ev.RunStateChanged(state="running"),
+                    ev.StageStarted(stage=Stage.BUILDER, experiment="exp-0001"),
+                    ev.StageStarted(stage=Stage.EVALUATOR, experiment="exp-0002"),
+                    ev.AgentOutput(role=Role.BUILDER, line="first", experiment="exp-0001"),
+                    ev.AgentOutput(role=Role.BUILDER, line="second", experiment="exp-0002"),
+                    ev.AgentOutput(role=Role.BUILDER, line="third", experiment="exp-0001"),
+                ]
+            )
+            app.flush()
+            app.dashboard.tick(app.view, app.clock())  # no run holds the lock: not app.tick
+            await pilot.pause()
+            lines = app.dashboard.pane(Role.BUILDER).log_view.lines
+            assert lines[-3:] == ["0001│ first", "0002│ second", "0001│ third"]
+            bar = str(app.dashboard.query_one(PipelineBar).render())
+            assert "0001 Builder" in bar and "0002 Evaluator" in bar
+            # One finished: the bar is back to the stage alone.
+            app.enqueue(
+                [
+                    ev.ExperimentFinished(
+                        experiment="exp-0002",
+                        status="reverted",
+                        verdict=Verdict(decision="revert", reason="no gain", decided_by="auto"),
+                    ),
+                    ev.StageStarted(stage=Stage.REVIEWER, experiment="exp-0001"),
+                ]
+            )
+            app.flush()
+            app.dashboard.tick(app.view, app.clock())  # no run holds the lock: not app.tick
+            await pilot.pause()
+            bar = str(app.dashboard.query_one(PipelineBar).render())
+            assert "0002" not in bar and "0001" not in bar
 
     asyncio.run(scenario())

@@ -221,6 +221,7 @@ class Pipeline:
                     direction=self.policy.direction,
                     # The offline runtime runs only the user's own tools: no sandbox needed.
                     sandboxed=self.sandbox.enabled or self.runtime.name == "offline",
+                    parallel=self.parallel,
                 )
             )
             await self.recover()

@@ -14,7 +14,14 @@ from factory_tui.engine.text import score_cell
 STATUS_STYLE = {"kept": "bold green", "reverted": "bold yellow", "aborted": "bold red"}
 
 
+def side_by_side(rows: Iterable[ExperimentRow]) -> bool:
+    """Whether any of the rows ran beside others (then a column says where each ran)."""
+    return any(row.runner not in ("", "slot-1") for row in rows)
+
+
 def status_table(rows: Iterable[ExperimentRow], title: str = "experiments") -> Table:
+    rows = list(rows)
+    ran = side_by_side(rows)
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("id", style="bold")
     table.add_column("hypothesis", overflow="fold")
@@ -22,6 +29,8 @@ def status_table(rows: Iterable[ExperimentRow], title: str = "experiments") -> T
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
     table.add_column("delta", justify="right")
+    if ran:
+        table.add_column("ran (waited)")
     for row in rows:
         table.add_row(
             row.id,
@@ -30,6 +39,7 @@ def status_table(rows: Iterable[ExperimentRow], title: str = "experiments") -> T
             score_cell(row.before),
             score_cell(row.after),
             score_cell(row.delta, "+"),
+            *([row.ran] if ran else []),
         )
     return table
 
@@ -37,11 +47,14 @@ def status_table(rows: Iterable[ExperimentRow], title: str = "experiments") -> T
 def status_lines(rows: Iterable[ExperimentRow]) -> Iterator[str]:
     """Every experiment, one plain line each, the hypothesis last: ten thousand rows print
     in a moment, where a table measures every cell first."""
-    yield f"{'id':<10} {'verdict':<17} {'before':>7} {'after':>7} {'delta':>8}  hypothesis"
+    yield (
+        f"{'id':<10} {'verdict':<17} {'before':>7} {'after':>7} {'delta':>8} {'ran':<12}  "
+        "hypothesis"
+    )
     for row in rows:
         yield (
             f"{row.id:<10} {row.status:<17} {score_cell(row.before):>7} {score_cell(row.after):>7} "
-            f"{score_cell(row.delta, '+'):>8}  {row.title}"
+            f"{score_cell(row.delta, '+'):>8} {row.ran or '-':<12}  {row.title}"
         )
 
 

@@ -26,7 +26,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from .errors import FactoryError, UsageError
 from .models import BacklogItem, CeoMessage, Experiment
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 
 # Each tree measured as a base (by a cycle or `factory eval`), with its composite.
@@ -52,8 +52,12 @@ CREATE TABLE experiments (
     after_values TEXT NOT NULL DEFAULT '{}',
     cost_usd REAL NOT NULL DEFAULT 0,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    runner TEXT NOT NULL DEFAULT '',
+    waited REAL NOT NULL DEFAULT 0
 );
+-- runner is where an experiment ran (a worktree slot, a node), waited the seconds it
+-- waited for its verdict behind others of its cycle.
 -- Covers the totals and the best score, so neither reads a row.
 CREATE INDEX experiments_status ON experiments (status, after_score);
 CREATE INDEX experiments_version ON experiments (version);
@@ -98,6 +102,10 @@ UPGRADES = {
         "INSERT OR REPLACE INTO baselines SELECT json_extract(record, '$.before.tree'), "
         "json_extract(record, '$.before.composite'), NULL FROM records "
         "WHERE json_extract(record, '$.before.tree') IS NOT NULL ORDER BY number",
+    ),
+    2: (
+        "ALTER TABLE experiments ADD COLUMN runner TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE experiments ADD COLUMN waited REAL NOT NULL DEFAULT 0",
     ),
 }
 
@@ -234,6 +242,8 @@ def experiment_columns(experiment: Experiment) -> dict[str, object]:
         "cost_usd": experiment.cost_usd,
         "started_at": experiment.started_at,
         "finished_at": experiment.finished_at,
+        "runner": experiment.runner,
+        "waited": experiment.waited,
     }
 
 

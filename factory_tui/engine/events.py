@@ -59,6 +59,8 @@ class RunStarted(Event):
     direction: Literal["higher", "lower"] = "higher"
     # False when the agents run without a sandbox (sandbox = "off"): every front end says so.
     sandboxed: bool = True
+    # Experiments side by side in a cycle: views then name the experiment of every line.
+    parallel: int = 1
 
 
 class RunStateChanged(Event):

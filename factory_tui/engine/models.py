@@ -347,10 +347,19 @@ class ExperimentRow(NamedTuple):
     status: str
     before: float | None
     after: float | None
+    runner: str = ""  # where it ran, when several ran at once
+    waited: float = 0.0  # seconds it waited for its verdict behind others
 
     @property
     def delta(self) -> float | None:
         return None if self.before is None or self.after is None else self.after - self.before
+
+    @property
+    def ran(self) -> str:
+        """Where it ran and how long it waited, as the history shows it ("" if alone)."""
+        if not self.runner:
+            return ""
+        return self.runner + (f" +{self.waited:.0f}s" if self.waited >= 1 else "")
 
 
 class BacklogItem(Record):

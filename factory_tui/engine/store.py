@@ -57,6 +57,7 @@ SORT_COLUMNS = {
     "before": "coalesce(before_score, -1)",
     "after": "coalesce(after_score, -1)",
     "delta": "coalesce(after_score - before_score, -9)",
+    "ran": "runner",
 }
 
 
@@ -360,7 +361,7 @@ class Store:
             parameters += [f"%{_escape_like(word)}%"] * 3
         order = SORT_COLUMNS.get(sort, "number") + (" DESC" if descending else "")
         rows = self.db.query(
-            f"SELECT id, title, status, before_score, after_score FROM experiments "
+            f"SELECT id, title, status, before_score, after_score, runner, waited FROM experiments "
             f"WHERE {where} ORDER BY {order}, number LIMIT ? OFFSET ?",
             (*parameters, limit, offset),
         )

@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from factory_tui.engine.models import BacklogItem, Role
-from factory_tui.run_view import PANE_ROLES, RunView
+from factory_tui.run_view import PANE_ROLES, Output, RunView
 from factory_tui.widgets.agent_pane import AgentPane
 from factory_tui.widgets.changing_static import ChangingStatic
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
@@ -92,10 +92,12 @@ class Dashboard(Screen[None]):
     def pane(self, role: Role) -> AgentPane:
         return self.query_one(f"#pane-{role.value}", AgentPane)
 
-    def write_output(self, output: dict[Role, tuple[str | None, list[str]]]) -> None:
-        for role, (experiment, lines) in output.items():
+    def write_output(self, output: Output, tagged: bool = False) -> None:
+        for role, runs in output.items():
             if role in PANE_ROLES:
-                self.pane(role).write_lines(lines, experiment)
+                pane = self.pane(role)
+                for experiment, lines in runs:
+                    pane.write_lines(lines, experiment, tagged)
 
     def show(self, view: RunView, backlog: list[BacklogItem], now: float) -> None:
         """Redraw everything that depends on the view (cheap: each widget skips no-ops)."""

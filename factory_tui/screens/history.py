@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Label
 
 from factory_tui.engine.models import ExperimentRow
-from factory_tui.widgets.experiment_table import COLUMNS, ExperimentTable
+from factory_tui.widgets.experiment_table import ExperimentTable
 from factory_tui.widgets.key_footer import KeyFooter
 
 # Rows fetched at a time: two screens' worth, at least 50, so a tall terminal is filled.
@@ -139,8 +139,9 @@ class History(Screen[None]):
         self.post_message(self.Open(event.experiment_id))
 
     def action_cycle_sort(self) -> None:
-        index = COLUMNS.index(self.sort_column)
-        self.sort_column = COLUMNS[(index + 1) % len(COLUMNS)]
+        columns = self.query_one(ExperimentTable).columns
+        index = columns.index(self.sort_column) if self.sort_column in columns else -1
+        self.sort_column = columns[(index + 1) % len(columns)]
         self.refresh_table()
 
     def action_reverse(self) -> None:

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from factory_tui.engine.models import Role
-from factory_tui.run_view import AgentView
+from factory_tui.run_view import AgentView, Output
 from factory_tui.widgets.agent_pane import AgentPane
 from factory_tui.widgets.key_footer import KeyFooter
 
@@ -71,11 +71,10 @@ class PaneAlone(Screen[None]):
     def role(self) -> Role:
         return self.pane.role
 
-    def write_output(self, output: dict[Role, tuple[str | None, list[str]]]) -> None:
+    def write_output(self, output: Output, tagged: bool = False) -> None:
         pane = self.pane
-        if pane.role in output:
-            experiment, lines = output[pane.role]
-            pane.write_lines(lines, experiment)
+        for experiment, lines in output.get(pane.role, []):
+            pane.write_lines(lines, experiment, tagged)
 
     def show_status(self, agent: AgentView, now: float) -> None:
         self.pane.show_status(agent, now)

@@ -136,8 +136,15 @@ class AgentPane(Vertical):
         """The pane's lines (`log` is Textual's own logger on every widget)."""
         return self.query_one(Log)
 
-    def write_lines(self, lines: list[str], experiment: str | None = None) -> None:
-        if experiment and experiment != self._experiment:
+    def write_lines(
+        self, lines: list[str], experiment: str | None = None, tagged: bool = False
+    ) -> None:
+        """Add lines of `experiment`'s; `tagged` (several experiments at once), each line
+        starts with the experiment's number, else a rule marks where a new one begins."""
+        if tagged and experiment:
+            tag = experiment.removeprefix("exp-")
+            lines = [f"{tag}│ {line}" for line in lines]
+        elif experiment and experiment != self._experiment:
             self._experiment = experiment
             lines = [f"── {experiment} ──", *lines]
         if len(lines) > FLUSH_CAP:

@@ -25,8 +25,10 @@ from factory_tui.engine.models import ExperimentRow
 from factory_tui.engine.text import score_cell
 
 COLUMNS = ("id", "hypothesis", "status", "before", "after", "delta")
+# Shown once an experiment ran beside others: its slot (or node) and how long it waited.
+RAN = "ran"
 # Every column but the hypothesis has a fixed width; the hypothesis takes the rest.
-WIDTHS = {"id": 10, "status": 8, "before": 7, "after": 7, "delta": 8}
+WIDTHS = {"id": 10, "status": 8, "before": 7, "after": 7, "delta": 8, RAN: 12}
 MIN_HYPOTHESIS = 8  # narrower than this, the scores would be cut off the right edge
 PADDING = 1  # a space each side of a cell
 STATUS_STYLE = {
@@ -116,6 +118,11 @@ class ExperimentTable(ScrollView, can_focus=True):
         self.rows.extend(rows)
         self._rows_changed()
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        side_by_side = any(row.runner not in ("", "slot-1") for row in self.rows)
+        return (*COLUMNS, RAN) if side_by_side else COLUMNS
+
     def _rows_changed(self) -> None:
         # No width of its own: the rows are cut to the widget's, so there is never a
         # horizontal scrollbar, whatever the terminal is resized to.
@@ -124,15 +131,16 @@ class ExperimentTable(ScrollView, can_focus=True):
 
     # -- drawing -------------------------------------------------------------------------------
     def widths(self) -> dict[str, int]:
-        fixed = sum(WIDTHS.values()) + 2 * PADDING * len(COLUMNS)
-        rest = self.scrollable_content_region.width - fixed
-        return {name: WIDTHS.get(name, max(MIN_HYPOTHESIS, rest)) for name in COLUMNS}
+        columns = self.columns
+        fixed = sum(WIDTHS[name] for name in columns if name in WIDTHS)
+        rest = self.scrollable_content_region.width - fixed - 2 * PADDING * len(columns)
+        return {name: WIDTHS.get(name, max(MIN_HYPOTHESIS, rest)) for name in columns}
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if y == 0:  # the header stays while the rows scroll under it
             style = self.get_component_rich_style("experiment-table--header")
-            return self._strip([(name, None) for name in COLUMNS], style, width)
+            return self._strip([(name, None) for name in self.columns], style, width)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.rows):
             return Strip.blank(width, self.rich_style)
@@ -152,8 +160,9 @@ class ExperimentTable(ScrollView, can_focus=True):
             (score_cell(row.before), None),
             (score_cell(row.after), None),
             (score_cell(delta, "+"), gain),
+            (row.ran, None),
         ]
-        return self._strip(cells, style, width)
+        return self._strip(cells[: len(self.columns)], style, width)
 
     def _strip(self, cells: list[tuple[str, Style | None]], base: Style, width: int) -> Strip:
         segments = []

@@ -20,12 +20,15 @@ class StagesState:
 
     current: Stage | None = None
     elapsed: str = ""
+    # Several experiments at once: each one running and the stage it is in.
+    side_by_side: tuple[tuple[str, Stage], ...] = ()
 
     @classmethod
     def of(cls, view: RunView, now: float) -> StagesState:
         if view.state not in ("running", "awaiting_approval", "paused") or view.stage is None:
             return cls()
-        return cls(view.stage, format_elapsed(view.stage_elapsed(now)))
+        running = tuple(sorted(view.stage_of.items())) if len(view.stage_of) > 1 else ()
+        return cls(view.stage, format_elapsed(view.stage_elapsed(now)), running)
 
 
 class PipelineBar(Static):
@@ -54,4 +57,8 @@ class PipelineBar(Static):
                 passed = False
             else:
                 text.append(stage.label, style="" if passed else "dim")
+        for experiment, stage in self.stages.side_by_side:
+            text.append("  ")
+            text.append(experiment.removeprefix("exp-"), style="bold")
+            text.append(f" {stage.label}", style="italic")
         return text
