@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import git
+import pytest
 
 from factory_tui.engine.events import read_events
 from factory_tui.engine.store import Store
+from factory_tui.eval.test_env import uv_binary
 
 from .conftest import RUFF_CONFIG, run_factory, scripted_config, start_factory, tree_snapshot
 from .support.procs import MARK, new_mark, wait_gone, working_in
@@ -203,3 +205,34 @@ def test_ctrl_c_with_four_running_leaves_the_branch_and_tree_as_they_were(make_r
     assert {r.path: r.commit.hexsha for r in repo.refs if "factory/" not in r.path} == refs
     assert not list(worktrees.glob("slot-*"))  # every agent's checkout is gone
     assert store.lock.holder() is None
+
+
+@pytest.mark.slow
+def test_experiments_scored_side_by_side_share_the_projects_test_environment(make_repo):
+    """Both run their tests in the environment built from the project's test group (one
+    at a time): neither is left unmeasured because the other held it."""
+    if uv_binary() is None:
+        pytest.skip("uv is not installed: no test environment is built")
+    pyproject = (
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n'
+        '[project]\nname = "calc"\nversion = "1.0"\n\n'
+        '[project.optional-dependencies]\ntests = ["pytest"]\n\n' + RUFF_CONFIG
+    )
+    root = make_repo({**PAIR, "pyproject.toml": pyproject})
+    env = scripted(
+        root,
+        [hypothesis(FIX_ONE, "calc/one.py"), hypothesis(FIX_TWO, "calc/two.py")],
+        {
+            FIX_ONE: {"files": {"calc/one.py": "def add(a, b):\n    return a + b\n"}},
+            FIX_TWO: {"files": {"calc/two.py": "def sub(a, b):\n    return a - b\n"}},
+        },
+    )
+    output = run_parallel(root, env)
+    store = Store(root)
+    for number in ("exp-0001", "exp-0002"):
+        experiment = store.load_experiment(number)
+        assert experiment.status == "kept", output
+        assert experiment.after is not None
+        tests = experiment.after.dimension("tests")
+        assert tests is not None and tests.score == 1.0, tests
+        assert ".factory/envs/" in tests.reason

@@ -7,15 +7,17 @@ These build real environments with uv from PyPI (cached by uv after the first ru
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import git
 import pytest
 
-from factory_tui.eval.test_env import declared, uv_binary
+from factory_tui.eval.test_env import declared, test_environment, uv_binary
 
 from .conftest import commit_all, run_factory, write_files
 
@@ -172,3 +174,38 @@ def test_an_environment_without_coverage_still_counts_every_test(tmp_path) -> No
     assert "the project's .venv" in tests["reason"]
     coverage = next(d for d in card["dimensions"] if d["name"] == "coverage")
     assert coverage["score"] == pytest.approx(0.75)  # dec() never runs: 3 of 4 statements
+
+
+def test_two_checkouts_of_one_process_take_the_environment_in_turn(tmp_path) -> None:
+    """Experiments scored side by side in one process: each waits for the environment in
+    turn. (FileLock alone refused the second in a worker thread that had taken it for the
+    first: 'Deadlock: lock ... is already held by a different FileLock instance'.)"""
+    if uv_binary() is None:
+        pytest.skip("uv is not installed: no test environment is built")
+    pyproject = (
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n'
+        '[project]\nname = "turns"\nversion = "1.0"\n\n'
+        '[project.optional-dependencies]\ntests = ["pytest"]\n'
+    )
+    checkouts = []
+    for name in ("one", "two"):
+        root = tmp_path / name
+        write_files(root, {"pyproject.toml": pyproject, "turns/__init__.py": ""})
+        checkouts.append(root)
+    state = tmp_path / "state"
+    held: list[tuple[str, str]] = []
+
+    async def take(root: Path) -> None:
+        async with test_environment(root, sys.executable, state) as environment:
+            held.append(("in", root.name))
+            assert ".factory/envs/" in environment.note, environment.note
+            await asyncio.sleep(0.3)  # the other asks meanwhile
+            held.append(("out", root.name))
+
+    async def both() -> None:
+        await asyncio.gather(*(take(root) for root in checkouts))
+
+    for _ in range(3):  # worker threads are reused at random: more than one try
+        held.clear()
+        asyncio.run(both())
+        assert [step for step, _ in held] == ["in", "out", "in", "out"]  # one at a time

@@ -18,6 +18,7 @@ import shutil
 import sys
 import time
 import tomllib
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -170,28 +171,57 @@ async def test_environment(
     key = environment_key(root, deps, python)
     folder = state_dir / "envs" / key
     folder.mkdir(parents=True, exist_ok=True)
-    # One checkout at a time is installed into (and tested in) an environment; the lock is
-    # taken in a thread and released here, so it is not tied to a thread.
-    lock = FileLock(folder.parent / f"{key}.lock", thread_local=False)
-    await asyncio.to_thread(lock.acquire)
-    try:
-        # Building runs the project's build backend: sandboxed, with the network it needs
-        # to fetch packages, writing only the environment, the checkout and uv's cache.
-        builder = _builder(jail, folder, state_dir / "cache" / "uv", root)
-        problem = await _ensure(uv, root, python, deps, folder, on_line, timeout, builder)
-        if problem is None:
-            problem = await _install_checkout(uv, root, folder, on_line, timeout, builder)
-        if problem is not None:
-            on_line(f"test environment: {problem}; using the project's own")
-            yield own_environment(root, python, f"; the test environment failed: {problem}", jail)
-            return
-        yield TestEnvironment(
-            str(folder / "venv" / "bin" / "python"),
-            f"a test environment built from its {deps.describe()} (.factory/envs/{key})",
-            jail=_reading(jail, folder),
-        )
-    finally:
-        lock.release()
+    # One checkout at a time is installed into (and tested in) an environment: within this
+    # process first (experiments scored side by side; FileLock refuses a second instance of
+    # one path in a thread that holds it), then across processes. The file lock is taken in a
+    # thread and released here, so it is not tied to a thread.
+    turns = _IN_PROCESS.setdefault(asyncio.get_running_loop(), {})
+    async with turns.setdefault(key, asyncio.Lock()):
+        lock = FileLock(folder.parent / f"{key}.lock", thread_local=False)
+        await asyncio.to_thread(lock.acquire)
+        try:
+            cache = state_dir / "cache" / "uv"
+            installing = _installed(uv, root, python, deps, folder, cache, on_line, timeout, jail)
+            async with installing as environment:
+                yield environment
+        finally:
+            lock.release()
+
+
+# Per event loop (a lock serves one loop): environment key -> who tests in it now.
+_IN_PROCESS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def _installed(
+    uv: str,
+    root: Path,
+    python: str,
+    deps: TestDependencies,
+    folder: Path,
+    cache: Path,
+    on_line: OnLine,
+    timeout: float,
+    jail: Jail | None,
+) -> AsyncIterator[TestEnvironment]:
+    """The environment at `folder`, made if needed, with the checkout `root` installed."""
+    # Building runs the project's build backend: sandboxed, with the network it needs
+    # to fetch packages, writing only the environment, the checkout and uv's cache.
+    builder = _builder(jail, folder, cache, root)
+    problem = await _ensure(uv, root, python, deps, folder, on_line, timeout, builder)
+    if problem is None:
+        problem = await _install_checkout(uv, root, folder, on_line, timeout, builder)
+    if problem is not None:
+        on_line(f"test environment: {problem}; using the project's own")
+        yield own_environment(root, python, f"; the test environment failed: {problem}", jail)
+        return
+    yield TestEnvironment(
+        str(folder / "venv" / "bin" / "python"),
+        f"a test environment built from its {deps.describe()} (.factory/envs/{folder.name})",
+        jail=_reading(jail, folder),
+    )
 
 
 async def _uv(
