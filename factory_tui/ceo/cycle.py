@@ -54,7 +54,7 @@ from factory_tui.engine.workspace import (
     KeepRefused,
 )
 from factory_tui.eval import tools
-from factory_tui.eval.evaluator import EvalRequest
+from factory_tui.eval.evaluator import EvalRequest, measurement_key
 from factory_tui.eval.factory_scorecard import factory_scorecard
 from factory_tui.eval.guards import GuardInput, guard_test_counts, needs_a_person, run_guards
 from factory_tui.eval.project_metrics import metric_paths
@@ -741,7 +741,7 @@ class Cycle:
                     tools.is_test_surface,
                 )
             # A tree measured before needs no checkout (unless the policy reads it there).
-            key = tree if tests is None else f"{tree}-tests-{tests[1]}"
+            key = measurement_key(tree, tests[1] if tests else None)
             measured = self.evaluator.cached(key) is not None
             if measured and self.policy.reuses_measured_trees:
                 root = workspace.project

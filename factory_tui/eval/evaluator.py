@@ -42,6 +42,14 @@ OnLine = Callable[[str], None]
 CACHE_VERSION = "4"
 
 
+def measurement_key(tree: str, tests_tree: str | None = None) -> str:
+    """What a measurement is cached under: the tree, and the tree its tests ran in when
+    that differs (an experiment's code under the base's tests). An experiment that left the
+    base's tests alone ran them in its own tree: the same measurement as a baseline of that
+    tree, which the next cycle (or the next experiment's replay) then finds measured."""
+    return tree if tests_tree is None or tests_tree == tree else f"{tree}-tests-{tests_tree}"
+
+
 def lint_score(problems: int, lines: int) -> float:
     """The lint dimension's mapping, for estimates made outside the eval."""
     return hygiene.per_kloc_score(problems, lines)
@@ -198,7 +206,7 @@ class Evaluator:
         tests in instead: an experiment's code with the base's tests over it."""
         request = request or EvalRequest()
         started = time.monotonic()
-        key = tree if tests is None else f"{tree}-tests-{tests[1]}"
+        key = measurement_key(tree, tests[1] if tests else None)
         measurement = self.cached(key)
         cached = measurement is not None
         problems: dict[str, str] = {}  # this evaluation's own: several may run at once
