@@ -236,3 +236,26 @@ def test_experiments_scored_side_by_side_share_the_projects_test_environment(mak
         tests = experiment.after.dimension("tests")
         assert tests is not None and tests.score == 1.0, tests
         assert ".factory/envs/" in tests.reason
+
+
+def test_one_experiment_failing_on_its_own_is_aborted_and_the_others_go_on(make_repo):
+    root = make_repo(PAIR)
+    repo = git.Repo(root)
+    # A branch left where the second experiment's would go: starting it fails.
+    repo.create_head("factory/exp-0002")
+    env = scripted(
+        root,
+        [hypothesis(FIX_ONE, "calc/one.py"), hypothesis(FIX_TWO, "calc/two.py")],
+        {
+            FIX_ONE: {"files": {"calc/one.py": "def add(a, b):\n    return a + b\n"}},
+            FIX_TWO: {"files": {"calc/two.py": "def sub(a, b):\n    return a - b\n"}},
+        },
+    )
+    output = run_parallel(root, env)
+    store = Store(root)
+    first, second = store.load_experiment("exp-0001"), store.load_experiment("exp-0002")
+    assert first.status == "kept" and second.status == "aborted", output
+    assert "exp-0002 failed and was aborted; the others go on" in output
+    assert second.verdict is not None and "already exists" in second.verdict.reason
+    assert repo.head.commit.hexsha == first.commit
+    assert not repo.is_dirty(untracked_files=True)

@@ -191,7 +191,8 @@ class Cycle:
     async def side_by_side(self, experiments: list[Experiment], findings: str) -> None:
         """Several experiments at once, each in its own slots. The first to fail for a
         reason of the run (stop, budget, Ctrl-C) ends them all, each aborted and recorded;
-        one failing on its own is aborted alone and the others go on."""
+        one failing on its own is aborted alone, said, and the others go on (the cycle
+        fails only when every one did)."""
         failed: list[Exception] = []
 
         async def one(experiment: Experiment, slots: Slots) -> None:
@@ -201,6 +202,11 @@ class Cycle:
                 raise
             except Exception as error:
                 failed.append(error)
+                self.notice(
+                    f"{experiment.id} failed and was aborted; the others go on: {error}",
+                    "error",
+                    experiment.id,
+                )
 
         pipeline = self.pipeline
         for index in range(2, len(experiments) + 1):
@@ -211,7 +217,7 @@ class Cycle:
                     group.create_task(one(experiment, Slots.numbered(index)))
         except BaseExceptionGroup as errors:  # the run's own reason, as one experiment's
             raise errors.exceptions[0] from None
-        if failed:
+        if len(failed) == len(experiments):
             raise failed[0]
 
     def metric_problems(self) -> str | None:
