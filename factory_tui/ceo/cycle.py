@@ -95,6 +95,18 @@ class Measured:
     person: str | None
 
 
+@dataclass
+class Built:
+    """An experiment built and measured, its verdict still to take: what the agents were
+    told (the Archivist reads it next), what changed in the user's tree meanwhile, and the
+    measurement, or the revert it came to before any (`early`)."""
+
+    context: AgentContext
+    outside: list[str]
+    early: Verdict | None = None
+    measured: Measured | None = None
+
+
 class Cycle:
     """One cycle of a run; `await Cycle(pipeline, number).run()` returns its experiments
     (several with `[run] parallel`), none when nothing was left to try."""
@@ -288,7 +300,8 @@ class Cycle:
 
     # -- build, review, score, decide ----------------------------------------------------------
     async def experiment(self, experiment: Experiment, slots: Slots, findings: str) -> None:
-        workspace, store, pipeline = self.workspace, self.store, self.pipeline
+        """Build and measure (where the run's executor says), then the verdict, here."""
+        pipeline = self.pipeline
         self.emit(
             ExperimentStarted(
                 experiment=experiment.id,
@@ -297,6 +310,35 @@ class Cycle:
                 base_commit=experiment.base_commit,
             )
         )
+        built = await pipeline.executor.build(self, experiment, slots, findings)
+        slot = self.workspace.slot_path(slots.agent)
+        if built.early is not None:
+            await self.conclude(experiment, slot, built.early, built.context)
+            return
+        assert built.measured is not None
+        measured = built.measured
+        await pipeline.checkpoint()
+        # Verdicts one at a time, in the order experiments get here: a keep moves the base,
+        # and whoever comes next is replayed onto it and measured again before its verdict.
+        waiting = time.monotonic()
+        async with pipeline.verdicts:
+            experiment.waited = round(time.monotonic() - waiting, 3)
+            moved = await self.catch_up(experiment, slots, built.outside)
+            if isinstance(moved, Verdict):
+                verdict = moved
+            else:
+                measured = moved or measured
+                verdict = await self.decide(
+                    experiment, measured.guards, slot, measured.diff, measured.person
+                )
+            await self.settle(experiment, slot, verdict)
+        await self.write_note(experiment, slot, built.context)
+
+    async def build(self, experiment: Experiment, slots: Slots, findings: str) -> Built:
+        """Builder, commit, Reviewer, guards and score, in this machine's slots: all of an
+        experiment but its verdict. An experiment reverted before any score says why in
+        `early`."""
+        workspace, store, pipeline = self.workspace, self.store, self.pipeline
         # Research ran in the slot: reset it so only the Builder's edits get committed.
         slot = await pipeline.agent_slot(experiment.base_commit, slots.agent)
         await asyncio.to_thread(workspace.start_branch, slot, experiment.branch)
@@ -336,12 +378,10 @@ class Cycle:
             where = ", ".join(str(found) for found in secrets_found[:5])
             check = Check(name="guard: no secrets added", ok=False, detail=f"at {where}")
             reason = f"a secret was added at {where}: nothing was committed"
-            await self.conclude(experiment, slot, engine_revert(reason, check), context)
-            return
+            return Built(context, outside, early=engine_revert(reason, check))
         if experiment.commit is None:
             reason = experiment.builder_summary if not built.ok else "the Builder changed nothing"
-            await self.conclude(experiment, slot, engine_revert(reason), context)
-            return
+            return Built(context, outside, early=engine_revert(reason))
 
         diff = await self.record_diff(experiment)
         context.diff = diff
@@ -350,8 +390,7 @@ class Cycle:
         if leak is not None and leak.blocks:  # leakage gate 2: no measuring a leaked answer
             check = Check(name="no leakage", ok=False, detail=leak.describe())
             reason = f"no leakage failed ({leak.describe()})"
-            await self.conclude(experiment, slot, engine_revert(reason, check), context)
-            return
+            return Built(context, outside, early=engine_revert(reason, check))
 
         await pipeline.checkpoint()
         # The Reviewer reads the commit that is measured, read-only, nothing the Builder left.
@@ -377,23 +416,7 @@ class Cycle:
             )
             if analysed.ok:
                 context.failures = analysed.result.summary
-
-        await pipeline.checkpoint()
-        # Verdicts one at a time, in the order experiments get here: a keep moves the base,
-        # and whoever comes next is replayed onto it and measured again before its verdict.
-        waiting = time.monotonic()
-        async with pipeline.verdicts:
-            experiment.waited = round(time.monotonic() - waiting, 3)
-            moved = await self.catch_up(experiment, slots, outside)
-            if isinstance(moved, Verdict):
-                verdict = moved
-            else:
-                measured = moved or measured
-                verdict = await self.decide(
-                    experiment, measured.guards, slot, measured.diff, measured.person
-                )
-            await self.settle(experiment, slot, verdict)
-        await self.write_note(experiment, slot, context)
+        return Built(context, outside, measured=measured)
 
     async def head_is_a_keep(self) -> bool:
         """Whether the user's HEAD is at a commit a keep of this run moved it to."""

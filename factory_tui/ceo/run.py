@@ -58,6 +58,7 @@ from . import build, decide
 from .agent_calls import AgentCalls
 from .cycle import FIRST, Cycle
 from .errors import BudgetSpent, StopRequested
+from .executors import make_executor
 from .playbooks import Playbooks
 from .policy import RESEARCH_METRIC, policy_for
 
@@ -93,6 +94,8 @@ class RunOptions:
     build: BuildPlan | None = None
     # Experiments side by side in a cycle; None: the project's `[run] parallel`.
     parallel: int | None = None
+    # Where experiments are built: "local" or "ray"; None: the project's `[run] executor`.
+    executor: str | None = None
 
 
 class Pipeline:
@@ -139,6 +142,9 @@ class Pipeline:
         self.failure: str | None = None  # why the run cannot go on (a metric failing on the base)
         self.out_of_reach: list[str] = []  # backlog items the runtime said it cannot do
         self.parallel = options.parallel or config.run.parallel
+        self.executor = make_executor(
+            options.executor or config.run.executor, config.run.ray_address
+        )
         # Verdicts are taken one at a time (asyncio's lock wakes waiters in turn), and each
         # base a keep of this run made says which experiment made it.
         self.verdicts = asyncio.Lock()

@@ -248,6 +248,13 @@ def _agent_options(parser: argparse.ArgumentParser) -> None:
         "(default: the config's [run] parallel, else 1)",
     )
     parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default=None,
+        help="build and measure experiments here, or as tasks on a Ray cluster "
+        "(default: the config's [run] executor, else local)",
+    )
+    parser.add_argument(
         "--quiet", "-q", action="store_true", help="headless: hide the agents' output lines"
     )
 

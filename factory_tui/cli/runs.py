@@ -119,6 +119,7 @@ def _run(path: Path, args: argparse.Namespace, plan: build.BuildPlan | None = No
         approval=args.approval,
         max_cost=args.max_cost,
         parallel=args.parallel,
+        executor=args.executor,
         focus=focus,
         build=plan,
     )
@@ -167,6 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         max_cost=args.max_cost,
         parallel=args.parallel,
+        executor=args.executor,
         loop=args.loop,
         interval=args.interval,
     )

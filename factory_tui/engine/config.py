@@ -205,6 +205,10 @@ class RunConfig(Section):
     # Experiments run side by side in a cycle, each in its own worktree slot; verdicts are
     # still taken one at a time.
     parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
+    # "ray": each experiment is built and measured as a task on a Ray cluster (at
+    # `ray_address`, else $RAY_ADDRESS, else Ray's "auto"); its verdict is still taken here.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
 
 
 class FactoryConfig(Section):

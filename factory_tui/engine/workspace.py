@@ -359,6 +359,39 @@ class Workspace:
     def remove_slot(self, name: str) -> None:
         self._remove_worktree(self.slot_path(name))
 
+    def bundle(self, commit: str, since: str | None = None) -> bytes:
+        """A git bundle of `commit` (as `refs/heads/factory/bundled`), with only what `since`
+        lacks when given: how an experiment's base goes to another machine and its commit
+        comes back."""
+        ref = "refs/heads/factory/bundled"
+        with tempfile.TemporaryDirectory(prefix="factory-bundle-") as scratch:
+            path = Path(scratch) / "bundle"
+            repo = self.repo
+            repo.git.update_ref(ref, commit)
+            try:
+                repo.git.bundle(
+                    "create", "--quiet", str(path), ref, *([f"^{since}"] if since else [])
+                )
+            finally:
+                repo.git.update_ref("-d", ref)
+            return path.read_bytes()
+
+    def import_bundle(self, data: bytes, branch: str) -> str:
+        """Fetch a bundle's commit as `branch` (made by `bundle`); returns the commit."""
+        with tempfile.TemporaryDirectory(prefix="factory-bundle-") as scratch:
+            path = Path(scratch) / "bundle"
+            path.write_bytes(data)
+            self.repo.git.fetch(
+                "--quiet", str(path), f"refs/heads/factory/bundled:refs/heads/{branch}"
+            )
+        commit = str(self.repo.git.rev_parse(f"refs/heads/{branch}"))
+        self.moves.append((f"refs/heads/{branch}", commit))
+        return commit
+
+    def check_out_branch(self, slot: Path, branch: str) -> None:
+        """Put `branch` (one that exists) in the slot, for its verdict to move and archive."""
+        open_repo(slot).git.checkout("--force", "--quiet", branch)
+
     def slot_names(self) -> list[str]:
         """The slots there are on disk (a parallel run leaves several)."""
         if not self.worktrees.is_dir():
