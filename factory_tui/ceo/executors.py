@@ -39,7 +39,7 @@ def ray_address(configured: str | None) -> str | None:
     return configured or os.environ.get("RAY_ADDRESS") or None
 
 
-def make_executor(name: str, address: str | None) -> Executor:
+def make_executor(name: str, address: str | None, env: list[str] | None = None) -> Executor:
     if name == "local":
         return LocalExecutor()
     try:
@@ -50,4 +50,4 @@ def make_executor(name: str, address: str | None) -> Executor:
         ) from None
     from .ray_executor import RayExecutor
 
-    return RayExecutor(ray_address(address))
+    return RayExecutor(ray_address(address), env or [])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -42,8 +43,9 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None) -> None:
+    def __init__(self, address: str | None, env: list[str]) -> None:
         self.address = address
+        self.env = env
         self._connecting = threading.Lock()  # experiments start at once, each connecting
 
     def connect(self) -> None:
@@ -78,7 +80,10 @@ class RayExecutor:
             "bundle": await asyncio.to_thread(workspace.bundle, experiment.base_commit),
         }
         queue = Queue()
-        task = build_remotely.options(num_cpus=1, max_retries=0).remote(request, queue)
+        env = {name: os.environ[name] for name in self.env if name in os.environ}
+        task = build_remotely.options(
+            num_cpus=1, max_retries=0, runtime_env={"env_vars": env} if env else None
+        ).remote(request, queue)
         forwarding = asyncio.create_task(_forward(queue, pipeline.emit))
         try:
             result: dict[str, Any] = await task

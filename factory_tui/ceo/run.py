@@ -143,7 +143,7 @@ class Pipeline:
         self.out_of_reach: list[str] = []  # backlog items the runtime said it cannot do
         self.parallel = options.parallel or config.run.parallel
         self.executor = make_executor(
-            options.executor or config.run.executor, config.run.ray_address
+            options.executor or config.run.executor, config.run.ray_address, config.run.ray_env
         )
         # Verdicts are taken one at a time (asyncio's lock wakes waiters in turn), and each
         # base a keep of this run made says which experiment made it.

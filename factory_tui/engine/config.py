@@ -209,6 +209,9 @@ class RunConfig(Section):
     # `ray_address`, else $RAY_ADDRESS, else Ray's "auto"); its verdict is still taken here.
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    # Environment variables of this process each Ray task gets (an API key the agents need
+    # on the node, say); nothing else of the environment leaves this machine.
+    ray_env: list[str] = Field(default_factory=list)
 
 
 class FactoryConfig(Section):

@@ -8,11 +8,11 @@ writes `$SCRIPTED_CONTENT` to leak.py), `strategist=fresh` (a new title every ti
 `$SCRIPTED_FILES`, a JSON object of path -> text (null deletes), is what the Builder writes
 instead of greet.py. For runs of several experiments at once, `$SCRIPTED_HYPOTHESES` (a
 JSON list) is what the Strategist proposes, and `$SCRIPTED_BUILDS` maps a hypothesis title
-to `{"files": {...}, "sleep": seconds, "hang": true}`: what the Builder does when its prompt
-(the file given as the second argument) names that title. `<role>=attack` runs the attacks
-`$SCRIPTED_ATTACK` names (`tests/support/attacks.py`, joined with +) before the role answers
-as usual. When it hangs it writes its pid to `$SCRIPTED_AGENT_PIDFILE` and exits on its own
-once orphaned, so a killed test run leaves nothing behind.
+to `{"files": {...}, "sleep": seconds, "hang": true, "hang_on": node}`: what the Builder does
+when its prompt (the file given as the second argument) names that title. `<role>=attack`
+runs the attacks `$SCRIPTED_ATTACK` names (`tests/support/attacks.py`, joined with +) before
+the role answers as usual. When it hangs it writes its pid to `$SCRIPTED_AGENT_PIDFILE` and
+exits on its own once orphaned, so a killed test run leaves nothing behind.
 """
 
 import contextlib
@@ -101,7 +101,8 @@ elif role == "builder" and os.environ.get("SCRIPTED_BUILDS"):
         Path(name).parent.mkdir(parents=True, exist_ok=True)
         Path(name).write_text(text)
         print(f"Edit {name}", flush=True)
-    if build.get("hang"):
+    # "hang_on": hang only on the Ray node started with that $SCRIPTED_NODE.
+    if build.get("hang") or build.get("hang_on", False) == os.environ.get("SCRIPTED_NODE"):
         hang()
     final(
         {
