@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -28,6 +30,70 @@ def _version(argv: list[str]) -> str | None:
         return None
     text = (result.stdout or result.stderr).strip().splitlines()
     return text[0] if result.returncode == 0 and text else None
+
+
+# Asked in a child process: connecting to a cluster that is not there can take a while.
+RAY_PROBE = """
+import json, logging, sys
+import ray
+ray.init(address=sys.argv[1] or "auto", logging_level=logging.ERROR, log_to_driver=False)
+nodes = [node for node in ray.nodes() if node["Alive"]]
+print(json.dumps({"nodes": len(nodes), "cpus": ray.cluster_resources().get("CPU", 0)}))
+"""
+
+
+def ray_cluster(executor: str, address: str | None) -> Finding:
+    """Ray, and the cluster a run would build experiments on (`[run] executor = "ray"`)."""
+    try:
+        import ray
+    except ImportError:
+        return Finding(
+            "ray",
+            executor != "ray",
+            "not installed" + (", and [run] executor is ray" if executor == "ray" else ""),
+            "pip install 'factory-tui[ray]' (on every node of the cluster)",
+            required=executor == "ray",
+        )
+    where = address or "auto (a cluster started on this machine)"
+    if executor != "ray" and not address:
+        return Finding("ray", True, f"ray {ray.__version__}; not used: [run] executor is local")
+    fix = (
+        "start one (`ray start --head`, then `ray start --address HEAD:6379` on each node) "
+        "or set [run] ray_address / RAY_ADDRESS"
+    )
+    if address and not _reachable(address):  # Ray itself would retry for a minute
+        return Finding(
+            "ray", False, f"no Ray cluster at {where}: nothing answers", fix, executor == "ray"
+        )
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", RAY_PROBE, address or ""],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        answer = json.loads(probe.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        last = ""
+        if "probe" in locals():
+            lines = [line for line in probe.stderr.splitlines() if line.strip()]
+            last = f": {lines[-1][:160]}" if lines else ""
+        return Finding("ray", False, f"no Ray cluster at {where}{last}", fix, executor == "ray")
+    return Finding(
+        "ray",
+        True,
+        f"ray {ray.__version__}; the cluster at {where}: {answer['nodes']} node(s), "
+        f"{answer['cpus']:g} CPU(s)" + ("" if executor == "ray" else " (executor local)"),
+    )
+
+
+def _reachable(address: str) -> bool:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def diagnose(claude: str = "claude") -> list[Finding]:

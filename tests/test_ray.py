@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,110 +20,11 @@ from factory_tui.engine.events import read_events
 from factory_tui.engine.store import Store
 
 from .conftest import run_factory, scripted_config
-from .support.procs import MARK, new_mark
+from .support.ray_cluster import Cluster
 from .test_parallel import FIX_ONE, FIX_TWO, PAIR, hypothesis
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
-RAY = Path(sys.executable).with_name("ray")
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def processes_with(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def all_marked(mark: str) -> list[int]:
-    """Every live process whose environment carries the mark."""
-    needle = f"{MARK}={mark}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            with contextlib.suppress(OSError):
-                if needle in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-    return found
-
-
-def holding_files_in(folder: Path) -> list[int]:
-    """Every live process with a file open below `folder` (Ray's agents, which neither
-    inherit the mark nor keep their command line, hold their logs there)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
-                if any(target.startswith(f"{folder}/") for target in targets):
-                    found.append(int(entry.name))
-    return found
-
-
-class Cluster:
-    """A head and a worker node; the worker's raylet listens on `worker_port`."""
-
-    def __init__(self, scratch: Path) -> None:
-        self.scratch = scratch
-        self.port = free_port()
-        self.worker_port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        # Every process of this cluster inherits the mark: how `stop` finds them all (Ray
-        # renames some, and `ray stop` would stop any other cluster on the machine too).
-        self.mark = new_mark()
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", MARK: self.mark}
-        common = ["--num-cpus", "1", "--disable-usage-stats"]
-        self.start(["--head", "--port", str(self.port), "--include-dashboard", "false"], env)
-        self.start(
-            ["--address", self.address, "--node-manager-port", str(self.worker_port)],
-            {**env, "SCRIPTED_NODE": "worker"},  # what its tasks (and agents) inherit
-            common,
-        )
-
-    def start(self, args: list[str], env: dict[str, str], common: list[str] | None = None) -> None:
-        argv = [str(RAY), "start", *args, *(common or ["--num-cpus", "1", "--disable-usage-stats"])]
-        argv += ["--temp-dir", str(self.scratch)]
-        subprocess.run(argv, env=env, check=True, capture_output=True, timeout=120)
-
-    def kill_worker(self) -> None:
-        """The worker node dies: its raylet and every process under it, at once."""
-        for raylet in processes_with(f"--node_manager_port={self.worker_port}"):
-            for pid in [raylet, *descendants(raylet)]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-
-    def stop(self) -> None:
-        for pid in {*all_marked(self.mark), *holding_files_in(self.scratch)}:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -165,6 +63,12 @@ def test_two_experiments_on_the_cluster_are_kept_with_their_events_live(make_rep
         },
     )
     base = git.Repo(root).head.commit.hexsha
+    doctor = run_factory("doctor", str(root), env={"RAY_ADDRESS": cluster.address})
+    said = " ".join(doctor.stdout.split())  # rich wraps the line at the terminal's width
+    assert (
+        f"✓ ray ray {ray.__version__}; the cluster at {cluster.address}: 2 node(s), 2 CPU(s)"
+        in said
+    )
     result = run_factory(
         "ceo", str(root), "--headless", "--parallel", "2", "-q",
         env={**env, "RAY_ADDRESS": cluster.address}, timeout=300,

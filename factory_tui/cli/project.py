@@ -95,7 +95,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         from factory_tui.engine.workspace import Workspace
 
         config = Store(Workspace.open(args.path).project).config()
+    from factory_tui.ceo.executors import ray_address
+    from factory_tui.doctor import ray_cluster
+
     findings = diagnose(config.agents.claude)
+    findings.append(ray_cluster(config.run.executor, ray_address(config.run.ray_address)))
     for finding in findings:
         mark = "[green]✓[/]" if finding.ok else "[red]✗[/]" if finding.required else "[yellow]![/]"
         console.print(f"{mark} {finding.name:<19} {escape(finding.detail)}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,11 @@ class Workspace:
         # several experiments at once, an unsandboxed agent's ref check must not undo the
         # engine's moves for the others made while it ran.
         self.moves: list[tuple[str, str | None]] = []
+        # Several experiments at once, each in threads of its own: one `git worktree` change
+        # at a time (a prune drops the records of a worktree another is adding), and no look
+        # at the user's tree while a keep moves it.
+        self._worktree_changes = threading.Lock()
+        self._user_tree = threading.Lock()
 
     @classmethod
     def open(cls, path: Path) -> Workspace:
@@ -204,8 +210,10 @@ class Workspace:
     def main_tree_state(self) -> dict[str, tuple[int, int]]:
         """(mtime, size) of every changed or untracked file in the user's working tree, and
         HEAD: comparing two of these tells whether anything there changed in between."""
-        state: dict[str, tuple[int, int]] = {"HEAD": (hash(self.repo.git.rev_parse("HEAD")), 0)}
-        output = self.repo.git.status("--porcelain", "--untracked-files=all", "-z")
+        with self._user_tree:
+            head = self.repo.git.rev_parse("HEAD")
+            output = self.repo.git.status("--porcelain", "--untracked-files=all", "-z")
+        state: dict[str, tuple[int, int]] = {"HEAD": (hash(head), 0)}
         for entry in output.split("\0"):
             if len(entry) > 3:
                 path = entry[3:]
@@ -240,7 +248,8 @@ class Workspace:
         if not (path / ".git").exists():
             self._remove_worktree(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.repo.git.worktree("add", "--detach", "--force", str(path), commit)
+            with self._worktree_changes:
+                self.repo.git.worktree("add", "--detach", "--force", str(path), commit)
             return path
         slot = open_repo(path)
         # One forced checkout both discards edits and moves to `commit`; clean drops the rest.
@@ -350,7 +359,8 @@ class Workspace:
         parent = Path(tempfile.mkdtemp(prefix="factory-checkout-"))
         path = parent / self.project.name
         try:
-            self.repo.git.worktree("add", "--detach", "--force", str(path), commit)
+            with self._worktree_changes:
+                self.repo.git.worktree("add", "--detach", "--force", str(path), commit)
             yield path
         finally:
             self._remove_worktree(path)
@@ -399,12 +409,13 @@ class Workspace:
         return sorted(path.name for path in self.worktrees.iterdir())
 
     def _remove_worktree(self, path: Path) -> None:
-        with contextlib.suppress(GitCommandError):
-            self.repo.git.worktree("remove", "--force", "--force", str(path))
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)
-        with contextlib.suppress(GitCommandError):
-            self.repo.git.worktree("prune")
+        with self._worktree_changes:
+            with contextlib.suppress(GitCommandError):
+                self.repo.git.worktree("remove", "--force", "--force", str(path))
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(GitCommandError):
+                self.repo.git.worktree("prune")
 
     # -- verdicts ----------------------------------------------------------------------------
     def keep(self, branch: str, expected: str) -> str:
@@ -414,6 +425,10 @@ class Workspace:
         (`expected`): the move is a compare-and-swap, and a fast-forward. The user's history
         is never rewritten, and a refused keep changes nothing.
         """
+        with self._user_tree:
+            return self._keep(branch, expected)
+
+    def _keep(self, branch: str, expected: str) -> str:
         dirty = self.tracked_changes()
         if dirty:
             raise KeepRefused(
