@@ -40,10 +40,20 @@ PAIR = {
 }
 FIX_ONE = "Drop the unused import from calc/one.py"
 FIX_TWO = "Drop the unused import from calc/two.py"
+ONE_FIXED = "def add(a, b):\n    return a + b\n"
+TWO_FIXED = "def sub(a, b):\n    return a - b\n"
 
 
 def hypothesis(title: str, *files: str, category: str = "lint") -> dict[str, object]:
     return {"title": title, "files": list(files), "category": category}
+
+
+# The Strategist's two independent fixes, and what the Builder does for each.
+BOTH_FIXES = [hypothesis(FIX_ONE, "calc/one.py"), hypothesis(FIX_TWO, "calc/two.py")]
+FIXED = {
+    FIX_ONE: {"files": {"calc/one.py": ONE_FIXED}},
+    FIX_TWO: {"files": {"calc/two.py": TWO_FIXED}},
+}
 
 
 def scripted(
@@ -67,11 +77,11 @@ def test_two_independent_changes_both_land_each_measured_on_the_base_it_joins(ma
     base = git.Repo(root).head.commit.hexsha
     env = scripted(
         root,
-        [hypothesis(FIX_ONE, "calc/one.py"), hypothesis(FIX_TWO, "calc/two.py")],
+        BOTH_FIXES,
         {
-            FIX_ONE: {"files": {"calc/one.py": "def add(a, b):\n    return a + b\n"}},
+            FIX_ONE: {"files": {"calc/one.py": ONE_FIXED}},
             # Finishes later: decided after the first was kept, on the base that keep made.
-            FIX_TWO: {"files": {"calc/two.py": "def sub(a, b):\n    return a - b\n"}, "sleep": 1},
+            FIX_TWO: {"files": {"calc/two.py": TWO_FIXED}, "sleep": 1},
         },
     )
     output = run_parallel(root, env)
@@ -103,7 +113,7 @@ def test_two_changes_to_the_same_lines_end_with_one_kept_and_one_reverted_for_th
         # Listed as different targets; the Builder of the second edits the first's lines.
         [hypothesis(FIX_ONE, "calc/one.py"), hypothesis("Tidy calc", "calc/two.py")],
         {
-            FIX_ONE: {"files": {"calc/one.py": "def add(a, b):\n    return a + b\n"}},
+            FIX_ONE: {"files": {"calc/one.py": ONE_FIXED}},
             "Tidy calc": {
                 "files": {"calc/one.py": "def add(first, second):\n    return first + second\n"},
                 "sleep": 1,
@@ -118,7 +128,7 @@ def test_two_changes_to_the_same_lines_end_with_one_kept_and_one_reverted_for_th
     assert second.verdict.reason.startswith("conflicts with exp-0001"), second.verdict.reason
     repo = git.Repo(root)
     assert repo.head.commit.hexsha == first.commit
-    assert (root / "calc/one.py").read_text() == "def add(a, b):\n    return a + b\n"
+    assert (root / "calc/one.py").read_text() == ONE_FIXED
     # What the second tried stays on its archived branch, as it was built.
     archived = repo.git.show("factory/reverted/exp-0002:calc/one.py")
     assert archived.startswith("def add(first, second):")
@@ -221,11 +231,8 @@ def test_experiments_scored_side_by_side_share_the_projects_test_environment(mak
     root = make_repo({**PAIR, "pyproject.toml": pyproject})
     env = scripted(
         root,
-        [hypothesis(FIX_ONE, "calc/one.py"), hypothesis(FIX_TWO, "calc/two.py")],
-        {
-            FIX_ONE: {"files": {"calc/one.py": "def add(a, b):\n    return a + b\n"}},
-            FIX_TWO: {"files": {"calc/two.py": "def sub(a, b):\n    return a - b\n"}},
-        },
+        BOTH_FIXES,
+        FIXED,
     )
     output = run_parallel(root, env)
     store = Store(root)
@@ -245,11 +252,8 @@ def test_one_experiment_failing_on_its_own_is_aborted_and_the_others_go_on(make_
     repo.create_head("factory/exp-0002")
     env = scripted(
         root,
-        [hypothesis(FIX_ONE, "calc/one.py"), hypothesis(FIX_TWO, "calc/two.py")],
-        {
-            FIX_ONE: {"files": {"calc/one.py": "def add(a, b):\n    return a + b\n"}},
-            FIX_TWO: {"files": {"calc/two.py": "def sub(a, b):\n    return a - b\n"}},
-        },
+        BOTH_FIXES,
+        FIXED,
     )
     output = run_parallel(root, env)
     store = Store(root)

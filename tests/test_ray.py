@@ -21,7 +21,7 @@ from factory_tui.engine.store import Store
 
 from .conftest import run_factory, scripted_config
 from .support.ray_cluster import Cluster
-from .test_parallel import FIX_ONE, FIX_TWO, PAIR, hypothesis
+from .test_parallel import BOTH_FIXES, FIX_ONE, FIX_TWO, FIXED, ONE_FIXED, PAIR, TWO_FIXED
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 pytestmark = pytest.mark.slow
@@ -46,9 +46,7 @@ def ray_project(make_repo, builds: dict[str, object]) -> tuple[Path, dict[str, s
         '[run]\nexecutor = "ray"\nray_env = ["SCRIPTED_HYPOTHESES", "SCRIPTED_BUILDS"]\n',
     )
     env = {
-        "SCRIPTED_HYPOTHESES": json.dumps(
-            [hypothesis(FIX_ONE, "calc/one.py"), hypothesis(FIX_TWO, "calc/two.py")]
-        ),
+        "SCRIPTED_HYPOTHESES": json.dumps(BOTH_FIXES),
         "SCRIPTED_BUILDS": json.dumps(builds),
     }
     return root, env
@@ -57,10 +55,7 @@ def ray_project(make_repo, builds: dict[str, object]) -> tuple[Path, dict[str, s
 def test_two_experiments_on_the_cluster_are_kept_with_their_events_live(make_repo, cluster):
     root, env = ray_project(
         make_repo,
-        {
-            FIX_ONE: {"files": {"calc/one.py": "def add(a, b):\n    return a + b\n"}},
-            FIX_TWO: {"files": {"calc/two.py": "def sub(a, b):\n    return a - b\n"}},
-        },
+        FIXED,
     )
     base = git.Repo(root).head.commit.hexsha
     doctor = run_factory("doctor", str(root), env={"RAY_ADDRESS": cluster.address})
@@ -99,8 +94,8 @@ def test_a_worker_node_dying_mid_experiment_aborts_that_one_and_the_run_goes_on(
     root, env = ray_project(
         make_repo,
         {
-            FIX_ONE: {"files": {"calc/one.py": "def add(a, b):\n    return a + b\n"}, **hangs},
-            FIX_TWO: {"files": {"calc/two.py": "def sub(a, b):\n    return a - b\n"}, **hangs},
+            FIX_ONE: {"files": {"calc/one.py": ONE_FIXED}, **hangs},
+            FIX_TWO: {"files": {"calc/two.py": TWO_FIXED}, **hangs},
         },
     )
     process = subprocess.Popen(

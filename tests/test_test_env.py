@@ -17,7 +17,8 @@ from pathlib import Path
 import git
 import pytest
 
-from factory_tui.eval.test_env import declared, test_environment, uv_binary
+from factory_tui.eval.test_env import declared, uv_binary
+from factory_tui.eval.test_env import test_environment as environment_for  # not a test
 
 from .conftest import commit_all, run_factory, write_files
 
@@ -196,7 +197,7 @@ def test_two_checkouts_of_one_process_take_the_environment_in_turn(tmp_path) -> 
     held: list[tuple[str, str]] = []
 
     async def take(root: Path) -> None:
-        async with test_environment(root, sys.executable, state) as environment:
+        async with environment_for(root, sys.executable, state) as environment:
             held.append(("in", root.name))
             assert ".factory/envs/" in environment.note, environment.note
             await asyncio.sleep(0.3)  # the other asks meanwhile
