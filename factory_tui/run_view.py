@@ -22,6 +22,7 @@ from factory_tui.engine.models import (
     Scorecard,
     Stage,
     Verdict,
+    score_changes,
 )
 from factory_tui.eval.factory_scorecard import Outcome, factory_scorecard
 from factory_tui.event_text import out_of_reach_text
@@ -160,16 +161,27 @@ class RunView:
     def factory_line(self) -> str:
         """The factory's own scorecard in one line: keep rate, kinds of change, grounding."""
         outcomes = [
-            Outcome(e.hypothesis, e.status, e.before, e.after) for e in self.experiments.values()
+            Outcome(
+                e.hypothesis,
+                e.status,
+                e.before,
+                e.after,
+                score_changes(e.before_card, e.after_card),
+            )
+            for e in self.experiments.values()
         ]
-        diversity, grounding, effectiveness = factory_scorecard(outcomes)
+        diversity, grounding, effectiveness, calibration = factory_scorecard(outcomes)
         if effectiveness.score is None:
             return ""
         kept, finished = effectiveness.raw["kept"], effectiveness.raw["finished"]
-        return (
+        line = (
             f"factory: kept {kept}/{finished} recent · {diversity.raw['distinct']} kind(s) "
             f"of change · {grounding.raw['grounded']}/{grounding.raw['experiments']} grounded"
         )
+        if calibration.score is not None:
+            hits, predictions = calibration.raw["hits"], calibration.raw["predictions"]
+            line += f" · predictions {hits}/{predictions} right"
+        return line
 
     @property
     def pending(self) -> ApprovalView | None:

@@ -302,12 +302,13 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> 
     old = sqlite3.connect(tmp_path / ".factory" / "state.db")  # as the first schema had it
     old.executescript(
         "DROP TABLE baselines; ALTER TABLE experiments DROP COLUMN runner; "
-        "ALTER TABLE experiments DROP COLUMN waited; PRAGMA user_version = 1;"
+        "ALTER TABLE experiments DROP COLUMN waited; ALTER TABLE experiments DROP COLUMN "
+        "measured; ALTER TABLE experiments DROP COLUMN playbooks; PRAGMA user_version = 1;"
     )
     old.close()
     again = Store(tmp_path)
     assert again.baseline_of("t") == 0.5  # filled in from the record
-    assert again.db.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 3
+    assert again.db.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 4
     assert [e.id for e in again.experiments()] == ["exp-0001"]
     # Where an experiment ran and how long it waited: columns of their own from schema 3.
     ran = _experiment(2, "another", "kept", 0.6, 0.7).model_copy(
@@ -316,3 +317,7 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> 
     again.save_experiment(ran)
     rows, _ = again.experiment_rows(sort="id", descending=True)
     assert (rows[0].runner, rows[0].waited, rows[0].ran) == ("slot-2", 4.2, "slot-2 +4s")
+    # What each dimension's score did and the playbooks it ran with: columns from schema 4.
+    [outline] = again.outlines_of([2])
+    assert outline.measured == {"composite": pytest.approx(0.1)}
+    assert again.outlines_of([1])[0].playbooks == {}

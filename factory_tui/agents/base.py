@@ -34,6 +34,29 @@ OutputKind = Literal["text", "tool", "result", "error", "info"]
 Emit = Callable[[str, OutputKind], None]
 
 
+class PastExperiment(BaseModel):
+    """A reverted experiment as the Strategist is told of it: what it tried and why it
+    was not kept."""
+
+    id: str
+    title: str
+    category: str = ""
+    files: list[str] = Field(default_factory=list)
+    reason: str = ""
+    failed_checks: list[str] = Field(default_factory=list)  # "name: detail"
+    predicted: dict[str, float] = Field(default_factory=dict)
+    measured: dict[str, float] = Field(default_factory=dict)
+
+
+class Budget(BaseModel):
+    """What one agent run may spend, as it is told and as the runtime holds it to."""
+
+    max_turns: int = 0
+    cost_left_usd: float | None = None  # what is left of the run's cost limit, if any
+    web_searches: int = 0  # the Researcher's, on a runtime with web tools
+    web_pages: int = 0
+
+
 class AgentContext(BaseModel):
     """Everything a role may be told. Each role's prompt uses the parts it needs."""
 
@@ -72,6 +95,17 @@ class AgentContext(BaseModel):
     research_failures: dict[str, int] = Field(default_factory=dict)  # failing cases by kind
     similarity_limit: float = 0.6  # how close to a reverted hypothesis the precheck allows
     runtime: str = ""  # the runtime the roles run on, for what they say they cannot do
+    # Reverted experiments whose outcome still stands, with the reasons and failed checks.
+    past: list[PastExperiment] = Field(default_factory=list)
+    verdict_rule: str = ""  # how the verdict is reached, in plain words
+    performance: str = ""  # the performance reports: this project's and across projects
+    budget: Budget = Field(default_factory=Budget)
+    # Paths no experiment may change (the base's tests, eval configuration, protected
+    # paths), and what the guards block, in plain words: the Builder is told both.
+    fixed: list[str] = Field(default_factory=list)
+    guards: list[str] = Field(default_factory=list)
+    shell: bool = False  # whether a reading role has a (read-only, sandboxed) shell
+    noise_z: float = 2.0  # standard errors a metric must move by to count (the eval's z)
 
 
 @dataclass

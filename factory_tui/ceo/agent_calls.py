@@ -15,8 +15,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypedDict, Unpack
 
-from factory_tui.agents.base import AgentContext, AgentRequest, AgentRun, OutputKind
+from factory_tui.agents.base import (
+    AgentContext,
+    AgentRequest,
+    AgentRun,
+    Budget,
+    OutputKind,
+    PastExperiment,
+)
 from factory_tui.agents.contracts import Output, RoleContract
+from factory_tui.engine.errors import FactoryError
 from factory_tui.engine.events import (
     AgentFinished,
     AgentOutput,
@@ -39,14 +47,19 @@ from factory_tui.engine.redact import redact
 from factory_tui.engine.sandbox import View
 from factory_tui.engine.store import write_atomic
 from factory_tui.engine.text import plain
+from factory_tui.eval.guards import EVAL_CONFIG_FILES, GUARD_RULES
+from factory_tui.eval.performance import reading_for_agents
 from factory_tui.eval.similarity import standing
+from factory_tui.eval.tools import is_test_file
 
+from .decide import verdict_rule
 from .playbooks import PLAYBOOK_ROLES
 
 if TYPE_CHECKING:
     from .run import Pipeline
 
 RECENT_NOTES = 5  # archive notes the Researcher and Strategist read
+PAST_REVERTED = 10  # reverted experiments the Strategist is told the reasons of
 STAGE_NAMES = {stage.value for stage in Stage}
 # Of one agent run's output, in its log and the event log: the first lines and the last.
 HEAD_LINES_KEPT = 18_000
@@ -102,13 +115,63 @@ class AgentCalls:
             backlog=store.backlog(),
             tried={e.hypothesis.title: e.status.value for e in still},
             reverted=reverted,
+            past=self.past(still),
             archive=archive,
             python=run.python,
             lint=run.config.eval.lint,
             similarity_limit=run.config.eval.max_similarity,
             runtime=run.runtime.name,
+            verdict_rule=verdict_rule(
+                run.evaluator.config,
+                run.gate.mode,
+                run.policy.metric if run.options.mode == "research" else None,
+            ),
+            performance=reading_for_agents(store.root),
+            guards=list(GUARD_RULES),
+            shell=run.sandbox.enabled,
+            noise_z=run.evaluator.config.z,
             **extra,
         )
+
+    def past(self, still: Sequence[ExperimentOutline]) -> list[PastExperiment]:
+        """The last reverted experiments that still stand, with why each was reverted."""
+        store = self.pipeline.store
+        told = []
+        for outline in [e for e in still if e.status == ExperimentStatus.REVERTED][-PAST_REVERTED:]:
+            try:
+                verdict = store.load_experiment(outline.id).verdict
+            except FactoryError:
+                verdict = None
+            told.append(
+                PastExperiment(
+                    id=outline.id,
+                    title=outline.hypothesis.title,
+                    category=outline.hypothesis.category,
+                    files=sorted({*outline.hypothesis.files, *outline.files_changed}),
+                    reason=verdict.reason if verdict else "",
+                    failed_checks=[
+                        f"{check.name}: {check.detail}"
+                        for check in (verdict.checks if verdict else [])
+                        if not check.ok
+                    ],
+                    predicted=outline.hypothesis.predicted,
+                    measured=outline.measured,
+                )
+            )
+        return told
+
+    def fixed_surfaces(self, base: str) -> list[str]:
+        """What no experiment may change, as the Builder and Reviewer are told it: the
+        eval's configuration files and protected paths, then the base's test files."""
+        run = self.pipeline
+        tracked = run.workspace.repo.git.ls_tree("-r", "--name-only", base).splitlines()
+        names = set(EVAL_CONFIG_FILES)
+        config = [path for path in tracked if path.rsplit("/", 1)[-1] in names]
+        if "pyproject.toml" in tracked:
+            config.append("pyproject.toml: its [tool.pytest], coverage, ruff and mypy tables")
+        protected = [f"{glob} (protected)" for glob in run.config.eval.protected]
+        tests = [path for path in tracked if is_test_file(path)]
+        return [*config, *protected, *tests]
 
     def view(self, role: Role, cwd: Path) -> View:
         """An agent's sandbox: its worktree (writable for the Builder alone) and that
@@ -165,6 +228,19 @@ class AgentCalls:
         if role in PLAYBOOK_ROLES:
             context.playbook = run.playbooks.prompt_text(role)
         limits = run.config.agents.for_role(role.value)
+        agents = run.config.agents
+        web = role is Role.RESEARCHER and run.runtime.name == "claude"
+        context.budget = Budget(
+            max_turns=limits.max_turns or agents.max_turns,
+            cost_left_usd=(
+                max(0.0, run.options.max_cost - run.cost_usd)
+                if run.options.max_cost is not None
+                else None
+            ),
+            # The web is the Researcher's, and only the claude runtime has web tools.
+            web_searches=agents.web_searches if web else 0,
+            web_pages=agents.web_pages if web else 0,
+        )
         request = AgentRequest(
             role=role,
             cwd=cwd,

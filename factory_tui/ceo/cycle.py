@@ -146,6 +146,7 @@ class Cycle:
             store.release_experiment_id(experiment_id)
             self.emit(CycleFinished(cycle=self.number, outcome="nothing to try"))
             return []
+        versions = pipeline.playbooks.versions()
         experiments = [
             Experiment(
                 id=number,
@@ -154,6 +155,7 @@ class Cycle:
                 base_commit=base,
                 before=before,
                 runner=Slots.numbered(index).agent,
+                playbooks=versions,
             )
             for index, (number, hypothesis) in enumerate(zip(reserved, chosen, strict=True), 1)
         ]
@@ -345,6 +347,7 @@ class Cycle:
         context = self.agents.context(
             self.history, hypothesis=experiment.hypothesis, research_summary=findings
         )
+        context.fixed = await asyncio.to_thread(self.agents.fixed_surfaces, experiment.base_commit)
 
         main_before = await asyncio.to_thread(workspace.main_tree_state)
         built = await self.agents.call(contracts.BUILDER, slot, context, experiment.id, experiment)

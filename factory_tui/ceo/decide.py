@@ -37,6 +37,34 @@ IMPROVES = "improves the project"
 BEST_SO_FAR = "metric at least the best so far"
 
 
+def verdict_rule(settings: EvalConfig, approval: str, research: str | None = None) -> str:
+    """How an experiment's verdict is reached, in plain words, for the agents that aim at it
+    (it says what `precheck` and the gate do; `research` names research mode's metric)."""
+    rules = [
+        "Every guard passes (a tripped guard reverts, whatever the score).",
+        "No measured dimension gets worse: no test newly failing or erroring (compared by "
+        "test id, so swapping one failure for another is worse), no new lint violation or "
+        "unformatted file, no new type error, no statement newly left uncovered, no project "
+        f"metric worse beyond its noise floor ({settings.z:g} standard errors of its repeats).",
+        "At least one dimension gets better beyond its noise. Raw counts decide, not ratios: "
+        "deleting code, padding tests or moving code around is no improvement.",
+    ]
+    if settings.min_delta > 0:
+        rules.append(f"The composite score rises by at least {settings.min_delta:g}.")
+    if research:
+        rules.append(
+            f"Research mode: the metric {research} is at least as good as the best so far, "
+            "so a kept change never gives back an earlier gain."
+        )
+    rules.append("The Reviewer approves the diff; a rejection reverts.")
+    rules.append(
+        "Then the change is kept at once."
+        if approval == "auto"
+        else "Then a person approves it by hand before it is kept."
+    )
+    return "\n".join(f"{number}. {rule}" for number, rule in enumerate(rules, 1))
+
+
 def dominance_checks(comparisons: list[Comparison]) -> list[Check]:
     """One check per dimension (not worse beyond its noise), and one that some dimension is
     better beyond it."""

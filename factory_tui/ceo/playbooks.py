@@ -14,6 +14,7 @@ project (`.factory/playbooks/`) and, promoted, in `$FACTORY_HOME/playbooks/`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -67,6 +68,12 @@ class Playbook:
     role: Role
     bullets: list[Bullet] = field(default_factory=list)
     updated: str = ""
+
+    @property
+    def version(self) -> str:
+        """Its rules, not their counters, as 7 hex digits: the same rules, the same version."""
+        rules = sorted(f"{b.kind} {b.rule}" for b in self.bullets)
+        return hashlib.sha1("\n".join(rules).encode()).hexdigest()[:7]
 
     def next_id(self) -> str:
         numbers = [
@@ -165,6 +172,11 @@ class Playbooks:
 
     def prompt_text(self, role: Role) -> str:
         return self.load(role).inject()
+
+    def versions(self) -> dict[str, str]:
+        """Each role's playbook as a short hash of its rules: an experiment records the
+        versions it ran with, so keep rates can be told apart by playbook."""
+        return {role.value: self.load(role).version for role in PLAYBOOK_ROLES}
 
     @property
     def state_path(self) -> Path:

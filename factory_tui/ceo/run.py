@@ -44,7 +44,7 @@ from factory_tui.engine.models import (
     ExperimentStatus,
     Verdict,
 )
-from factory_tui.engine.registry import Registry
+from factory_tui.engine.registry import Registry, factory_home
 from factory_tui.engine.sandbox import Sandbox
 from factory_tui.engine.store import Store
 from factory_tui.engine.text import money
@@ -52,6 +52,7 @@ from factory_tui.engine.workspace import KEPT_PREFIX, REVERTED_PREFIX, Workspace
 from factory_tui.eval import tools
 from factory_tui.eval.evaluator import Evaluator
 from factory_tui.eval.factory_scorecard import RECENT
+from factory_tui.eval.performance import project_kind, write_reports
 from factory_tui.eval.similarity import standing_numbers
 
 from . import build, decide
@@ -270,8 +271,26 @@ class Pipeline:
     def _finish(self, finished: RunFinished) -> None:
         with contextlib.suppress(FactoryError, OSError):
             self.emit(RunStateChanged(state="failed" if finished.status == "failed" else "idle"))
+            self.report_performance()
             self.emit(finished)
         self.bus.close()
+
+    def report_performance(self) -> None:
+        """The Archivist's reports, regenerated from the records: this project's and the one
+        across projects, which the next run's Researcher and Strategist read. A report
+        that cannot be written is said, and never fails the run."""
+        if self.experiments_run == 0:
+            return
+        try:
+            files = self.workspace.repo.git.ls_files().splitlines()
+            _, cross = write_reports(self.store, self.workspace.project.name, project_kind(files))
+        except Exception as error:  # a report is never worth a run
+            self.notice(f"the performance report was not written: {error}", "warning")
+            return
+        self.notice(
+            f"performance reports regenerated: {self.store.root / 'performance.md'}, and "
+            f"across {len(cross.projects)} project(s) in {factory_home() / 'performance.md'}"
+        )
 
     def reload_config(self) -> None:
         """Take up a config the engine itself changed (build mode's spec metrics)."""

@@ -44,6 +44,10 @@ class AgentsConfig(Section):
     claude: str = "claude"
     # The command runtime's argument template, e.g. "codex exec {prompt}".
     command: str | None = None
+    # The Researcher's web tools on the claude runtime: searches and pages fetched in one
+    # run (0 turns them off). A call past the bound is refused, and the agent told so.
+    web_searches: int = Field(default=8, ge=0, le=100)
+    web_pages: int = Field(default=5, ge=0, le=100)
     roles: dict[str, RoleConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")

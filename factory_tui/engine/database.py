@@ -26,7 +26,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from .errors import FactoryError, UsageError
 from .models import BacklogItem, CeoMessage, Experiment
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
 
 # Each tree measured as a base (by a cycle or `factory eval`), with its composite.
@@ -54,10 +54,14 @@ CREATE TABLE experiments (
     started_at REAL,
     finished_at REAL,
     runner TEXT NOT NULL DEFAULT '',
-    waited REAL NOT NULL DEFAULT 0
+    waited REAL NOT NULL DEFAULT 0,
+    measured TEXT NOT NULL DEFAULT '{}',
+    playbooks TEXT NOT NULL DEFAULT '{}'
 );
 -- runner is where an experiment ran (a worktree slot, a node), waited the seconds it
--- waited for its verdict behind others of its cycle.
+-- waited for its verdict behind others of its cycle. measured is how much each dimension's
+-- score moved (what the Strategist's prediction is compared with), playbooks the version
+-- of each role's playbook it ran with: the performance reports add these up.
 -- Covers the totals and the best score, so neither reads a row.
 CREATE INDEX experiments_status ON experiments (status, after_score);
 CREATE INDEX experiments_version ON experiments (version);
@@ -106,6 +110,10 @@ UPGRADES = {
     2: (
         "ALTER TABLE experiments ADD COLUMN runner TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE experiments ADD COLUMN waited REAL NOT NULL DEFAULT 0",
+    ),
+    3: (
+        "ALTER TABLE experiments ADD COLUMN measured TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE experiments ADD COLUMN playbooks TEXT NOT NULL DEFAULT '{}'",
     ),
 }
 
@@ -244,6 +252,8 @@ def experiment_columns(experiment: Experiment) -> dict[str, object]:
         "finished_at": experiment.finished_at,
         "runner": experiment.runner,
         "waited": experiment.waited,
+        "measured": json.dumps(experiment.measured),
+        "playbooks": json.dumps(experiment.playbooks),
     }
 
 

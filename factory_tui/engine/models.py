@@ -6,11 +6,12 @@ record written by one version of the program is validated when read by another.
 
 from __future__ import annotations
 
+import math
 import time
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Record(BaseModel):
@@ -73,6 +74,26 @@ class Hypothesis(Record):
     files: list[str] = Field(default_factory=list)
     category: str = "general"
     source: Literal["strategist", "backlog", "focus", "user"] = "strategist"
+    # The Strategist's prediction: how much each dimension's score (0..1) will move, e.g.
+    # {"lint": 0.05}; the factory records it against what was measured.
+    predicted: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("predicted", mode="before")
+    @classmethod
+    def _numbers_only(cls, value: object) -> dict[str, float]:
+        """A model's prediction as numbers on the score's scale: anything else is dropped,
+        not a reason to lose the hypothesis."""
+        if not isinstance(value, dict):
+            return {}
+        kept = {}
+        for name, change in value.items():
+            try:
+                number = float(change)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(number):
+                kept[str(name)] = max(-1.0, min(1.0, number))
+        return kept
 
 
 # The tier a dimension counts in.
@@ -128,6 +149,22 @@ class Scorecard(Record):
     def values(self) -> dict[str, float]:
         """Every dimension's raw value that its command reported, by name."""
         return {d.name: value for d in self.dimensions if (value := self.value(d.name)) is not None}
+
+
+def score_changes(before: Scorecard | None, after: Scorecard | None) -> dict[str, float]:
+    """Each dimension scored on both sides: its score after minus before, and the
+    composite's as "composite"."""
+    if before is None or after is None:
+        return {}
+    changes = {
+        d.name: round(new.score - d.score, 6)
+        for d in before.dimensions
+        if d.score is not None
+        and (new := after.dimension(d.name)) is not None
+        and new.score is not None
+    }
+    changes["composite"] = round(after.composite - before.composite, 6)
+    return changes
 
 
 class LintViolation(Record):
@@ -280,6 +317,8 @@ class Experiment(Record):
     # waited for its verdict behind others of its cycle (seconds).
     runner: str = ""
     waited: float = 0.0
+    # The version of each role's playbook the experiment ran with (role -> short hash).
+    playbooks: dict[str, str] = Field(default_factory=dict)
 
     @property
     def number(self) -> int:
@@ -290,6 +329,12 @@ class Experiment(Record):
         if self.before is None or self.after is None:
             return None
         return self.after.composite - self.before.composite
+
+    @property
+    def measured(self) -> dict[str, float]:
+        """How much each dimension's score moved, base to result: what a prediction is
+        compared with."""
+        return score_changes(self.before, self.after)
 
     @property
     def cost_usd(self) -> float:
@@ -312,6 +357,8 @@ class ExperimentOutline(Record):
     cost_usd: float = 0.0
     started_at: float = 0.0
     finished_at: float | None = None
+    measured: dict[str, float] = Field(default_factory=dict)  # each dimension's score change
+    playbooks: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, experiment: Experiment) -> ExperimentOutline:
@@ -328,6 +375,8 @@ class ExperimentOutline(Record):
             cost_usd=experiment.cost_usd,
             started_at=experiment.started_at,
             finished_at=experiment.finished_at,
+            measured=experiment.measured,
+            playbooks=experiment.playbooks,
         )
 
     @property

@@ -39,7 +39,7 @@ class Registry:
         self.path = self.home / "registry.json"
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
         """Every project's runs update the registry: one at a time, across processes."""
         self.home.mkdir(parents=True, exist_ok=True)
         with FileLock(self.home / "registry.lock", thread_local=False):
@@ -53,7 +53,7 @@ class Registry:
 
     def record_run(self, project: Path) -> ProjectEntry:
         key = str(project.resolve())
-        with self._locked():
+        with self.locked():
             entries = self.projects()
             entry = next((e for e in entries if e.path == key), None)
             if entry is None:
@@ -65,7 +65,7 @@ class Registry:
 
     def prune(self) -> list[ProjectEntry]:
         """Forget the projects whose folder no longer exists; returns them."""
-        with self._locked():
+        with self.locked():
             entries = self.projects()
             gone = [entry for entry in entries if not Path(entry.path).is_dir()]
             if gone:

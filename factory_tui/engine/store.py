@@ -42,7 +42,8 @@ FACTORY_DIR = ".factory"
 FINAL = tuple(s.value for s in ExperimentStatus if s.final)
 OUTLINE = (
     "SELECT id, status, hypothesis, files_changed, before_score, after_score, before_values, "
-    "after_values, cost_usd, started_at, finished_at, version, number FROM experiments "
+    "after_values, cost_usd, started_at, finished_at, measured, playbooks, version, number "
+    "FROM experiments "
     "WHERE status != 'reserved'"
 )
 # A word of the history's filter matches an experiment's id, hypothesis or status.
@@ -336,6 +337,32 @@ class Store:
         )
         return _outlines(rows[::-1])
 
+    def outcome_counts(self) -> list[tuple[str, str, int, float]]:
+        """(status, category, how many, their cost) over every finished experiment."""
+        rows = self.db.query(
+            "SELECT status, category, count(*), coalesce(sum(cost_usd), 0) FROM experiments "
+            "WHERE status IN ('kept', 'reverted', 'aborted') GROUP BY status, category"
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+    def playbook_counts(self) -> list[tuple[str, dict[str, str], int]]:
+        """(status, the playbook versions, how many) over the kept and reverted."""
+        rows = self.db.query(
+            "SELECT status, playbooks, count(*) FROM experiments "
+            "WHERE status IN ('kept', 'reverted') GROUP BY status, playbooks"
+        )
+        return [(row[0], json.loads(row[1]), row[2]) for row in rows]
+
+    def predictions(self) -> list[tuple[Hypothesis, dict[str, float]]]:
+        """Every decided experiment that predicted its effect: its hypothesis and what each
+        dimension's score did."""
+        rows = self.db.query(
+            "SELECT hypothesis, measured FROM experiments WHERE status IN ('kept', 'reverted') "
+            "AND measured != '{}' AND json_extract(hypothesis, '$.predicted') != '{}' "
+            "ORDER BY number"
+        )
+        return [(Hypothesis.model_validate_json(row[0]), json.loads(row[1])) for row in rows]
+
     def unfinished_experiments(self) -> list[Experiment]:
         marks = ", ".join("?" for _ in FINAL)
         rows = self.db.query(
@@ -574,6 +601,8 @@ def _outlines(rows: list[sqlite3.Row]) -> list[ExperimentOutline]:
             cost_usd=row["cost_usd"],
             started_at=row["started_at"] or 0.0,
             finished_at=row["finished_at"],
+            measured=json.loads(row["measured"]),
+            playbooks=json.loads(row["playbooks"]),
         )
         for row in rows
     ]

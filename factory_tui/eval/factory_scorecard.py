@@ -1,20 +1,25 @@
 """The factory's scorecard: how well the factory works on a project, read from its history.
 
-Diversity (kinds of change tried), grounding (hypotheses argued from findings or asked for)
-and effectiveness (keep rate and gain) describe the factory, not the project: they are shown
-in the dashboard, `factory status` and the Archivist's notes, and never enter the project's
-score or a verdict.
+Diversity (kinds of change tried), grounding (hypotheses argued from findings or asked for),
+effectiveness (keep rate and gain) and calibration (how often the Strategist's predicted
+direction of each dimension's change came true) describe the factory, not the project: they
+are shown in the dashboard, `factory status`, the Archivist's notes and the performance
+reports, and never enter the project's score or a verdict.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import NamedTuple
+
+from pydantic import BaseModel
 
 from factory_tui.engine.models import DimensionScore, ExperimentOutline, Hypothesis
 
 RECENT = 10
 GROUNDED_SOURCES = {"backlog", "user", "focus"}
+STILL = 1e-4  # a score change smaller than this is no change
 
 
 class Outcome(NamedTuple):
@@ -24,6 +29,66 @@ class Outcome(NamedTuple):
     status: str
     before: float | None
     after: float | None
+    measured: dict[str, float] = {}  # each dimension's score change
+
+
+class Calibration(BaseModel):
+    """The Strategist's predictions against what was measured, summed over experiments:
+    for each predicted dimension (and the composite, its expected gain), whether the
+    direction came true and how far off the size was."""
+
+    experiments: int = 0
+    predictions: int = 0
+    direction_hits: int = 0
+    abs_error: float = 0.0  # the sum of |predicted - measured|
+    gain_predicted: float = 0.0  # the sums of the expected and the measured composite change
+    gain_measured: float = 0.0
+
+    @classmethod
+    def of(cls, hypothesis: Hypothesis, measured: dict[str, float]) -> Calibration:
+        """One experiment's; nothing when it predicted nothing or was not measured."""
+        if not hypothesis.predicted or not measured:
+            return cls()
+        predicted = {"composite": hypothesis.expected_gain, **hypothesis.predicted}
+        hits = sum(
+            _direction(change) == _direction(measured.get(name, 0.0))
+            for name, change in predicted.items()
+        )
+        return cls(
+            experiments=1,
+            predictions=len(predicted),
+            direction_hits=hits,
+            abs_error=sum(abs(v - measured.get(k, 0.0)) for k, v in predicted.items()),
+            gain_predicted=predicted["composite"],
+            gain_measured=measured.get("composite", 0.0),
+        )
+
+    def __add__(self, other: Calibration) -> Calibration:
+        return Calibration(
+            **{name: getattr(self, name) + getattr(other, name) for name in Calibration.model_fields}
+        )
+
+    @property
+    def hit_rate(self) -> float | None:
+        return self.direction_hits / self.predictions if self.predictions else None
+
+    @property
+    def mean_abs_error(self) -> float | None:
+        return self.abs_error / self.predictions if self.predictions else None
+
+    def describe(self) -> str:
+        if not self.predictions:
+            return "no predictions compared yet"
+        return (
+            f"{self.direction_hits}/{self.predictions} predicted directions came true over "
+            f"{self.experiments} experiment(s); mean error {self.mean_abs_error:.4f}; "
+            f"composite predicted {self.gain_predicted:+.4f} in all, measured "
+            f"{self.gain_measured:+.4f}"
+        )
+
+
+def _direction(change: float) -> int:
+    return 0 if math.isclose(change, 0.0, abs_tol=STILL) else (1 if change > 0 else -1)
 
 
 def factory_scorecard(
@@ -31,10 +96,12 @@ def factory_scorecard(
 ) -> list[DimensionScore]:
     """Each measure over the last RECENT finished experiments; n/a before there are any."""
     items = [
-        h if isinstance(h, Outcome) else Outcome(h.hypothesis, h.status.value, h.before, h.after)
+        h
+        if isinstance(h, Outcome)
+        else Outcome(h.hypothesis, h.status.value, h.before, h.after, h.measured)
         for h in history
     ]
-    return [diversity(items), grounding(items), effectiveness(items)]
+    return [diversity(items), grounding(items), effectiveness(items), calibration(items)]
 
 
 def _recent(history: list[Outcome]) -> list[Outcome]:
@@ -96,4 +163,27 @@ def effectiveness(history: list[Outcome]) -> DimensionScore:
         raw={"kept": len(kept), "finished": len(recent), "gain": round(gain, 4)},
         reason=f"kept {len(kept)}/{len(recent)} recent experiments; composite {gain:+.4f} "
         f"over them",
+    )
+
+
+def calibration(history: list[Outcome]) -> DimensionScore:
+    recent = _recent(history)
+    total = sum((Calibration.of(e.hypothesis, e.measured) for e in recent), Calibration())
+    if total.hit_rate is None:
+        return DimensionScore(
+            name="calibration",
+            tier="factory",
+            score=None,
+            reason="no predictions compared yet" if recent else "no experiments yet",
+        )
+    return DimensionScore(
+        name="calibration",
+        tier="factory",
+        score=total.hit_rate,
+        raw={
+            "hits": total.direction_hits,
+            "predictions": total.predictions,
+            "mean_error": round(total.mean_abs_error or 0.0, 4),
+        },
+        reason=total.describe(),
     )

@@ -40,6 +40,25 @@ EVAL_PYPROJECT_TABLES = ("pytest", "coverage", "ruff", "mypy")
 _ASSERTION = re.compile(r"^\s*assert\b|\.assert\w*\(|pytest\.raises|pytest\.fail|self\.fail\(")
 
 
+# What the guards block, in the words an agent is told them (one per guard in run_guards).
+GUARD_RULES = (
+    "tests kept: no test file deleted or emptied",
+    "assertions kept: no assert, pytest.raises or self.fail removed from a test",
+    "eval files untouched: no change to pytest.ini, tox.ini, .coveragerc, ruff/mypy "
+    "configuration, the [tool.pytest|coverage|ruff|mypy] tables of pyproject.toml, metric "
+    "scripts or protected paths",
+    "how files are read untouched: no change to how the project opens its data files",
+    "test collection untouched: no conftest.py, pytest plugin or test dependency change",
+    "base tests keep their meaning: the base's tests keep every assertion they had "
+    "(a hypothesis of kind 'tests' may add tests, never loosen one)",
+    "test count: no test of the base disappears from the run",
+    "symlinks inside: no symlink pointing out of the worktree",
+    "changes inside the worktree: nothing written anywhere else",
+    "no secrets added: no key, token or password in the diff",
+    "modifiable paths: only the paths the project allows experiments to change",
+)
+
+
 @dataclass
 class GuardInput:
     """What the guards look at for one experiment."""

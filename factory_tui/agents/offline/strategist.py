@@ -60,6 +60,12 @@ class GainModel:
         self.card, self.problems, self.lines = card, problems, lines
         self.before = per_kloc_score(problems, lines)
 
+    def lint_change(self, removed: int) -> dict[str, float]:
+        """The prediction for removing `removed` problems: the lint score's change (and the
+        composite's, which the gain already is)."""
+        after = per_kloc_score(max(self.problems - removed, 0), self.lines)
+        return {"lint": round(after - self.before, 5)}
+
     def lint_fix(self, removed: int) -> float:
         after = per_kloc_score(max(self.problems - removed, 0), self.lines)
         lint = self.card.dimension("lint") if self.card else None
@@ -86,6 +92,8 @@ async def strategize(request: AgentRequest, emit: Emit) -> StrategistOutput:
                     title=recipes.smoke_test_title(finding.evidence),
                     rationale=f"{finding.title}. {finding.detail}",
                     expected_gain=SMOKE_TEST_GAIN,
+                    # A smoke test runs lines no test ran: coverage rises, nothing else moves.
+                    predicted={"coverage": SMOKE_TEST_GAIN},
                     effort="S",
                     files=[finding.evidence],
                     category="tests",
@@ -244,6 +252,7 @@ def _lint_hypotheses(findings: list[Finding], gains: GainModel) -> list[Hypothes
                     rationale=finding.title,
                     category="style",
                     expected_gain=round(gains.lint_fix(len(files)), 5),
+                    predicted=gains.lint_change(len(files)),
                     effort="S",
                     files=files,
                 )
@@ -260,6 +269,7 @@ def _lint_hypotheses(findings: list[Finding], gains: GainModel) -> list[Hypothes
                     rationale=f"{finding.title}. {finding.detail}",
                     category="lint",
                     expected_gain=round(gains.lint_fix(_evidence_count(finding)) * discount, 5),
+                    predicted=gains.lint_change(_evidence_count(finding)),
                     effort="S" if fix == "safe" else "M",
                     files=files,
                 )
@@ -278,6 +288,7 @@ def _lint_hypotheses(findings: list[Finding], gains: GainModel) -> list[Hypothes
                 effort="S",
                 files=files,
                 expected_gain=round(gains.lint_fix(count), 5),
+                predicted=gains.lint_change(count),
             )
         )
     return proposals
