@@ -65,7 +65,10 @@ class Calibration(BaseModel):
 
     def __add__(self, other: Calibration) -> Calibration:
         return Calibration(
-            **{name: getattr(self, name) + getattr(other, name) for name in Calibration.model_fields}
+            **{
+                name: getattr(self, name) + getattr(other, name)
+                for name in Calibration.model_fields
+            }
         )
 
     @property
