@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import git
-from textual.widgets import Log
+from textual.widgets import Log, Static
 
 from factory_tui.app import FactoryApp
 from factory_tui.ceo.decide import Decision
@@ -467,6 +467,9 @@ def test_approvals_are_a_queue_answered_once_and_closed_everywhere(tmp_path: Pat
             await pilot.pause()
             assert isinstance(app.screen, ApprovalModal)
             assert app.screen.pending.experiment == "exp-0002"  # the first to ask, by itself
+            # The Reviewer's concerns are in front of the person deciding.
+            said = str(app.screen.query_one(".review", Static).render())
+            assert "approve" in said and "store.py:19: the TODO is left in place" in said
             await pilot.press("k")
             await pilot.pause()
             answer = Decision.model_validate_json(

@@ -404,3 +404,14 @@ def test_a_research_metric_failing_on_the_base_stops_the_run(make_repo) -> None:
     logs = list((root / ".factory" / "experiments").rglob("*.log"))
     assert all("gold.csv" not in log.read_text() for log in logs)
     assert not [log for log in logs if log.name != "evaluator.log"]  # no agent ran
+
+
+def test_the_reviewers_concerns_reach_the_verdicts_review_check() -> None:
+    from factory_tui.ceo.decide import MAX_CONCERNS, review_check
+    from factory_tui.engine.models import Review
+
+    concerns = [f"src/m.py:{n}: special-cases the test's input" for n in range(1, 8)]
+    check = review_check(Review(verdict="reject", concerns=concerns, summary="Games a test."))
+    assert not check.ok and check.detail.startswith("Games a test. Concerns: src/m.py:1:")
+    assert concerns[MAX_CONCERNS - 1] in check.detail and concerns[MAX_CONCERNS] not in check.detail
+    assert check.detail.endswith(f"and {len(concerns) - MAX_CONCERNS} more")

@@ -34,6 +34,7 @@ from factory_tui.engine.store import write_atomic
 from factory_tui.eval.dominance import Comparison, compare, noise_floor
 
 IMPROVES = "improves the project"
+MAX_CONCERNS = 5  # of the Reviewer's concerns, those quoted in its check
 BEST_SO_FAR = "metric at least the best so far"
 
 
@@ -109,14 +110,19 @@ def precheck(
             )
         )
     if review is not None:
-        checks.append(
-            Check(
-                name="review",
-                ok=review.verdict == "approve",
-                detail=review.summary or review.verdict,
-            )
-        )
+        checks.append(review_check(review))
     return checks
+
+
+def review_check(review: Review) -> Check:
+    """The Reviewer's call as a check: its summary and every concern it raised, so they
+    reach the verdict, the note and the person who approves."""
+    detail = review.summary or review.verdict
+    if review.concerns:
+        detail += " Concerns: " + "; ".join(review.concerns[:MAX_CONCERNS])
+        if len(review.concerns) > MAX_CONCERNS:
+            detail += f"; and {len(review.concerns) - MAX_CONCERNS} more"
+    return Check(name="review", ok=review.verdict == "approve", detail=detail)
 
 
 def research_precheck(

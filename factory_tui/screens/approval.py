@@ -130,9 +130,11 @@ class ApprovalModal(ModalScreen[Answer]):
             if review is not None:
                 yield Label("Reviewer", classes="section")
                 style = "green" if review.verdict == "approve" else "red"
-                yield Static(
-                    Text.assemble((review.verdict, f"bold {style}"), f": {review.summary}")
-                )
+                said = Text.assemble((review.verdict, f"bold {style}"), f": {review.summary}")
+                for concern in review.concerns:
+                    said.append("\n• ", style="yellow")
+                    said.append(concern)
+                yield Static(said, classes="review")
             yield Label("Recommended", classes="section")
             yield Static(
                 Text.assemble(

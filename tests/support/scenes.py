@@ -225,7 +225,12 @@ class Scene:
             ],
         )
         self.store.write_artifact(experiment_id, "diff.patch", DIFF)
-        review = Review(verdict="approve", summary="Diff compiles and removes no test.")
+        review = Review(
+            verdict="approve",
+            summary="Diff compiles and removes no test.",
+            # A concern the person approving by hand must see beside the verdict.
+            concerns=["inventory/store.py:19: the TODO is left in place"] if manual else [],
+        )
         self.agent(
             Role.REVIEWER,
             experiment_id,
