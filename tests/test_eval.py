@@ -250,13 +250,21 @@ def _experiment(
     before: float,
     after: float,
     rationale: str = "a finding backs this change up",
+    expected_gain: float = 0.0,
+    predicted: dict[str, float] | None = None,
 ) -> Experiment:
     card = lambda value: Scorecard(tree="t", dimensions=[], composite=value)  # noqa: E731
     return Experiment(
         id=f"exp-{number:04d}",
         branch="b",
         base_commit="c",
-        hypothesis=Hypothesis(title=f"h{number}", category=category, rationale=rationale),
+        hypothesis=Hypothesis(
+            title=f"h{number}",
+            category=category,
+            rationale=rationale,
+            expected_gain=expected_gain,
+            predicted=predicted or {},
+        ),
         status=ExperimentStatus(status),
         before=card(before),
         after=card(after),
@@ -265,17 +273,25 @@ def _experiment(
 
 def test_the_factory_scorecard_reads_the_history_and_stays_out_of_the_score() -> None:
     history = [
-        _experiment(1, "lint", "kept", 0.50, 0.55),
-        _experiment(2, "lint", "reverted", 0.55, 0.50, rationale="hm"),
+        # the composite went up as predicted; lint was not measured, so that one missed
+        _experiment(1, "lint", "kept", 0.50, 0.55, expected_gain=0.02, predicted={"lint": 0.1}),
+        # predicted up, went down: both missed
+        _experiment(2, "lint", "reverted", 0.55, 0.50, "hm", 0.03, {"lint": 0.2}),
         _experiment(3, "tests", "kept", 0.55, 0.60),
         _experiment(4, "style", "reverted", 0.60, 0.58),
     ]
-    diversity, grounding, effectiveness = factory_scorecard(map(ExperimentOutline.of, history))
+    diversity, grounding, effectiveness, calibration = factory_scorecard(
+        map(ExperimentOutline.of, history)
+    )
     assert diversity.raw == {"distinct": 3, "experiments": 4}
     assert diversity.score == pytest.approx(3 / 4)
     assert grounding.score == 0.75  # experiment 2's rationale grounds nothing
     assert effectiveness.raw["kept"] == 2 and effectiveness.raw["gain"] == pytest.approx(0.10)
     assert effectiveness.score == pytest.approx(0.7 * 0.5 + 0.3 * 1.0)
+    # experiments 3 and 4 predicted nothing, so only 1 and 2 are compared
+    assert calibration.raw["predictions"] == 4
+    assert calibration.raw["hits"] == 1
+    assert calibration.score == pytest.approx(1 / 4)
     assert all(measure.score is None for measure in factory_scorecard([]))
     assert not {"diversity", "grounding", "research", "effectiveness"} & set(
         DEFAULT_DIMENSION_WEIGHTS
