@@ -11,11 +11,12 @@ from pathlib import Path
 import git
 import pytest
 
-from factory_tui.agents.base import AgentContext, AgentRequest
+from factory_tui.agents.base import AgentContext, AgentRequest, Budget
 from factory_tui.agents.claude import ClaudeRuntime, display, permission_flags
 from factory_tui.agents.stream_json import StreamReader, shorten, tool_line
 from factory_tui.engine.config import AgentsConfig
 from factory_tui.engine.models import Hypothesis, Role
+from factory_tui.engine.sandbox import Sandbox
 from factory_tui.engine.store import Store
 
 from .conftest import FIXABLE, claude_config, run_factory
@@ -125,6 +126,14 @@ def test_the_command_line_shows_everything_but_the_prompts() -> None:
     reviewer = permission_flags(Role.REVIEWER)
     assert reviewer[reviewer.index("--tools") + 1] == "Read,Glob,Grep,LS"
     assert "--disallowedTools" in reviewer
+    # A shell only for the roles that check things, and only in a sandbox; the web only
+    # for the Researcher, each tool while its bound is above zero.
+    researcher = permission_flags(Role.RESEARCHER, True, {"WebSearch": 8, "WebFetch": 0})
+    assert researcher[researcher.index("--tools") + 1] == "Read,Glob,Grep,LS,Bash,WebSearch"
+    assert "Bash" not in researcher[researcher.index("--disallowedTools") + 1]
+    strategist = permission_flags(Role.STRATEGIST, True, {"WebSearch": 8, "WebFetch": 5})
+    assert strategist[strategist.index("--tools") + 1] == "Read,Glob,Grep,LS"
+    assert "Bash" in strategist[strategist.index("--disallowedTools") + 1]
 
 
 def test_a_missing_cli_is_one_clear_error(tmp_path) -> None:
@@ -138,18 +147,44 @@ def test_a_missing_cli_is_one_clear_error(tmp_path) -> None:
 REVIEW = {"verdict": "approve", "concerns": [], "summary": "Looks right."}
 
 
-def run_role(role: Role, cwd: Path, config: AgentsConfig, **timeouts):
+def run_role(
+    role: Role,
+    cwd: Path,
+    config: AgentsConfig,
+    sandbox: Sandbox | None = None,
+    context: AgentContext | None = None,
+    **timeouts,
+):
     lines: list[tuple[str, str]] = []
     request = AgentRequest(
         role=role,
         cwd=cwd,
-        context=AgentContext(hypothesis=Hypothesis(title="Remove the unused import")),
+        context=context or AgentContext(hypothesis=Hypothesis(title="Remove the unused import")),
         **timeouts,
     )
-    result = asyncio.run(
-        ClaudeRuntime(config).run(request, lambda line, kind: lines.append((line, kind)))
-    )
+    runtime = ClaudeRuntime(config, sandbox)
+    result = asyncio.run(runtime.run(request, lambda line, kind: lines.append((line, kind))))
     return result, lines
+
+
+def offered(request: dict) -> set[str]:
+    """The tools a request offered the model (less the CLI's placeholder for tools it loads
+    on demand, from the same set)."""
+    return {tool["name"] for tool in request["body"]["tools"]} - {"DeferredToolPlaceholder"}
+
+
+def tool_results(request: dict) -> list[tuple[bool, str]]:
+    """(is_error, text) of every tool result the conversation so far carries."""
+    found = []
+    for message in request["body"]["messages"]:
+        content = message.get("content")
+        for block in content if isinstance(content, list) else []:
+            if block.get("type") == "tool_result":
+                text = block.get("content")
+                if isinstance(text, list):
+                    text = " ".join(part.get("text", "") for part in text)
+                found.append((bool(block.get("is_error")), str(text)))
+    return found
 
 
 def processes_in(folder: Path) -> list[int]:
@@ -176,11 +211,131 @@ def test_the_real_cli_reviews_with_read_only_tools(claude_cli, tmp_path, monkeyp
     [request] = server.main_requests
     system = json.dumps(request["body"]["system"])
     assert "You are the Reviewer" in system
-    # Only reading tools (and the CLI's placeholder for tools it loads on demand, from the
-    # same set): no Write, Edit or Bash, and no Agent that could start a writer.
-    tools = {tool["name"] for tool in request["body"]["tools"]} - {"DeferredToolPlaceholder"}
+    # Unsandboxed, only reading tools: no Write, Edit or Bash, no Agent to start a writer.
+    tools = offered(request)
     assert tools and tools <= {"Read", "Glob", "Grep", "LS"}, tools
     assert any(kind == "info" and "session" in line for line, kind in lines)
+
+
+FINDINGS = {
+    "summary": "Two practices worth adopting.",
+    "findings": [
+        {
+            "title": "ruff's F401 fix is safe for plain imports",
+            "detail": "removing an unused import changes nothing at run time",
+            "area": "lint",
+            "evidence": "https://docs.example.org/1/ruff-F401",
+        }
+    ],
+}
+
+
+@pytest.mark.claude
+def test_the_researcher_searches_the_web_within_its_bounds(
+    claude_cli, tmp_path, monkeypatch
+) -> None:
+    # WebFetch first asks claude.ai whether a domain may be fetched; the test is offline.
+    settings = Path(os.environ["CLAUDE_CONFIG_DIR"]) / "settings.json"
+    settings.write_text(json.dumps({"skipWebFetchPreflight": True}))
+
+    def search(query: str) -> dict:
+        return {"name": "WebSearch", "input": {"query": query}}
+
+    with FakeAnthropic([]) as server:
+        # The CLI fetches over https only; the fetch that may run fails fast on this port.
+        page = f"https://127.0.0.1:{server.server_address[1]}/notes"
+        fetch = {"name": "WebFetch", "input": {"url": page, "prompt": "Summarise it."}}
+        server.script = [
+            {"tool_use": [search("ruff F401"), search("pytest fixtures")]},
+            {"tool_use": [search("coverage branch")]},
+            {"tool_use": [search("one too many"), search("two too many")]},
+            {"tool_use": [fetch]},
+            {"tool_use": [fetch]},
+            final(FINDINGS, "Cited each source."),
+        ]
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        context = AgentContext(budget=Budget(max_turns=20, web_searches=3, web_pages=1))
+        project = tmp_path / "project"
+        project.mkdir()
+        # Sandboxed where bubblewrap runs (as the factory runs it), so the hook runs there.
+        result, lines = run_role(
+            Role.RESEARCHER,
+            project,
+            AgentsConfig(claude=str(claude_cli)),
+            Sandbox("auto"),
+            context=context,
+        )
+    assert result.ok, result.error
+    assert result.output.findings[0].evidence.startswith("https://")
+    first, *_, last = server.main_requests
+    assert {"WebSearch", "WebFetch"} <= offered(first)
+    assert not offered(first) & {"Write", "Edit", "Agent"}
+    # Told its bounds, and held to them: three searches reached the API, the rest were
+    # refused by the hook and the model was told why.
+    assert "at most 3 searches and 1 pages" in json.dumps(first["body"]["messages"])
+    assert sorted(server.web_searches) == ["coverage branch", "pytest fixtures", "ruff F401"]
+    refused = [text for error, text in tool_results(last) if error and "bound of" in text]
+    assert len(refused) == 3, tool_results(last)
+    assert sum("WebSearch: the bound of 3" in text for text in refused) == 2
+    assert sum("WebFetch: the bound of 1" in text for text in refused) == 1
+    assert any(kind == "error" and "the bound of 3" in line for line, kind in lines)
+
+
+@pytest.mark.claude
+def test_a_researcher_that_resets_its_web_count_is_stopped(
+    claude_cli, sandbox, tmp_path, monkeypatch
+) -> None:
+    """A hostile Researcher wipes the hook's count (its home is writable) and searches
+    again: the runtime counts the searches that ran on its own side and stops it."""
+    project = tmp_path / "project"  # beside the CLI's home, which the sandbox must not hide
+    project.mkdir()
+    script = [
+        {"tool_use": [{"name": "WebSearch", "input": {"query": "first"}}]},
+        {"tool_use": [{"name": "Bash", "input": {"command": 'rm -rf "$HOME/web"'}}]},
+        {"tool_use": [{"name": "WebSearch", "input": {"query": "second"}}]},
+        final(FINDINGS),
+    ]
+    with FakeAnthropic(script) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        context = AgentContext(budget=Budget(web_searches=1))
+        result, _ = run_role(
+            Role.RESEARCHER,
+            project,
+            AgentsConfig(claude=str(claude_cli)),
+            Sandbox("auto"),
+            context=context,
+        )
+    assert not result.ok
+    assert result.error == "WebSearch ran 2 times, past its bound of 1; the agent was stopped"
+    assert server.web_searches == ["first", "second"]
+    assert len(server.main_requests) == 3  # never reached its final answer
+    assert processes_in(project) == []
+
+
+@pytest.mark.claude
+def test_each_role_s_tools_match_its_sandbox(claude_cli, sandbox, make_repo, monkeypatch):
+    root = make_repo(FIXABLE)
+    config = AgentsConfig(claude=str(claude_cli))
+    jail = Sandbox("auto")
+    touch = {"name": "Bash", "input": {"command": "touch reviewer-was-here"}}
+    script = [
+        {"tool_use": [touch]},
+        final(REVIEW),
+        final({"summary": "Nothing to do.", "files_changed": [], "commit_message": "-"}),
+    ]
+    with FakeAnthropic(script) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        reviewed, _ = run_role(Role.REVIEWER, root, config, jail)
+        built, _ = run_role(Role.BUILDER, root, config, jail)
+    assert reviewed.ok and built.ok, (reviewed.error, built.error)
+    review_call, review_end, build_call = server.main_requests
+    # Sandboxed, the Reviewer may run the tests: a shell, but in a tree it cannot write.
+    assert offered(review_call) == {"Read", "Glob", "Grep", "Bash"}
+    [(error, text)] = tool_results(review_end)
+    assert error and "Read-only file system" in text
+    assert not (root / "reviewer-was-here").exists()
+    assert {"Read", "Edit", "Write", "Bash", "Glob", "Grep"} <= offered(build_call)
+    assert not offered(build_call) & {"WebSearch", "WebFetch", "Agent"}
 
 
 @pytest.mark.claude

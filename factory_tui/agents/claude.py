@@ -3,9 +3,13 @@
 `claude -p TASK --output-format stream-json --verbose`, with the role's prompt and playbook
 through `--append-system-prompt`, the model and turn limit from config, and the role's tool
 permissions: the Builder edits and runs commands in its worktree (`acceptEdits` and an
-allowed-tools list), every other role has read-only tools only. Nothing here asks for a
-permission interactively. Every launch runs in the sandbox, with a home of the run's own
-that holds a copy of the user's Claude Code login and settings.
+allowed-tools list); every other role reads, and the Researcher, Reviewer and Failure
+Analyst also get a shell where the sandbox keeps their tree read-only. The Researcher has
+WebSearch and WebFetch, each bounded per agent run by a PreToolUse hook that denies the
+calls past the bound (and, should the agent reset the hook's count, by the runtime, which
+stops it). Nothing here asks for a permission interactively. Every launch runs in the
+sandbox, with a home of the run's own that holds a copy of the user's Claude Code login and
+settings.
 
 A result without a valid JSON block gets one repair turn in the same session (`--resume`);
 transient API errors are retried with backoff; a run past its inactivity or wall-clock limit
@@ -14,11 +18,15 @@ is ended (SIGTERM, then SIGKILL), and its whole process group with it.
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import shlex
 import shutil
 import tempfile
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,23 +52,86 @@ from .stream_json import StreamReader
 BUILDER_TOOLS = "Read,Edit,MultiEdit,Write,Glob,Grep,LS,Bash,TodoWrite"
 READ_ONLY_TOOLS = "Read,Glob,Grep,LS"
 WRITE_TOOLS = "Edit,MultiEdit,Write,NotebookEdit,Bash,Agent,Task"
+# Roles that may run commands (tests, linters) where the sandbox keeps their tree read-only.
+SHELL_ROLES = frozenset({Role.RESEARCHER, Role.REVIEWER, Role.FAILURE_ANALYST})
+# The web tools, each with the Budget field that bounds its uses in one agent run.
+WEB_TOOLS = {"WebSearch": "web_searches", "WebFetch": "web_pages"}
 # Claude Code ends its own tool processes on SIGTERM; give it time before SIGKILL.
 KILL_GRACE = 10.0
 INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`, or set [agents] claude"
+# A PreToolUse hook: counts one use in the file $1 and denies it past the bound $2, which
+# Claude Code hands back to the model as the tool's error. Appending, then counting, errs
+# towards denying when two calls race; a count it cannot keep denies too (exit 2).
+WEB_BOUND_HOOK = """\
+mkdir -p "$(dirname "$1")" && echo x >> "$1" || { echo "$3: cannot count calls" >&2; exit 2; }
+if [ "$(wc -l < "$1")" -gt "$2" ]; then
+  printf '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny",\
+"permissionDecisionReason":"%s: the bound of %s a run is reached; work with what you have"}}' \
+    "$3" "$2"
+fi
+"""
 
 
-def permission_flags(role: Role) -> list[str]:
+def role_tools(role: Role, shell: bool = False, web: Mapping[str, int] | None = None) -> str:
+    """The tools a role has: the Builder's for editing; for the rest, reading tools, a shell
+    where `shell` (a sandbox that keeps the tree read-only), and for the Researcher each web
+    tool with a bound above zero."""
+    if role is Role.BUILDER:
+        return BUILDER_TOOLS
+    tools = READ_ONLY_TOOLS.split(",")
+    if shell and role in SHELL_ROLES:
+        tools.append("Bash")
+    if role is Role.RESEARCHER:
+        tools += [name for name in WEB_TOOLS if (web or {}).get(name, 0) > 0]
+    return ",".join(tools)
+
+
+def permission_flags(
+    role: Role, shell: bool = False, web: Mapping[str, int] | None = None
+) -> list[str]:
     """The tools a role has at all (`--tools`), not only those it may use unasked: a role
-    that reads is given no tool that writes, runs commands or starts another agent."""
+    that reads is given no tool that writes or starts another agent, and no shell unless
+    its sandbox makes the tree read-only."""
+    tools = role_tools(role, shell, web)
     if role is Role.BUILDER:
         return [
-            *("--tools", BUILDER_TOOLS),
-            *("--permission-mode", "acceptEdits", "--allowedTools", BUILDER_TOOLS),
+            *("--tools", tools),
+            *("--permission-mode", "acceptEdits", "--allowedTools", tools),
         ]
-    return [
-        *("--tools", READ_ONLY_TOOLS),
-        *("--allowedTools", READ_ONLY_TOOLS, "--disallowedTools", WRITE_TOOLS),
+    denied = ",".join(t for t in WRITE_TOOLS.split(",") if t not in tools.split(","))
+    return [*("--tools", tools), *("--allowedTools", tools, "--disallowedTools", denied)]
+
+
+def web_bounds(request: AgentRequest) -> dict[str, int]:
+    """Each web tool's bound for this run (the Researcher's budget; zero for the rest)."""
+    if request.role is not Role.RESEARCHER:
+        return {}
+    budget = request.context.budget
+    return {tool: getattr(budget, field) for tool, field in WEB_TOOLS.items()}
+
+
+def hook_settings(hook: Path, counters: Path, bounds: Mapping[str, int]) -> str:
+    """`--settings` JSON with a PreToolUse hook per bounded web tool."""
+    matchers = [
+        {
+            "matcher": tool,
+            "hooks": [
+                {
+                    "type": "command",
+                    "command": shlex.join(
+                        ["sh", str(hook), str(counters / tool), str(bound), tool]
+                    ),
+                }
+            ],
+        }
+        for tool, bound in bounds.items()
+        if bound > 0
     ]
+    return json.dumps({"hooks": {"PreToolUse": matchers}})
+
+
+class WebBoundPassed(Exception):
+    """More web calls ran than the bound allows: the hook's count was tampered with."""
 
 
 def repair_prompt(role: Role, error: str) -> str:
@@ -78,6 +149,7 @@ class Attempt:
     returncode: int
     stderr: str
     timed_out: str | None
+    stopped: str | None = None  # why the runtime stopped the agent itself
 
 
 class ClaudeRuntime(ModelRuntime):
@@ -91,10 +163,25 @@ class ClaudeRuntime(ModelRuntime):
         # nothing an agent writes reaches the user's own configuration.
         self.home = Path(tempfile.mkdtemp(prefix="factory-agent-home-"))
         self.env = agent_home(self.home)
+        # The web-bound hook lives outside the home, where the sandbox shows it read-only.
+        self.hooks = Path(tempfile.mkdtemp(prefix="factory-agent-hooks-"))
+        self.hook = self.hooks / "web-bound.sh"
+        self.hook.write_text(WEB_BOUND_HOOK, encoding="utf-8")
+        self._runs = itertools.count(1)
         weakref.finalize(self, shutil.rmtree, self.home, True)
+        weakref.finalize(self, shutil.rmtree, self.hooks, True)
 
-    def argv(self, request: AgentRequest, prompt: str, session: str | None = None) -> list[str]:
+    def argv(
+        self,
+        request: AgentRequest,
+        prompt: str,
+        session: str | None = None,
+        counters: Path | None = None,
+    ) -> list[str]:
+        """The command line; `counters` is the folder where this agent run's web calls
+        are counted (a repair turn shares its run's)."""
         settings = self.config.for_role(request.role.value)
+        bounds = web_bounds(request)
         argv = [
             self.config.claude,
             "-p",
@@ -104,8 +191,12 @@ class ClaudeRuntime(ModelRuntime):
             "--verbose",
             "--max-turns",
             str(settings.max_turns if session is None else 2),
-            *permission_flags(request.role),
+            *permission_flags(request.role, self.sandbox.enabled, bounds),
         ]
+        if any(bound > 0 for bound in bounds.values()):
+            folder = counters or self.home / "web" / "unnamed"
+            folder.mkdir(parents=True, exist_ok=True)
+            argv += ["--settings", hook_settings(self.hook, folder, bounds)]
         if session is None:
             argv += ["--append-system-prompt", system_prompt(request.role, request.context)]
         else:
@@ -118,10 +209,12 @@ class ClaudeRuntime(ModelRuntime):
         started = time.monotonic()
         usage = AgentUsage()
         prompt = task_message(request.role, request.context)
+        counters = self.home / "web" / str(next(self._runs))
+        counters.mkdir(parents=True)
 
         async def once() -> Attempt:
             nonlocal usage
-            attempt = await self._attempt(request, self.argv(request, prompt), emit)
+            attempt = await self._attempt(request, self.argv(request, prompt, None, counters), emit)
             usage += attempt.reader.usage
             return attempt
 
@@ -161,7 +254,9 @@ class ClaudeRuntime(ModelRuntime):
                 return self._done(request, usage, started, attempt, error=str(error))
             emit(f"malformed result ({error}); asking for the JSON block once more", "error")
             repair = await self._attempt(
-                request, self.argv(request, repair_prompt(request.role, str(error)), session), emit
+                request,
+                self.argv(request, repair_prompt(request.role, str(error)), session, counters),
+                emit,
             )
             usage += repair.reader.usage
             failure = self._failure(request, repair)
@@ -182,28 +277,43 @@ class ClaudeRuntime(ModelRuntime):
 
     async def _attempt(self, request: AgentRequest, argv: list[str], emit: Emit) -> Attempt:
         reader = StreamReader(cwd=request.cwd)
+        bounds = web_bounds(request)
 
         def on_line(line: str) -> None:
             for text, kind in reader.feed(line):
                 emit(text, kind)
+            # The hook holds the bound; this holds it should an agent reset the hook's count.
+            for tool, bound in bounds.items():
+                if reader.completed[tool] > bound:
+                    raise WebBoundPassed(
+                        f"{tool} ran {reader.completed[tool]} times, past its bound of "
+                        f"{bound}; the agent was stopped"
+                    )
 
         emit("$ " + display(argv), "info")
-        view = replace(request.sandbox_view(), home=self.home, env=self.env)
+        view = request.sandbox_view()
+        view = replace(view, home=self.home, env=self.env, readable=(*view.readable, self.hooks))
         jailed, env = self.sandbox.wrap(argv, request.cwd, view)
-        result = await stream_process(
-            jailed,
-            request.cwd,
-            on_line,
-            env=env,
-            wall_timeout=request.wall_timeout,
-            inactivity_timeout=request.inactivity_timeout,
-            merge_stderr=False,
-            kill_grace=KILL_GRACE,
-        )
+        try:
+            result = await stream_process(
+                jailed,
+                request.cwd,
+                on_line,
+                env=env,
+                wall_timeout=request.wall_timeout,
+                inactivity_timeout=request.inactivity_timeout,
+                merge_stderr=False,
+                kill_grace=KILL_GRACE,
+            )
+        except WebBoundPassed as passed:
+            emit(str(passed), "error")
+            return Attempt(reader, -1, "", None, stopped=str(passed))
         return Attempt(reader, result.returncode, result.stderr, result.timed_out)
 
     def _failure(self, request: AgentRequest, attempt: Attempt) -> str | None:
         """One clear line for whatever stopped the run, or None when it finished well."""
+        if attempt.stopped:
+            return attempt.stopped
         if attempt.timed_out == "inactivity":
             return f"no output for {request.inactivity_timeout:.0f}s; the agent was stopped"
         if attempt.timed_out == "wall":

@@ -10,6 +10,7 @@ run's totals. Unknown event types are ignored: the CLI adds new ones often.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ class StreamReader:
     texts: list[str] = field(default_factory=list)  # every assistant text block, in order
     result: dict[str, Any] | None = None
     plain: list[str] = field(default_factory=list)  # lines that were not JSON
+    # Each tool call's name by its id, and how many calls of each name ran without an error
+    # (a call denied by a hook or a permission comes back as an error and is not counted).
+    calls: dict[str, str] = field(default_factory=dict)
+    completed: Counter[str] = field(default_factory=Counter)
 
     def feed(self, line: str) -> list[tuple[str, OutputKind]]:
         if not line.strip():
@@ -141,6 +146,7 @@ class StreamReader:
                 if len(shown) > TEXT_LINES:
                     lines.append((f"… {len(shown) - TEXT_LINES} more lines", "info"))
             elif block_type == "tool_use":
+                self.calls[str(block.get("id"))] = str(block.get("name"))
                 lines.append(
                     (tool_line(str(block.get("name")), block.get("input") or {}, self.cwd), "tool")
                 )
@@ -159,6 +165,8 @@ class StreamReader:
                 result = " ".join(
                     str(part.get("text", "")) for part in result if isinstance(part, dict)
                 )
+            if not block.get("is_error"):
+                self.completed[self.calls.get(str(block.get("tool_use_id")), "")] += 1
             text = shorten(str(result or ""))
             lines.append((f"  → {text}", "error" if block.get("is_error") else "info"))
         return lines

@@ -10,8 +10,11 @@ Entries:
     {"error": {"status": 529, "type": "overloaded_error"}, "times": 3}
     {"hang": True}                                   accept the request and never answer
 
-Every request is recorded in `requests` (method, path, parsed body) for assertions. Side
-requests (no tool list, or a small model) get a short text and leave the script alone.
+Every request is recorded in `requests` (path, parsed body, kind) for assertions. The CLI's
+own side requests leave the script alone: a WebSearch call's search (a request whose only
+tool is the server's `web_search_*`) is answered with one search and two results, as the
+real API does; anything else (no tool list, or a small model, such as WebFetch's summary of
+a page) gets a short text.
 """
 
 from __future__ import annotations
@@ -77,6 +80,14 @@ def sse(blocks: list[dict], stop_reason: str, model: str) -> bytes:
                         },
                     )
                 )
+        elif block["type"] == "web_search_tool_result":
+            # The server's search results arrive whole, in the block's start.
+            events.append(
+                (
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": block},
+                )
+            )
         else:
             events.append(
                 (
@@ -85,7 +96,7 @@ def sse(blocks: list[dict], stop_reason: str, model: str) -> bytes:
                         "type": "content_block_start",
                         "index": index,
                         "content_block": {
-                            "type": "tool_use",
+                            "type": block["type"],
                             "id": block["id"],
                             "name": block["name"],
                             "input": {},
@@ -145,6 +156,11 @@ class FakeAnthropic(ThreadingHTTPServer):
     def main_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["main"]]
 
+    @property
+    def web_searches(self) -> list[str]:
+        """The queries the CLI searched the web for, in order."""
+        return [r["query"] for r in self.requests if r["kind"] == "web_search"]
+
     def __enter__(self) -> FakeAnthropic:
         threading.Thread(target=self.serve_forever, daemon=True).start()
         return self
@@ -198,11 +214,20 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = {}
         model = str(body.get("model", "claude-test"))
-        main = "tools" in body and "haiku" not in model
+        tools = body.get("tools") or []
+        searching = any(str(tool.get("type", "")).startswith("web_search") for tool in tools)
+        main = bool(tools) and not searching and "haiku" not in model
+        kind = "main" if main else "web_search" if searching else "side"
+        record = {"path": self.path, "body": body, "kind": kind, "main": main}
+        if searching:
+            record["query"] = _search_query(body)
         with self.server.lock:
-            self.server.requests.append({"path": self.path, "body": body, "main": main})
+            self.server.requests.append(record)
         if not self.path.startswith("/v1/messages") or "count_tokens" in self.path:
             self._json(200, {"input_tokens": 10})
+            return
+        if searching:
+            self._stream(_search_answer(record["query"]), "end_turn", model)
             return
         entry = self.server.next_entry() if main else {"text": "ok"}
         if entry.get("hang"):
@@ -250,6 +275,9 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
+        self._stream(blocks, stop, model)
+
+    def _stream(self, blocks: list[dict], stop: str, model: str) -> None:
         data = sse(blocks, stop, model)
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
@@ -258,6 +286,34 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.wfile.flush()
         self.close_connection = True
+
+
+def _search_query(body: dict) -> str:
+    """The query of a WebSearch side request ("Perform a web search for the query: ...")."""
+    messages = body.get("messages") or [{}]
+    content = messages[-1].get("content", "")
+    text = content if isinstance(content, str) else " ".join(b.get("text", "") for b in content)
+    return text.partition("for the query: ")[2].strip()
+
+
+def _search_answer(query: str) -> list[dict]:
+    """One search by the server's tool and two results, then a line of text."""
+    call = _id("srvtoolu")
+    results = [
+        {
+            "type": "web_search_result",
+            "title": f"{query} ({n})",
+            "url": f"https://docs.example.org/{n}/{query.replace(' ', '-')}",
+            "encrypted_content": "e30=",
+            "page_age": None,
+        }
+        for n in (1, 2)
+    ]
+    return [
+        {"type": "server_tool_use", "id": call, "name": "web_search", "input": {"query": query}},
+        {"type": "web_search_tool_result", "tool_use_id": call, "content": results},
+        {"type": "text", "text": f"Two results for {query}."},
+    ]
 
 
 def final(result: dict, prose: str = "Done.") -> dict:
