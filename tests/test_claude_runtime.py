@@ -565,3 +565,83 @@ def test_doctor_finds_the_cli_the_way_the_runtime_does(claude_cli, make_repo) ->
     named = run_factory("doctor", str(root), env={"PATH": "/usr/bin:/bin"})
     assert any(line.startswith("✓ claude ") for line in named.stdout.splitlines())
     assert str(claude_cli) in named.stdout.replace("\n", "")
+
+
+@pytest.mark.claude
+def test_the_strategist_is_told_the_scorecard_and_why_experiments_were_reverted(
+    claude_cli, make_repo, monkeypatch
+) -> None:
+    """Cycle 1's change breaks a test and is reverted; cycle 2's Strategist, through the
+    real CLI, is given the base's scorecard (each dimension's raw counts) and that reason."""
+    root = make_repo(FIXABLE)
+    claude_config(root)
+    # An answer every role's contract accepts (each reads its own fields): the roles after
+    # the Builder run in whatever order the cycle takes them.
+    anything = final(
+        {
+            "summary": "Looked.",
+            "findings": [],
+            "hypotheses": [],
+            "verdict": "approve",
+            "concerns": [],
+            "failures": [],
+            "note": "# note",
+            "lessons": [],
+        }
+    )
+    breaking = {
+        "name": "Edit",
+        "input": {
+            "file_path": "calc/core.py",
+            "old_string": "return a + b",
+            "new_string": "return a - b",
+        },
+    }
+    script = [
+        anything,
+        final(
+            {
+                "hypotheses": [
+                    {
+                        "title": "Make add subtract",
+                        "rationale": "a bad idea, to be reverted",
+                        "expected_gain": 0.02,
+                        "predicted": {"tests": 0.1},
+                        "files": ["calc/core.py"],
+                    }
+                ]
+            }
+        ),
+        {"text": "Editing.", "tool_use": [breaking]},
+        final(
+            {
+                "summary": "add now subtracts.",
+                "files_changed": ["calc/core.py"],
+                "commit_message": "Make add subtract",
+            }
+        ),
+        {**anything, "times": 12},
+    ]
+    with FakeAnthropic(script) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        result = run_factory("ceo", str(root), "--headless", "--cycles", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [experiment] = Store(root).experiments()
+    assert experiment.status == "reverted"
+    strategists = [
+        r for r in server.main_requests if "You are the Strategist" in json.dumps(r["body"])
+    ]
+    assert len(strategists) == 2
+    told = json.dumps(strategists[1]["body"]["messages"])
+    # The scorecard as a table of every dimension with its raw counts...
+    assert "| dimension | tier | score | weight | raw counts | noise floor | why |" in told
+    for dimension in experiment.before.dimensions:
+        assert f"| {dimension.name} |" in told
+    assert "passed=1" in told
+    # ...how the verdict is reached, and the reverted experiment with why and what it
+    # predicted against what was measured.
+    assert "How the verdict is reached" in told
+    assert "exp-0001 Make add subtract" in told
+    assert f"reason: {experiment.verdict.reason}"[:60] in told
+    assert "now failing: tests.test_core::test_add" in told
+    assert "predicted: tests +0.1000 (measured -1.0000)" in told
