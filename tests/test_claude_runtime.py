@@ -121,6 +121,12 @@ def test_the_command_line_shows_everything_but_the_prompts() -> None:
     assert "--append-system-prompt" in argv and "--model" in argv
     assert display(argv).startswith("claude -p … --output-format stream-json --verbose")
     assert "You are the Builder" not in display(argv)
+    researcher = AgentRequest(
+        role=Role.RESEARCHER, cwd=Path("."), context=AgentContext(budget=Budget(web_searches=2))
+    )
+    bounded = runtime.argv(researcher, "the task")
+    assert json.loads(bounded[bounded.index("--settings") + 1])["hooks"]["PreToolUse"]
+    assert "--settings …" in display(bounded) and "hooks" not in display(bounded)
     builder = permission_flags(Role.BUILDER)
     assert builder[builder.index("--permission-mode") + 1] == "acceptEdits"
     reviewer = permission_flags(Role.REVIEWER)

@@ -348,11 +348,12 @@ class ClaudeRuntime(ModelRuntime):
 
 
 def display(argv: list[str]) -> str:
-    """The command line as shown in the pane: prompts elided, everything else as run."""
+    """The command line as shown in the pane: prompts and the hooks' settings elided,
+    everything else as run."""
     shown, hide_next = [Path(argv[0]).name], False
     for arg in argv[1:]:
         shown.append("…" if hide_next else arg)
-        hide_next = arg in ("-p", "--append-system-prompt")
+        hide_next = arg in ("-p", "--append-system-prompt", "--settings")
     return " ".join(shown)
 
 
