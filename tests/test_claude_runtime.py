@@ -223,6 +223,14 @@ def test_the_real_cli_reviews_with_read_only_tools(claude_cli, tmp_path, monkeyp
     assert any(kind == "info" and "session" in line for line, kind in lines)
 
 
+def research(project: Path, claude_cli: Path, budget: Budget):
+    """The Researcher with this budget, sandboxed where bubblewrap runs (as the factory
+    runs it, so the web-bound hook runs inside the sandbox too)."""
+    config = AgentsConfig(claude=str(claude_cli))
+    context = AgentContext(budget=budget)
+    return run_role(Role.RESEARCHER, project, config, Sandbox("auto"), context=context)
+
+
 FINDINGS = {
     "summary": "Two practices worth adopting.",
     "findings": [
@@ -260,17 +268,10 @@ def test_the_researcher_searches_the_web_within_its_bounds(
             final(FINDINGS, "Cited each source."),
         ]
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        context = AgentContext(budget=Budget(max_turns=20, web_searches=3, web_pages=1))
         project = tmp_path / "project"
         project.mkdir()
-        # Sandboxed where bubblewrap runs (as the factory runs it), so the hook runs there.
-        result, lines = run_role(
-            Role.RESEARCHER,
-            project,
-            AgentsConfig(claude=str(claude_cli)),
-            Sandbox("auto"),
-            context=context,
-        )
+        budget = Budget(max_turns=20, web_searches=3, web_pages=1)
+        result, lines = research(project, claude_cli, budget)
     assert result.ok, result.error
     assert result.output.findings[0].evidence.startswith("https://")
     first, *_, last = server.main_requests
@@ -303,14 +304,7 @@ def test_a_researcher_that_resets_its_web_count_is_stopped(
     ]
     with FakeAnthropic(script) as server:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        context = AgentContext(budget=Budget(web_searches=1))
-        result, _ = run_role(
-            Role.RESEARCHER,
-            project,
-            AgentsConfig(claude=str(claude_cli)),
-            Sandbox("auto"),
-            context=context,
-        )
+        result, _ = research(project, claude_cli, Budget(web_searches=1))
     assert not result.ok
     assert result.error == "WebSearch ran 2 times, past its bound of 1; the agent was stopped"
     assert server.web_searches == ["first", "second"]
