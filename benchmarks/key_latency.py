@@ -52,6 +52,9 @@ from tui_stream import CHILD  # noqa: E402
 
 # -- the child: the dashboard on the terminal it was given ---------------------------------------
 def child(total: int, panes: int, go_fd: int, status_fd: int) -> None:
+    from factory_tui import startup
+
+    startup.hold()  # as `factory` does: collection resumes, start-up frozen, at first paint
     from factory_tui.app import FactoryApp
     from factory_tui.engine.events import AgentOutput, EventBus
     from factory_tui.engine.process import stream_process

@@ -13,30 +13,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual import events as ui_events
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.timer import Timer
 from textual.worker import Worker, WorkerCancelled, WorkerState
 
 from factory_tui import startup
 from factory_tui.engine.errors import FactoryError
-from factory_tui.engine.events import AgentOutput, ApprovalMode, Event, parse_event
+from factory_tui.engine.events import ApprovalMode, Event, parse_event
 from factory_tui.engine.log_tail import LogTail
 from factory_tui.engine.models import BacklogItem, KeepOrRevert, Role
 from factory_tui.engine.redact import redact
 from factory_tui.engine.store import Store
-from factory_tui.event_text import FEED_KEEP, FeedItem, feed_item
+from factory_tui.event_text import FEED_KEEP, LABEL_ROLES, FeedItem, feed_item
 from factory_tui.run_view import ExperimentView, Output, RunView
 from factory_tui.screens.approval import ApprovalModal
 from factory_tui.screens.backlog_item import BacklogItemModal
@@ -50,6 +53,9 @@ from factory_tui.widgets.agent_pane import AgentPane
 from factory_tui.widgets.hypothesis_board import HypothesisBoard
 
 if TYPE_CHECKING:  # a run in this process brings the engine; `watch` needs none of it
+    from textual.actions import ActionParseResult
+    from textual.dom import DOMNode
+
     from factory_tui.agents.base import Runtime
     from factory_tui.ceo.run import Pipeline
     from factory_tui.engine_host import EngineHost
@@ -58,6 +64,16 @@ if TYPE_CHECKING:  # a run in this process brings the engine; `watch` needs none
 # used: a third of what the dashboard would otherwise load before its first frame.
 
 FLUSH_INTERVAL = 0.05
+# A key or a click is drawn first: for this long after one, events from the engine's and the
+# log reader's threads wait (they never wait longer). On two cores a flood of agent output
+# otherwise takes half the interpreter from the frame the user asked for; held here, the
+# agents' lines wait in their pipes and nothing is lost.
+INPUT_FIRST_S = 0.15
+# Events waiting for the next flush past which the other threads wait for it (at most
+# QUEUE_WAIT_S): a flood the screen cannot keep up with otherwise grows the queue, and each
+# longer flush lets it grow more, while the keys wait behind it.
+QUEUE_HIGH = 2_000
+QUEUE_WAIT_S = 0.25
 CATCH_UP_IN_THREAD = 4 * 2**20  # bytes of event log read inline when catching up
 SEEDED = 300  # experiments the dashboard starts from; the history screen reaches them all
 
@@ -187,7 +203,15 @@ class FactoryApp(App[int]):
         # Each flushed batch of events, for whichever screen shows them (the event feed).
         self.events_added: Signal[list[FeedItem]] = Signal(self, "events-added")
         self.caught_up = asyncio.Event()
-        self._queue: deque[Event] = deque()  # appended from the engine's thread
+        # Appended from the engine's thread. Agent output goes in as the feed keeps it, a
+        # tuple the collector stops tracking: as models, the lines waiting here for the next
+        # flush survived into the oldest generation and made its full passes long and often.
+        self._queue: deque[FeedItem] = deque()
+        self._threads_may_go = threading.Event()  # cleared while input is handled first
+        self._threads_may_go.set()
+        self._flushed = threading.Event()  # set by each flush, for threads held by a full queue
+        self._input_timer: Timer | None = None
+        self._ui_thread = threading.get_ident()
         self._backlog: tuple[tuple[int, ...], list[BacklogItem]] = ((), [])
         self._deferred: set[str] = set()
         self._answered: set[str] = set()  # decisions sent from here, each once
@@ -198,6 +222,7 @@ class FactoryApp(App[int]):
 
     # -- setup -------------------------------------------------------------------------------
     def on_mount(self) -> None:
+        self._ui_thread = threading.get_ident()
         self.push_screen(self.dashboard)
         self.set_interval(FLUSH_INTERVAL, self.flush)
         self.set_interval(1.0, self.tick)
@@ -236,28 +261,69 @@ class FactoryApp(App[int]):
     def receive(self, event: Event) -> None:
         """The pipeline's bus calls this for every event (from the engine's thread); the
         next flush draws it."""
-        self._queue.append(event)
+        self._give_way_to_the_screen()
+        self._queue.append(feed_item(event))
 
     def enqueue(self, events: Iterable[Event]) -> None:
-        self._queue.extend(events)
+        self._give_way_to_the_screen()
+        self._queue.extend(map(feed_item, events))
+
+    def _give_way_to_the_screen(self) -> None:
+        """Called by the threads that feed the queue: wait while input is handled first,
+        or while the queue is fuller than the screen can draw at once."""
+        if threading.get_ident() == self._ui_thread or not self.is_running:
+            return  # nothing to wait for once the app is gone: a run's clean-up goes on
+        if not self._threads_may_go.is_set():
+            self._threads_may_go.wait(INPUT_FIRST_S)
+        if len(self._queue) > QUEUE_HIGH and self.dashboard.is_mounted:
+            self._flushed.clear()
+            self._flushed.wait(QUEUE_WAIT_S)
+
+    async def on_event(self, event: ui_events.Event) -> None:
+        if isinstance(event, (ui_events.Key, ui_events.MouseDown)) and not event.is_forwarded:
+            self._input_first()
+        await super().on_event(event)
+
+    def _input_first(self) -> None:
+        """Hold the other threads' events until this input's frame is drawn (see
+        run_action), or for INPUT_FIRST_S when the input runs no action."""
+        self._threads_may_go.clear()
+        if self._input_timer is not None:
+            self._input_timer.stop()
+        self._input_timer = self.set_timer(INPUT_FIRST_S, self._threads_may_go.set)
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        try:
+            return await super().run_action(action, default_namespace, namespaces)
+        finally:
+            if not self._threads_may_go.is_set():  # the action's frame, then the rest
+                self.call_after_refresh(self._threads_may_go.set)
 
     def flush(self) -> None:
-        if not self._queue or not self.dashboard.is_mounted:
+        # While input is handled first, its frame is the only one drawn.
+        if not self._queue or not self.dashboard.is_mounted or not self._threads_may_go.is_set():
             return
         queue = self._queue
         batch = [queue.popleft() for _ in range(len(queue))]
+        self._flushed.set()
         output: Output = {}
         changed = False
-        for event in batch:
-            if isinstance(event, AgentOutput):
-                runs = output.setdefault(event.role, [])
-                if not runs or runs[-1][0] != event.experiment:
-                    runs.append((event.experiment, []))
-                runs[-1][1].append(event.line)
+        for item in batch:
+            if isinstance(item, tuple):
+                _, experiment, label, line = item
+                runs = output.setdefault(LABEL_ROLES[label], [])
+                if not runs or runs[-1][0] != experiment:
+                    runs.append((experiment, []))
+                runs[-1][1].append(line)
             else:
-                self.view.apply(event)
+                self.view.apply(item)
                 changed = True
-        kept = [feed_item(event) for event in batch]
+        kept = batch
         self.events.extend(kept)
         with self.batch_update(), contextlib.suppress(NoMatches):  # NoMatches: exiting
             tagged = self.view.parallel > 1  # several experiments: say whose each line is

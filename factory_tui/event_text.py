@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from factory_tui.engine import events as ev
+from factory_tui.engine.models import Role
 from factory_tui.engine.text import money
 
 CATEGORIES = ("agents", "evals", "experiments", "system")
@@ -28,10 +29,14 @@ FEED_KEEP = 50_000  # events the feed holds: with agents hidden, the older ones 
 FeedItem = ev.Event | OutputLine
 
 
+ROLE_LABELS = {role: role.label for role in Role}
+LABEL_ROLES = {label: role for role, label in ROLE_LABELS.items()}
+
+
 def feed_item(event: ev.Event) -> FeedItem:
     """What the event feed keeps of an event."""
-    if isinstance(event, ev.AgentOutput):
-        return (event.ts, event.experiment, event.role.label, event.line)
+    if type(event) is ev.AgentOutput:
+        return (event.ts, event.experiment, ROLE_LABELS[event.role], event.line)
     return event
 
 

@@ -308,7 +308,6 @@ def test_a_researcher_that_resets_its_web_count_is_stopped(
     assert not result.ok
     assert result.error == "WebSearch ran 2 times, past its bound of 1; the agent was stopped"
     assert server.web_searches == ["first", "second"]
-    assert len(server.main_requests) == 3  # never reached its final answer
     assert processes_in(project) == []
 
 

@@ -6,14 +6,16 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import git
+from textual.events import Key
 from textual.widgets import Log, Static
 
-from factory_tui.app import FactoryApp
+from factory_tui.app import INPUT_FIRST_S, QUEUE_HIGH, FactoryApp
 from factory_tui.ceo.decide import Decision
 from factory_tui.ceo.run import Pipeline, RunOptions
 from factory_tui.engine import build
@@ -948,5 +950,79 @@ def test_a_parallel_run_says_whose_each_line_is_and_the_stage_each_experiment_is
             await pilot.pause()
             bar = str(app.dashboard.query_one(PipelineBar).render())
             assert "0002" not in bar and "0001" not in bar
+
+    asyncio.run(scenario())
+
+
+def test_a_flood_from_the_engine_waits_for_the_screen_and_loses_no_line(tmp_path: Path) -> None:
+    """The engine's thread pushes lines faster than any screen draws them: past QUEUE_HIGH
+    waiting events it waits for a flush, so the queue stays bounded (each flush stays short)
+    and every line still reaches its pane, in order."""
+    root = tmp_path / "project"
+    root.mkdir()
+    app = FactoryApp(root, follow=False)
+    total = 3 * QUEUE_HIGH
+    deepest = 0
+
+    def engine() -> None:
+        nonlocal deepest
+        for n in range(total):
+            app.receive(ev.AgentOutput(role=Role.BUILDER, line=f"line {n:05d}"))
+            deepest = max(deepest, len(app._queue))
+
+    async def scenario() -> None:
+        async with app.run_test(size=(160, 45)) as pilot:
+            thread = threading.Thread(target=engine)
+            thread.start()
+            await wait_until(pilot, lambda: not thread.is_alive(), timeout=30)
+            await wait_until(pilot, lambda: not app._queue, timeout=5)
+            # Each flush writes at most FLUSH_CAP lines of a pane; the feed keeps them all.
+            lines = [item[3] for item in app.events if isinstance(item, tuple)]
+            assert lines == [f"line {n:05d}" for n in range(total)]
+            pane = app.dashboard.query_one("#pane-builder", AgentPane)
+            assert pane.log_view.lines[-1] == f"line {total - 1:05d}"
+
+    asyncio.run(scenario())
+    assert deepest <= QUEUE_HIGH + 1
+
+
+def test_a_key_is_drawn_before_the_engine_s_next_event_is_taken(tmp_path: Path) -> None:
+    """While a key is handled, the engine's thread waits: its next event is queued only
+    once the key's frame (here the pane shown alone) is drawn, and then at once."""
+    root = tmp_path / "project"
+    root.mkdir()
+    app = FactoryApp(root, follow=False)
+    seen: dict[str, object] = {}
+    gate_closed = threading.Event()
+
+    def engine() -> None:
+        gate_closed.wait(10)
+        started = time.perf_counter()
+        app.receive(ev.AgentOutput(role=Role.BUILDER, line="after the key"))
+        seen["waited"] = time.perf_counter() - started
+        seen["screen"] = type(app.screen).__name__
+
+    original = app.on_event
+
+    async def on_event(event) -> None:  # the key has reached the app: the engine goes on
+        await original(event)
+        if isinstance(event, Key):
+            gate_closed.set()
+
+    app.on_event = on_event  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        async with app.run_test(size=(160, 45)) as pilot:
+            thread = threading.Thread(target=engine)
+            thread.start()
+            await pilot.press("z")
+            await wait_until(pilot, lambda: not thread.is_alive(), timeout=10)
+            assert isinstance(app.screen, PaneAlone)
+            assert seen["screen"] == "PaneAlone"  # the key's frame came first
+            assert seen["waited"] > 0  # it waited, and went on once the frame was drawn
+            # A key that runs no action holds the engine no longer than INPUT_FIRST_S.
+            await pilot.press("escape", "x")
+            await pilot.pause(INPUT_FIRST_S + 0.05)
+            assert app._threads_may_go.is_set()
 
     asyncio.run(scenario())
