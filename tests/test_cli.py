@@ -160,6 +160,20 @@ def test_status_says_the_base_score_the_last_baseline_measured(make_repo) -> Non
     assert f"score now: {baselines[-1].composite:.4f}" in status.stdout
 
 
+def test_status_says_the_score_of_a_kept_change_without_the_eval(make_repo) -> None:
+    # One cycle that keeps its change: no cycle measured the new branch as a baseline, but
+    # the experiment measured its tree, and status says that score from the database.
+    root = make_repo(FIXABLE)
+    result = run_factory("ceo", str(root), "--headless", "--cycles", "1", "-q")
+    assert result.returncode == 0, result.stderr
+    [kept] = Store(root).experiments()
+    assert kept.status == "kept" and kept.after is not None
+    assert kept.after.tree == git.Repo(root).head.commit.tree.hexsha
+    shutil.rmtree(root / ".factory" / "cache")  # from the database, not the eval's cache
+    status = run_factory("status", str(root))
+    assert f"score now: {kept.after.composite:.4f}" in status.stdout
+
+
 def test_status_says_the_score_factory_eval_measured(make_repo) -> None:
     root = make_repo(FIXABLE)
     result = run_factory("eval", str(root), "--json")

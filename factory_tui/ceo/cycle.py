@@ -798,8 +798,9 @@ class Cycle:
                     )
                 )
             self.emit(Scored(kind=kind, scorecard=card, experiment=experiment_id))
-            if kind == "baseline":  # what `factory status` says the base scores now
-                self.store.record_baseline(card.tree, card.composite)
+            # Every tree measured, the base's and each experiment's: once one is kept its tree
+            # is the branch's, and `factory status` says its score without loading the eval.
+            self.store.record_baseline(card.tree, card.composite)
             return card
 
 
