@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from factory_tui.engine.models import DimensionScore, ExperimentOutline, Hypothesis
 
@@ -36,6 +36,8 @@ class Calibration(BaseModel):
     """The Strategist's predictions against what was measured, summed over experiments:
     for each predicted dimension (and the composite, its expected gain), whether the
     direction came true and how far off the size was."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first use: `status` starts faster
 
     experiments: int = 0
     predictions: int = 0
