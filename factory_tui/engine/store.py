@@ -353,15 +353,26 @@ class Store:
         )
         return [(row[0], json.loads(row[1]), row[2]) for row in rows]
 
-    def predictions(self) -> list[tuple[Hypothesis, dict[str, float]]]:
-        """Every decided experiment that predicted its effect: its hypothesis and what each
-        dimension's score did."""
+    def predictions(self, last: int) -> list[tuple[float, dict[str, float], dict[str, float]]]:
+        """The last `last` decided experiments that predicted their effect, oldest first:
+        each one's expected gain, its predicted change per dimension and what each
+        dimension's score did (the hypothesis was validated when saved: only its numbers
+        are read back)."""
+        # One JSON path call a row, and one parse for all of them: the report reads every
+        # decided experiment at the end of each run.
         rows = self.db.query(
-            "SELECT hypothesis, measured FROM experiments WHERE status IN ('kept', 'reverted') "
-            "AND measured != '{}' AND json_extract(hypothesis, '$.predicted') != '{}' "
-            "ORDER BY number"
+            "SELECT json_extract(hypothesis, '$.expected_gain', '$.predicted'), measured "
+            "FROM experiments WHERE status IN ('kept', 'reverted') AND measured != '{}' "
+            "AND json_extract(hypothesis, '$.predicted') != '{}' ORDER BY number DESC LIMIT ?",
+            (last,),
         )
-        return [(Hypothesis.model_validate_json(row[0]), json.loads(row[1])) for row in rows]
+        rows.reverse()
+        parsed = json.loads("[" + ",".join(f"[{told},{measured}]" for told, measured in rows) + "]")
+        return [
+            (float(gain or 0.0), predicted, measured)
+            for (gain, predicted), measured in parsed
+            if predicted
+        ]
 
     def unfinished_experiments(self) -> list[Experiment]:
         marks = ", ".join("?" for _ in FINAL)

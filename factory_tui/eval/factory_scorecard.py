@@ -10,7 +10,7 @@ reports, and never enter the project's score or a verdict.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -32,6 +32,11 @@ class Outcome(NamedTuple):
     measured: dict[str, float] = {}  # each dimension's score change
 
 
+# An experiment's prediction and outcome: the expected composite gain, the predicted change
+# of each dimension, and each dimension's (and "composite") measured change.
+Prediction = tuple[float, Mapping[str, float], Mapping[str, float]]
+
+
 class Calibration(BaseModel):
     """The Strategist's predictions against what was measured, summed over experiments:
     for each predicted dimension (and the composite, its expected gain), whether the
@@ -49,20 +54,34 @@ class Calibration(BaseModel):
     @classmethod
     def of(cls, hypothesis: Hypothesis, measured: dict[str, float]) -> Calibration:
         """One experiment's; nothing when it predicted nothing or was not measured."""
-        if not hypothesis.predicted or not measured:
-            return cls()
-        predicted = {"composite": hypothesis.expected_gain, **hypothesis.predicted}
-        hits = sum(
-            _direction(change) == _direction(measured.get(name, 0.0))
-            for name, change in predicted.items()
-        )
+        return cls.over([(hypothesis.expected_gain, hypothesis.predicted, measured)])
+
+    @classmethod
+    def over(cls, predictions: Iterable[Prediction]) -> Calibration:
+        """Summed over experiments, each (expected gain, predicted change per dimension,
+        measured change per dimension and "composite"), tallied in plain numbers: a report
+        over ten thousand experiments builds one model, not one an experiment."""
+        experiments = count = hits = 0
+        error = gain_predicted = gain_measured = 0.0
+        for gain, per_dimension, measured in predictions:
+            if not per_dimension or not measured:
+                continue
+            predicted = {"composite": gain, **per_dimension}
+            experiments += 1
+            count += len(predicted)
+            for name, change in predicted.items():
+                happened = measured.get(name, 0.0)
+                hits += _direction(change) == _direction(happened)
+                error += abs(change - happened)
+            gain_predicted += gain
+            gain_measured += measured.get("composite", 0.0)
         return cls(
-            experiments=1,
-            predictions=len(predicted),
+            experiments=experiments,
+            predictions=count,
             direction_hits=hits,
-            abs_error=sum(abs(v - measured.get(k, 0.0)) for k, v in predicted.items()),
-            gain_predicted=predicted["composite"],
-            gain_measured=measured.get("composite", 0.0),
+            abs_error=error,
+            gain_predicted=gain_predicted,
+            gain_measured=gain_measured,
         )
 
     def __add__(self, other: Calibration) -> Calibration:
@@ -173,7 +192,9 @@ def effectiveness(history: list[Outcome]) -> DimensionScore:
 
 def calibration(history: list[Outcome]) -> DimensionScore:
     recent = _recent(history)
-    total = sum((Calibration.of(e.hypothesis, e.measured) for e in recent), Calibration())
+    total = Calibration.over(
+        (e.hypothesis.expected_gain, e.hypothesis.predicted, e.measured) for e in recent
+    )
     if total.hit_rate is None:
         return DimensionScore(
             name="calibration",

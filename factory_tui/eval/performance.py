@@ -23,6 +23,9 @@ from factory_tui.eval.factory_scorecard import Calibration
 from factory_tui.eval.tools import is_test_file
 
 REPORT = "performance"
+# The Strategist's calibration is taken over its last this many predictions: what it is
+# now, with the playbooks it has now (and a month of experiments costs no more to report).
+CALIBRATION_WINDOW = 1_000
 # Of each report, what the Researcher and Strategist read (the markdown's head).
 AGENT_CHARS = 4_000
 LANGUAGES = {
@@ -142,10 +145,7 @@ def project_performance(store: Store, name: str, path: str, kind: str) -> Projec
             rate = report.by_playbook.setdefault(f"{role}@{version}", Rate())
             rate.finished += count
             rate.kept += count if status == "kept" else 0
-    report.calibration = sum(
-        (Calibration.of(hypothesis, measured) for hypothesis, measured in store.predictions()),
-        Calibration(),
-    )
+    report.calibration = Calibration.over(store.predictions(CALIBRATION_WINDOW))
     return report
 
 
@@ -222,7 +222,8 @@ def render_project(report: ProjectPerformance) -> str:
         f"reverted), {report.aborted} aborted; keep rate {_percent(rate)}",
         f"- cost: {_money(report.cost_usd)} in all, {_money(report.cost_per_kept)} per kept "
         "experiment",
-        f"- Strategist calibration: {report.calibration.describe()}",
+        f"- Strategist calibration (its last {CALIBRATION_WINDOW:,} predictions at most): "
+        f"{report.calibration.describe()}",
     ]
     lines += _rate_table("Keep rate by kind of change", "kind of change", report.by_category)
     lines += _rate_table("Keep rate by playbook version", "role@version", report.by_playbook)
