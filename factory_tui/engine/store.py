@@ -292,10 +292,16 @@ class Store:
             "SELECT number, status, json_extract(hypothesis, '$.files'), files_changed "
             "FROM experiments WHERE status IN ('kept', 'reverted') ORDER BY number"
         )
+        # One parse for every row's two lists: a cycle reads this over the whole history.
+        lists = json.loads(
+            "["
+            + ",".join(f"[{targeted or '[]'},{changed}]" for *_, targeted, changed in rows)
+            + "]"
+        )
         outcomes = []
-        for number, status, targeted, changed in rows:
-            touched = set(json.loads(changed))
-            outcomes.append((number, status, touched.union(json.loads(targeted or "[]")), touched))
+        for (number, status, *_), (targeted, changed) in zip(rows, lists, strict=True):
+            touched = set(changed)
+            outcomes.append((number, status, touched.union(targeted), touched))
         return outcomes
 
     def outlines_of(self, numbers: Iterable[int]) -> list[ExperimentOutline]:
