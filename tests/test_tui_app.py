@@ -983,7 +983,9 @@ def test_a_flood_from_the_engine_waits_for_the_screen_and_loses_no_line(tmp_path
             assert pane.log_view.lines[-1] == f"line {total - 1:05d}"
 
     asyncio.run(scenario())
-    assert deepest <= QUEUE_HIGH + 1
+    # Past the bound one event goes in per QUEUE_WAIT_S the screen does not flush: a few
+    # over on a loaded machine, never the thousands an unbounded queue takes.
+    assert deepest <= QUEUE_HIGH + 20
 
 
 def test_a_key_is_drawn_before_the_engine_s_next_event_is_taken(tmp_path: Path) -> None:
