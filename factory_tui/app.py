@@ -211,6 +211,7 @@ class FactoryApp(App[int]):
         self._threads_may_go.set()
         self._flushed = threading.Event()  # set by each flush, for threads held by a full queue
         self._input_timer: Timer | None = None
+        self._next_hold = 0.0  # after a hold that ran out, none before this (monotonic)
         self._ui_thread = threading.get_ident()
         self._backlog: tuple[tuple[int, ...], list[BacklogItem]] = ((), [])
         self._deferred: set[str] = set()
@@ -286,11 +287,22 @@ class FactoryApp(App[int]):
 
     def _input_first(self) -> None:
         """Hold the other threads' events until this input's frame is drawn (see
-        run_action), or for INPUT_FIRST_S when the input runs no action."""
+        run_action), or for INPUT_FIRST_S when the input runs no action. Keys that come
+        while one holds add nothing, and a hold that ran out (typing, a key held down) is
+        followed by as long again for the other threads: they are never held for good."""
+        if not self._threads_may_go.is_set() or time.monotonic() < self._next_hold:
+            return
         self._threads_may_go.clear()
+        self._input_timer = self.set_timer(INPUT_FIRST_S, self._hold_ran_out)
+
+    def _hold_ran_out(self) -> None:
+        self._next_hold = time.monotonic() + INPUT_FIRST_S
+        self._threads_may_go.set()
+
+    def _input_drawn(self) -> None:
         if self._input_timer is not None:
             self._input_timer.stop()
-        self._input_timer = self.set_timer(INPUT_FIRST_S, self._threads_may_go.set)
+        self._threads_may_go.set()
 
     async def run_action(
         self,
@@ -302,7 +314,7 @@ class FactoryApp(App[int]):
             return await super().run_action(action, default_namespace, namespaces)
         finally:
             if not self._threads_may_go.is_set():  # the action's frame, then the rest
-                self.call_after_refresh(self._threads_may_go.set)
+                self.call_after_refresh(self._input_drawn)
 
     def flush(self) -> None:
         # While input is handled first, its frame is the only one drawn.
