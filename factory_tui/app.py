@@ -72,7 +72,7 @@ INPUT_FIRST_S = 0.15
 # Events waiting for the next flush past which the other threads wait for it (at most
 # QUEUE_WAIT_S): a flood the screen cannot keep up with otherwise grows the queue, and each
 # longer flush lets it grow more, while the keys wait behind it.
-QUEUE_HIGH = 2_000
+QUEUE_HIGH = 1_000
 QUEUE_WAIT_S = 0.25
 CATCH_UP_IN_THREAD = 4 * 2**20  # bytes of event log read inline when catching up
 SEEDED = 300  # experiments the dashboard starts from; the history screen reaches them all
