@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
+import time
 from pathlib import Path
 
 import git
@@ -137,6 +139,11 @@ def test_the_command_line_shows_everything_but_the_prompts() -> None:
     researcher = permission_flags(Role.RESEARCHER, True, {"WebSearch": 8, "WebFetch": 0})
     assert researcher[researcher.index("--tools") + 1] == "Read,Glob,Grep,LS,Bash,WebSearch"
     assert "Bash" not in researcher[researcher.index("--disallowedTools") + 1]
+    # Its shell runs checks only: the rule for each, no blanket Bash.
+    allowed = researcher[
+        researcher.index("--allowedTools") + 1 : researcher.index("--disallowedTools")
+    ]
+    assert "Bash(pytest:*)" in allowed and "Bash(git diff:*)" in allowed and "Bash" not in allowed
     strategist = permission_flags(Role.STRATEGIST, True, {"WebSearch": 8, "WebFetch": 5})
     assert strategist[strategist.index("--tools") + 1] == "Read,Glob,Grep,LS"
     assert "Bash" in strategist[strategist.index("--disallowedTools") + 1]
@@ -177,6 +184,11 @@ def offered(request: dict) -> set[str]:
     """The tools a request offered the model (less the CLI's placeholder for tools it loads
     on demand, from the same set)."""
     return {tool["name"] for tool in request["body"]["tools"]} - {"DeferredToolPlaceholder"}
+
+
+def refused_by_claude(text: str) -> bool:
+    """A tool result saying Claude Code did not let the call run (no rule allows it)."""
+    return any(word in text.lower() for word in ("permission", "needs approval"))
 
 
 def tool_results(request: dict) -> list[tuple[bool, str]]:
@@ -289,11 +301,11 @@ def test_the_researcher_searches_the_web_within_its_bounds(
 
 
 @pytest.mark.claude
-def test_a_researcher_that_resets_its_web_count_is_stopped(
-    claude_cli, sandbox, tmp_path, monkeypatch
-) -> None:
-    """A hostile Researcher wipes the hook's count (its home is writable) and searches
-    again: the runtime counts the searches that ran on its own side and stops it."""
+def test_a_researcher_cannot_lift_its_web_bound(claude_cli, sandbox, tmp_path, monkeypatch):
+    """The user's settings turn hooks off, and the Researcher tries to wipe the hook's
+    count: the bound's settings win over the user's, and its shell runs checks only."""
+    settings = Path(os.environ["CLAUDE_CONFIG_DIR"]) / "settings.json"
+    settings.write_text(json.dumps({"disableAllHooks": True}))
     project = tmp_path / "project"  # beside the CLI's home, which the sandbox must not hide
     project.mkdir()
     script = [
@@ -305,10 +317,54 @@ def test_a_researcher_that_resets_its_web_count_is_stopped(
     with FakeAnthropic(script) as server:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
         result, _ = research(project, claude_cli, Budget(web_searches=1))
+    assert result.ok, result.error
+    assert server.web_searches == ["first"]
+    _, wiped, second = tool_results(server.main_requests[-1])
+    assert wiped[0] and refused_by_claude(wiped[1]), wiped
+    assert second[0] and "WebSearch: the bound of 1" in second[1], second
+
+
+def test_an_agent_past_its_web_bound_is_stopped(tmp_path) -> None:
+    """Should the hook not hold (a CLI that ignores it), the runtime counts the web calls
+    that ran on its own side and stops the agent at the first past the bound."""
+    events = [
+        {"type": "system", "subtype": "init", "session_id": "s", "tools": ["WebSearch"]},
+        *(
+            event
+            for n in (1, 2)
+            for event in (
+                {
+                    "type": "assistant",
+                    "message": {
+                        "content": [
+                            {"type": "tool_use", "id": f"t{n}", "name": "WebSearch", "input": {}}
+                        ]
+                    },
+                },
+                {
+                    "type": "user",
+                    "message": {
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": f"t{n}", "content": "found"}
+                        ]
+                    },
+                },
+            )
+        ),
+    ]
+    cli = tmp_path / "claude"
+    cli.write_text(
+        f"#!{sys.executable}\nimport json, time\n"
+        f"for event in {events!r}:\n    print(json.dumps(event), flush=True)\n"
+        "time.sleep(60)  # a run that would go on searching\n"
+    )
+    cli.chmod(0o755)
+    context = AgentContext(budget=Budget(web_searches=1))
+    started = time.monotonic()
+    result, _ = run_role(Role.RESEARCHER, tmp_path, AgentsConfig(claude=str(cli)), context=context)
     assert not result.ok
     assert result.error == "WebSearch ran 2 times, past its bound of 1; the agent was stopped"
-    assert server.web_searches == ["first", "second"]
-    assert processes_in(project) == []
+    assert time.monotonic() - started < 30 and processes_in(tmp_path) == []
 
 
 @pytest.mark.claude
@@ -316,9 +372,14 @@ def test_each_role_s_tools_match_its_sandbox(claude_cli, sandbox, make_repo, mon
     root = make_repo(FIXABLE)
     config = AgentsConfig(claude=str(claude_cli))
     jail = Sandbox("auto")
-    touch = {"name": "Bash", "input": {"command": "touch reviewer-was-here"}}
+
+    def bash(command: str) -> dict:
+        return {"tool_use": [{"name": "Bash", "input": {"command": command}}]}
+
     script = [
-        {"tool_use": [touch]},
+        bash("touch reviewer-was-here"),  # not a check: refused
+        bash("git log --output=reviewer-log.txt"),  # a check that writes: the tree is read-only
+        bash("git status"),
         final(REVIEW),
         final({"summary": "Nothing to do.", "files_changed": [], "commit_message": "-"}),
     ]
@@ -327,12 +388,16 @@ def test_each_role_s_tools_match_its_sandbox(claude_cli, sandbox, make_repo, mon
         reviewed, _ = run_role(Role.REVIEWER, root, config, jail)
         built, _ = run_role(Role.BUILDER, root, config, jail)
     assert reviewed.ok and built.ok, (reviewed.error, built.error)
-    review_call, review_end, build_call = server.main_requests
-    # Sandboxed, the Reviewer may run the tests: a shell, but in a tree it cannot write.
+    review_call, *_, review_end, build_call = server.main_requests
+    # Sandboxed, the Reviewer may run checks: a shell for those only, in a tree it cannot
+    # write.
     assert offered(review_call) == {"Read", "Glob", "Grep", "Bash"}
-    [(error, text)] = tool_results(review_end)
-    assert error and "Read-only file system" in text
+    refused, read_only, status = tool_results(review_end)
+    assert refused[0] and refused_by_claude(refused[1]), refused
+    assert read_only[0] and "Read-only file system" in read_only[1], read_only
+    assert not status[0] and "On branch" in status[1], status
     assert not (root / "reviewer-was-here").exists()
+    assert not (root / "reviewer-log.txt").exists()
     assert {"Read", "Edit", "Write", "Bash", "Glob", "Grep"} <= offered(build_call)
     assert not offered(build_call) & {"WebSearch", "WebFetch", "Agent"}
 

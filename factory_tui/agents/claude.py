@@ -54,6 +54,20 @@ READ_ONLY_TOOLS = "Read,Glob,Grep,LS"
 WRITE_TOOLS = "Edit,MultiEdit,Write,NotebookEdit,Bash,Agent,Task"
 # Roles that may run commands (tests, linters) where the sandbox keeps their tree read-only.
 SHELL_ROLES = frozenset({Role.RESEARCHER, Role.REVIEWER, Role.FAILURE_ANALYST})
+# What those roles' shell may run: checks that read (the tests, the linter, the history).
+# Anything else is refused by Claude Code itself, so a role told to fetch or copy something
+# by a page it read cannot, though its sandbox needs the network for the model.
+CHECK_COMMANDS = (
+    "pytest",
+    "python -m pytest",
+    "python3 -m pytest",
+    "ruff check",
+    "ruff format --check",
+    "git diff",
+    "git log",
+    "git show",
+    "git status",
+)
 # The web tools, each with the Budget field that bounds its uses in one agent run.
 WEB_TOOLS = {"WebSearch": "web_searches", "WebFetch": "web_pages"}
 # Claude Code ends its own tool processes on SIGTERM; give it time before SIGKILL.
@@ -87,19 +101,32 @@ def role_tools(role: Role, shell: bool = False, web: Mapping[str, int] | None = 
 
 
 def permission_flags(
-    role: Role, shell: bool = False, web: Mapping[str, int] | None = None
+    role: Role,
+    shell: bool = False,
+    web: Mapping[str, int] | None = None,
+    python: str | None = None,
 ) -> list[str]:
     """The tools a role has at all (`--tools`), not only those it may use unasked: a role
     that reads is given no tool that writes or starts another agent, and no shell unless
-    its sandbox makes the tree read-only."""
+    its sandbox makes the tree read-only; that shell runs CHECK_COMMANDS only (and the
+    tests under `python`, the interpreter the eval uses)."""
     tools = role_tools(role, shell, web)
     if role is Role.BUILDER:
         return [
             *("--tools", tools),
             *("--permission-mode", "acceptEdits", "--allowedTools", tools),
         ]
-    denied = ",".join(t for t in WRITE_TOOLS.split(",") if t not in tools.split(","))
-    return [*("--tools", tools), *("--allowedTools", tools, "--disallowedTools", denied)]
+    given = tools.split(",")
+    allowed = [tool for tool in given if tool != "Bash"]
+    if "Bash" in given:
+        commands = [*CHECK_COMMANDS, *([f"{python} -m pytest"] if python else [])]
+        allowed += [f"Bash({command}:*)" for command in commands]
+    denied = ",".join(t for t in WRITE_TOOLS.split(",") if t not in given)
+    return [
+        *("--tools", tools),
+        *("--allowedTools", *allowed),
+        *("--disallowedTools", denied),
+    ]
 
 
 def web_bounds(request: AgentRequest) -> dict[str, int]:
@@ -127,7 +154,9 @@ def hook_settings(hook: Path, counters: Path, bounds: Mapping[str, int]) -> str:
         for tool, bound in bounds.items()
         if bound > 0
     ]
-    return json.dumps({"hooks": {"PreToolUse": matchers}})
+    # Set here, over any settings the user's home brings: hooks turned off there must not
+    # turn off the bound.
+    return json.dumps({"disableAllHooks": False, "hooks": {"PreToolUse": matchers}})
 
 
 class WebBoundPassed(Exception):
@@ -191,7 +220,9 @@ class ClaudeRuntime(ModelRuntime):
             "--verbose",
             "--max-turns",
             str(settings.max_turns if session is None else 2),
-            *permission_flags(request.role, self.sandbox.enabled, bounds),
+            *permission_flags(
+                request.role, self.sandbox.enabled, bounds, request.context.python or None
+            ),
         ]
         if any(bound > 0 for bound in bounds.values()):
             folder = counters or self.home / "web" / "unnamed"
