@@ -18,7 +18,6 @@ is ended (SIGTERM, then SIGKILL), and its whole process group with it.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shlex
@@ -26,6 +25,7 @@ import shutil
 import tempfile
 import time
 import weakref
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -78,7 +78,8 @@ INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`, or s
 # towards denying when two calls race; a count it cannot keep denies too (exit 2).
 WEB_BOUND_HOOK = """\
 mkdir -p "$(dirname "$1")" && echo x >> "$1" || { echo "$3: cannot count calls" >&2; exit 2; }
-if [ "$(wc -l < "$1")" -gt "$2" ]; then
+n=$(wc -l < "$1") && n=$((n)) || { echo "$3: cannot count calls" >&2; exit 2; }
+if [ "$n" -gt "$2" ]; then
   printf '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny",\
 "permissionDecisionReason":"%s: the bound of %s a run is reached; work with what you have"}}' \
     "$3" "$2"
@@ -196,7 +197,6 @@ class ClaudeRuntime(ModelRuntime):
         self.hooks = Path(tempfile.mkdtemp(prefix="factory-agent-hooks-"))
         self.hook = self.hooks / "web-bound.sh"
         self.hook.write_text(WEB_BOUND_HOOK, encoding="utf-8")
-        self._runs = itertools.count(1)
         weakref.finalize(self, shutil.rmtree, self.home, True)
         weakref.finalize(self, shutil.rmtree, self.hooks, True)
 
@@ -240,13 +240,17 @@ class ClaudeRuntime(ModelRuntime):
         started = time.monotonic()
         usage = AgentUsage()
         prompt = task_message(request.role, request.context)
-        counters = self.home / "web" / str(next(self._runs))
-        counters.mkdir(parents=True)
+        # A folder no one could have made before this run: the home is the agents' to write.
+        (self.home / "web").mkdir(exist_ok=True)
+        counters = Path(tempfile.mkdtemp(prefix="run-", dir=self.home / "web"))
+        spent: Counter[str] = Counter()  # web calls that ran, over every attempt of this run
 
         async def once() -> Attempt:
             nonlocal usage
-            attempt = await self._attempt(request, self.argv(request, prompt, None, counters), emit)
+            argv = self.argv(request, prompt, None, counters)
+            attempt = await self._attempt(request, argv, emit, spent)
             usage += attempt.reader.usage
+            spent.update(attempt.reader.completed)
             return attempt
 
         def say_retry(state: RetryCallState) -> None:
@@ -288,6 +292,7 @@ class ClaudeRuntime(ModelRuntime):
                 request,
                 self.argv(request, repair_prompt(request.role, str(error)), session, counters),
                 emit,
+                spent,
             )
             usage += repair.reader.usage
             failure = self._failure(request, repair)
@@ -306,19 +311,28 @@ class ClaudeRuntime(ModelRuntime):
             attempt = repair
         return self._done(request, usage, started, attempt, output=output)
 
-    async def _attempt(self, request: AgentRequest, argv: list[str], emit: Emit) -> Attempt:
+    async def _attempt(
+        self,
+        request: AgentRequest,
+        argv: list[str],
+        emit: Emit,
+        spent: Counter[str] | None = None,
+    ) -> Attempt:
+        """One launch; `spent` counts the web calls earlier attempts of the run made."""
         reader = StreamReader(cwd=request.cwd)
         bounds = web_bounds(request)
+        before = spent or Counter()
 
         def on_line(line: str) -> None:
             for text, kind in reader.feed(line):
                 emit(text, kind)
-            # The hook holds the bound; this holds it should an agent reset the hook's count.
+            # The hook holds the bound; this holds it should the hook not (a CLI that
+            # ignores it, a count reset), on calls that ran, counted on this side.
             for tool, bound in bounds.items():
-                if reader.completed[tool] > bound:
+                ran = before[tool] + reader.completed[tool]
+                if ran > bound:
                     raise WebBoundPassed(
-                        f"{tool} ran {reader.completed[tool]} times, past its bound of "
-                        f"{bound}; the agent was stopped"
+                        f"{tool} ran {ran} times, past its bound of {bound}; the agent was stopped"
                     )
 
         emit("$ " + display(argv), "info")
