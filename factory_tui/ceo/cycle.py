@@ -798,9 +798,14 @@ class Cycle:
                     )
                 )
             self.emit(Scored(kind=kind, scorecard=card, experiment=experiment_id))
-            # Every tree measured, the base's and each experiment's: once one is kept its tree
-            # is the branch's, and `factory status` says its score without loading the eval.
-            self.store.record_baseline(card.tree, card.composite)
+            # Every tree measured as `factory eval` would measure it, the base's and each
+            # experiment's: once one is kept its tree is the branch's, and `factory status`
+            # says its score without loading the eval. Not code measured under the base's
+            # tests (an experiment that changed tests), nor a tree a guard tripped on.
+            guards = card.dimension("guards")
+            tripped = guards is not None and bool(guards.raw.get("tripped"))
+            if key == tree and not tripped:
+                self.store.record_baseline(card.tree, card.composite)
             return card
 
 

@@ -73,7 +73,7 @@ class Calibration(BaseModel):
                 happened = measured.get(name, 0.0)
                 hits += _direction(change) == _direction(happened)
                 error += abs(change - happened)
-            gain_predicted += gain
+            gain_predicted += predicted["composite"]  # its own word on the composite, if any
             gain_measured += measured.get("composite", 0.0)
         return cls(
             experiments=experiments,
