@@ -64,10 +64,10 @@ if TYPE_CHECKING:  # a run in this process brings the engine; `watch` needs none
 # used: a third of what the dashboard would otherwise load before its first frame.
 
 FLUSH_INTERVAL = 0.05
-# A key or a click is drawn first: for this long after one, events from the engine's and the
-# log reader's threads wait (they never wait longer). On two cores a flood of agent output
-# otherwise takes half the interpreter from the frame the user asked for; held here, the
-# agents' lines wait in their pipes and nothing is lost.
+# A key or a click is drawn first: until its frame is, and for this long at most, events
+# from other threads (the engine's, a long catch-up's reader) wait. On two cores a flood of
+# agent output otherwise takes half the interpreter from the frame the user asked for; held
+# here, the agents' lines wait in their pipes and nothing is lost.
 INPUT_FIRST_S = 0.15
 # Events waiting for the next flush past which the other threads wait for it (at most
 # QUEUE_WAIT_S): a flood the screen cannot keep up with otherwise grows the queue, and each
