@@ -335,8 +335,7 @@ class FactoryApp(App[int]):
             else:
                 self.view.apply(item)
                 changed = True
-        kept = batch
-        self.events.extend(kept)
+        self.events.extend(batch)
         with self.batch_update(), contextlib.suppress(NoMatches):  # NoMatches: exiting
             tagged = self.view.parallel > 1  # several experiments: say whose each line is
             self.dashboard.write_output(output, tagged)
@@ -344,7 +343,7 @@ class FactoryApp(App[int]):
                 alone.write_output(output, tagged)
             if changed:  # output alone changes no state: the panes were enough
                 self.redraw()
-            self.events_added.publish(kept)
+            self.events_added.publish(batch)
         if (self.view.pending is None) != self._pending_shown:
             self._pending_shown = self.view.pending is None
             self.refresh_bindings()  # the Decide key comes and goes with a pending decision

@@ -316,12 +316,11 @@ class ClaudeRuntime(ModelRuntime):
         request: AgentRequest,
         argv: list[str],
         emit: Emit,
-        spent: Counter[str] | None = None,
+        spent: Counter[str],
     ) -> Attempt:
         """One launch; `spent` counts the web calls earlier attempts of the run made."""
         reader = StreamReader(cwd=request.cwd)
         bounds = web_bounds(request)
-        before = spent or Counter()
 
         def on_line(line: str) -> None:
             for text, kind in reader.feed(line):
@@ -329,7 +328,7 @@ class ClaudeRuntime(ModelRuntime):
             # The hook holds the bound; this holds it should the hook not (a CLI that
             # ignores it, a count reset), on calls that ran, counted on this side.
             for tool, bound in bounds.items():
-                ran = before[tool] + reader.completed[tool]
+                ran = spent[tool] + reader.completed[tool]
                 if ran > bound:
                     raise WebBoundPassed(
                         f"{tool} ran {ran} times, past its bound of {bound}; the agent was stopped"

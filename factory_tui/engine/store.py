@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -292,12 +293,8 @@ class Store:
             "SELECT number, status, json_extract(hypothesis, '$.files'), files_changed "
             "FROM experiments WHERE status IN ('kept', 'reverted') ORDER BY number"
         )
-        # One parse for every row's two lists: a cycle reads this over the whole history.
-        lists = json.loads(
-            "["
-            + ",".join(f"[{targeted or '[]'},{changed}]" for *_, targeted, changed in rows)
-            + "]"
-        )
+        # A cycle reads this over the whole history.
+        lists = _parse_json_columns((targeted or "[]", changed) for *_, targeted, changed in rows)
         outcomes = []
         for (number, status, *_), (targeted, changed) in zip(rows, lists, strict=True):
             touched = set(changed)
@@ -364,8 +361,7 @@ class Store:
         each one's expected gain, its predicted change per dimension and what each
         dimension's score did (the hypothesis was validated when saved: only its numbers
         are read back)."""
-        # One JSON path call a row, and one parse for all of them: the report reads every
-        # decided experiment at the end of each run.
+        # One JSON path call a row (the report reads this at the end of each run).
         rows = self.db.query(
             "SELECT json_extract(hypothesis, '$.expected_gain', '$.predicted'), measured "
             "FROM experiments WHERE status IN ('kept', 'reverted') AND measured != '{}' "
@@ -373,11 +369,9 @@ class Store:
             (last,),
         )
         rows.reverse()
-        parsed = json.loads("[" + ",".join(f"[{told},{measured}]" for told, measured in rows) + "]")
         return [
             (float(gain or 0.0), predicted, measured)
-            for (gain, predicted), measured in parsed
-            if predicted
+            for (gain, predicted), measured in _parse_json_columns(rows)
         ]
 
     def unfinished_experiments(self) -> list[Experiment]:
@@ -588,6 +582,15 @@ class Store:
         """The last run's start: (segment, offset, its run_started event as JSON)."""
         rows = self.db.query("SELECT segment, offset, event FROM runs ORDER BY number DESC LIMIT 1")
         return (rows[0]["segment"], rows[0]["offset"], rows[0]["event"]) if rows else None
+
+
+def _parse_json_columns(rows: Iterable[Iterable[str]]) -> list[list[Any]]:
+    """Rows of JSON texts (columns the database holds as JSON), each parsed into a list of
+    its values: one parse for all of them, not one a cell, for reads over the whole history."""
+    parsed: list[list[Any]] = json.loads(
+        "[" + ",".join("[" + ",".join(cells) + "]" for cells in rows) + "]"
+    )
+    return parsed
 
 
 def _record(text: str, experiment_id: str) -> Experiment:
